@@ -1,0 +1,92 @@
+"""Profiles: the scale at which the paper's protocol runs (DESIGN.md, "Profiles").
+
+A profile may shrink iterations, batch size, folds, data-set size and input size (never below a
+topology's minimum valid side, see :func:`dissim.topologies.min_input_size`); it never changes a
+topology's layers. Every stored result and every table names the profile that produced it.
+
+>>> get("smoke").iterations
+4
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The scale knobs of one reproduction run.
+
+    Parameters
+    ----------
+    name : str
+        ``paper``, ``quick`` or ``smoke``.
+    input_size : int
+        Network input side in pixels (paper: 224, Appendix A). Raised per topology to its minimum
+        valid side when smaller.
+    iterations : int
+        Siamese training iterations (paper: 3000, Section 3).
+    batch_size : int
+        Pairs (or triplets) per iteration (paper: unknown; MathWorks default 180, SPEC 3.3).
+    k_values : tuple of int
+        Prototypes per class (paper: 15, 30, 45, 60; Section 2.2.1).
+    one_net_per_k : bool
+        Paper: one Siamese network is trained per k value ([R] README). A profile may train one
+        network and reuse it for every k (a 4x saving); the table footers say so.
+    max_folds : int or None
+        Evaluate only the first ``max_folds`` folds of the protocol (None = all).
+    max_per_class : int or None
+        Subsample each class to at most this many images (None = all), seeded.
+    max_train_retries : int
+        "If the siamese network does not converge in the training set we rerun the training"
+        ([R]); how many reruns before the member is stored as not converged.
+    """
+
+    name: str
+    input_size: int
+    iterations: int
+    batch_size: int
+    k_values: tuple[int, ...] = (15, 30, 45, 60)
+    one_net_per_k: bool = True
+    max_folds: int | None = None
+    max_per_class: int | None = None
+    max_train_retries: int = 2
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """A JSON-serialisable view, stored with every result."""
+        d = asdict(self)
+        d["k_values"] = list(self.k_values)
+        return d
+
+    def with_(self, **changes) -> Profile:
+        """A copy with some fields changed (``profile.with_(iterations=10)``)."""
+        return replace(self, **changes)
+
+
+PROFILES: dict[str, Profile] = {
+    # Exactly the paper's settings (Sections 2-3; batch size unknown -> MathWorks default).
+    "paper": Profile("paper", input_size=224, iterations=3000, batch_size=180),
+    # The embedded default data set on a 2-core laptop CPU: the whole book well under an hour.
+    "quick": Profile(
+        "quick", input_size=64, iterations=60, batch_size=16, k_values=(15, 30, 45, 60),
+        one_net_per_k=False, max_folds=2, max_per_class=60,
+    ),
+    # Seconds: tests and CI.
+    "smoke": Profile(
+        "smoke", input_size=48, iterations=4, batch_size=4, k_values=(2, 3),
+        one_net_per_k=False, max_folds=2, max_per_class=8, max_train_retries=0,
+    ),
+}
+
+
+def get(name: str | Profile) -> Profile:
+    """Return the profile called ``name`` (a :class:`Profile` is returned unchanged)."""
+    if isinstance(name, Profile):
+        return name
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}"
+        ) from None
