@@ -1,0 +1,37 @@
+# dissim: the two commands of the quick start, and a few helpers.
+#   make book   set up (once), run the quick profile on the embedded data set, render the book
+#   make test   set up (once), run the test suite
+PYTHON  ?= python3
+VENV    ?= .venv
+PROFILE ?= quick
+BIN      = $(VENV)/bin
+STAMP    = $(VENV)/.dissim-installed
+
+.PHONY: setup test book book-html lint clean-book
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check dissim tests benchmarks
+
+# The main job: every notebook of the book on the embedded default data, then the HTML book.
+book: setup
+	$(BIN)/dissim book run --profile $(PROFILE)
+	$(MAKE) book-html
+
+book-html: setup
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+clean-book:
+	rm -rf _build book/results/*/
