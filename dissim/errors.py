@@ -16,7 +16,7 @@ class DataError(DissimError):
     """A data set, folder, file, manifest or checksum problem."""
 
 
-class ConfigError(DissimError):
+class ConfigError(DissimError, ValueError):
     """An unknown name or a parameter of the wrong type or range."""
 
 
