@@ -205,16 +205,31 @@ def group_units(members: Iterable[Member]) -> list[Unit]:
     return list(units.values())
 
 
-def run_unit(
+@dataclass
+class Entry:
+    """A computed member, not yet stored: what :func:`compute_unit` returns (picklable)."""
+
+    member: Member
+    key: str
+    scores: np.ndarray
+    y_true: np.ndarray
+    test_index: np.ndarray
+    meta: dict
+
+
+def compute_unit(
     unit: Unit,
-    store: ResultsStore,
     *,
     options: Options = Options(),
     root: str | None = None,
     device=None,
     progress: bool = True,
-) -> dict[Member, Result]:
-    """Train one network and store every member of ``unit`` (all its k values and spaces)."""
+) -> list[Entry]:
+    """Train one network and build every member of ``unit`` (all its k values and spaces).
+
+    A pure function of its arguments and the data: it writes nothing, so it can run on any
+    worker (Dask) and hand its entries back to the process that owns the results store.
+    """
     from dissim.fusion import svm_scores
     from dissim.prototypes import SupervisedKMeans
     from dissim.spaces import deeper_matrix, encode, fully_matrix
@@ -261,7 +276,7 @@ def run_unit(
     enc_train = encode(net, x_train, deeper=need_deeper, dct_size=options.dct_size)
     enc_test = encode(net, x_test, deeper=need_deeper, dct_size=options.dct_size)
 
-    out: dict[Member, Result] = {}
+    out: list[Entry] = []
     for k in unit.ks:
         t_k = time.perf_counter()
         if options.cluster_space == "pixel":
@@ -311,8 +326,14 @@ def run_unit(
                 "environment": environment(),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
-            out[member] = store.put(key, scores, y_test, test_idx, meta)
+            out.append(Entry(member, key, scores, y_test, test_idx, meta))
     return out
+
+
+def run_unit(unit: Unit, store: ResultsStore, **kw) -> dict[Member, Result]:
+    """:func:`compute_unit`, then write each entry atomically to ``store``."""
+    return {e.member: store.put(e.key, e.scores, e.y_true, e.test_index, e.meta)
+            for e in compute_unit(unit, **kw)}
 
 
 def run_members(

@@ -1,0 +1,140 @@
+"""Presentation for the book: tables beside the published numbers, and figures.
+
+Notebooks hold no logic; they call these functions. Published numbers come only from
+:mod:`dissim.paper` and are always labelled as published; our numbers come from the tables of
+:mod:`dissim.tables`, computed in the run that built the page.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from dissim import paper
+from dissim.tables import TABLE1_COLUMNS, TABLE2_ROWS
+
+
+def _fmt(mean: float, std: float) -> str:
+    return f"{mean:.2f} ± {std:.2f}"
+
+
+def table1_view(df: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 laid out as in the paper: builders (F, D, F+D) x methods, 'mean ± std' (%)."""
+    cells = df.assign(value=[_fmt(m, s) for m, s in zip(df["mean"], df["std"], strict=True)])
+    view = cells.pivot(index="builder", columns="method", values="value")
+    return view.reindex(index=["F", "D", "F+D"], columns=list(TABLE1_COLUMNS))
+
+
+def table2_view(df: pd.DataFrame) -> pd.DataFrame:
+    """Table 2: rows = topologies and fusions, columns = the four configurations, plus the
+    published InfLar and Port values (one unknown sub-row per topology, SPEC 1.3)."""
+    cells = df.assign(value=[_fmt(m, s) for m, s in zip(df["mean"], df["std"], strict=True)])
+    view = cells.pivot(index="row", columns="configuration", values="value")
+    order = list(dict.fromkeys(df["row"]))
+    cols = [c for c in TABLE2_ROWS if c in view.columns]
+    view = view.reindex(index=order, columns=cols).fillna("")
+    pub = paper.published("Table 2")
+    for ds in ("InfLar", "Port"):
+        values = pub[pub["column"] == ds].set_index("row")["value"]
+        view[f"published {ds} [P]"] = [
+            f"{values[r]:.2f}" if r in values.index and pd.notna(values[r]) else ""
+            for r in view.index
+        ]
+    return view
+
+
+def table4_view(df: pd.DataFrame) -> pd.DataFrame:
+    """Table 4: seconds per trained network, topologies as columns, losses as rows."""
+    cells = df.assign(value=[f"{m:.1f}" for m in df["mean"]])
+    return cells.pivot(index="loss", columns="topology", values="value")
+
+
+def plot_table2(df: pd.DataFrame):
+    """Grouped bars: accuracy per topology for the four configurations, fusions at the end."""
+    import matplotlib.pyplot as plt
+
+    rows = list(dict.fromkeys(df["row"]))
+    configs = list(dict.fromkeys(df["configuration"]))
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    width = 0.8 / len(configs)
+    for j, config in enumerate(configs):
+        sub = df[df["configuration"] == config].set_index("row").reindex(rows)
+        x = np.arange(len(rows)) + j * width
+        ax.bar(x, sub["mean"], width, yerr=sub["std"], label=config, capsize=2)
+    ax.set_xticks(np.arange(len(rows)) + 0.4 - width / 2, rows, rotation=30, ha="right")
+    ax.set_ylabel("accuracy (%)")
+    ax.legend(fontsize=8, ncols=2)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_table1(df: pd.DataFrame):
+    """Bars per method, one bar per builder (F, D, F+D), with the fold spread."""
+    import matplotlib.pyplot as plt
+
+    methods = list(TABLE1_COLUMNS)
+    fig, ax = plt.subplots(figsize=(9, 3.4))
+    for j, builder in enumerate(["F", "D", "F+D"]):
+        sub = df[df["builder"] == builder].set_index("method").reindex(methods)
+        ax.bar(np.arange(len(methods)) + j * 0.27, sub["mean"], 0.27, yerr=sub["std"],
+               label=builder, capsize=2)
+    ax.set_xticks(np.arange(len(methods)) + 0.27, methods)
+    ax.set_ylabel("accuracy (%)")
+    ax.legend(title="space")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_table4(df: pd.DataFrame):
+    """Training seconds per topology and loss (log scale)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3))
+    for j, (loss, sub) in enumerate(df.groupby("loss")):
+        ax.bar(sub["topology"] + (j - 0.5) * 0.4, sub["mean"], 0.4, label=loss)
+    ax.set_xlabel("topology")
+    ax.set_ylabel("seconds per network")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_figure4(curves: dict):
+    """Figure 4: the global decay d_t and the modulated step factor imp_t * d_t."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    axes[0].plot(curves["t"], curves["d"], color="C0")
+    axes[0].set_title(r"global decay $d_t$")
+    axes[1].plot(curves["t"], curves["imp_d"], color="C1", lw=0.6)
+    axes[1].set_title(r"$imp_t \cdot d_t$")
+    for ax in axes:
+        ax.set_xlabel("iteration t")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def ablation_view(df: pd.DataFrame) -> pd.DataFrame:
+    """One ablation: rows = the option's values, columns = F / D / F+D, 'mean ± std' (%)."""
+    cells = df.assign(value=[_fmt(m, s) for m, s in zip(df["mean"], df["std"], strict=True)])
+    view = cells.pivot(index="value", columns="builder", values="value")
+    return view.reindex(index=list(dict.fromkeys(df["value"])), columns=["F", "D", "F+D"])
+
+
+def published_note(table: str) -> str:
+    """Markdown: what survives of a published table, and the paper's qualitative claims."""
+    lost = paper.lost_cells(table)
+    lines = []
+    if lost:
+        lines.append(f"**Published values:** {lost} cells of the paper's {table} were lost in "
+                     "the only available copy of the article (SPEC 1.1); none is shown or "
+                     "guessed.")
+    claims = paper.QUALITATIVE.get(table, [])
+    if claims:
+        lines.append("**What the paper states about this table [P]:**")
+        lines += [f"- {c}" for c in claims]
+    return "\n".join(lines)
