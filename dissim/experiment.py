@@ -132,6 +132,12 @@ def load_dataset(name: str, root: str | None, profile: str, seed: int):
 
 
 @functools.lru_cache(maxsize=4)
+def dataset_fingerprint(name: str, root: str | None, profile: str, seed: int) -> str:
+    """The data content hash that keys the results store (computed once per process)."""
+    return load_dataset(name, root, profile, seed).fingerprint()
+
+
+@functools.lru_cache(maxsize=4)
 def dataset_folds(name: str, root: str | None, profile: str, seed: int):
     """The protocol's folds (train, test index arrays), at most ``profile.max_folds``."""
     from dissim import data
@@ -250,7 +256,7 @@ def compute_unit(
                            options.pixel_range)
     x_train, x_test = x_all[train_idx], x_all[test_idx]
     y_train, y_test = ds.labels[train_idx], ds.labels[test_idx]
-    fingerprint = ds.fingerprint()
+    fingerprint = dataset_fingerprint(m0.dataset, root, m0.profile, m0.seed)
     n_classes = len(ds.classes)
 
     # Pixel-space prototypes do not depend on the network: cluster first, so a class with
@@ -349,8 +355,8 @@ def run_members(
     results: dict[Member, Result] = {}
     todo: list[Member] = []
     for m in members:
-        ds = load_dataset(m.dataset, root, m.profile, m.seed)
-        hit = store.get(member_key(m, options, get_profile(m.profile), ds.fingerprint()))
+        fingerprint = dataset_fingerprint(m.dataset, root, m.profile, m.seed)
+        hit = store.get(member_key(m, options, get_profile(m.profile), fingerprint))
         if hit is not None:
             results[m] = hit
         else:

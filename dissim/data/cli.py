@@ -1,0 +1,111 @@
+"""``dissim data ...``: list, describe, check and fetch data sets (wired into ``dissim.cli``).
+
+Handlers return an exit code: 0 OK, 1 problems found by ``check``, 2 a user error
+(:class:`~dissim.errors.DissimError`, printed as one line ``dissim: error: <msg>``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from dissim.errors import DissimError
+
+
+def report_errors(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run ``handler(args)``; a :class:`DissimError` becomes one stderr line and exit code 2."""
+    try:
+        return int(handler(args))
+    except DissimError as err:
+        print(f"dissim: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _list(args: argparse.Namespace) -> int:
+    from dissim.data import DEFAULT_DATASET, list_datasets
+
+    rows = list_datasets()
+    print(f"{'name':<14} {'kind':<6} {'where':<9} {'classes':>7} {'images':>7}  title")
+    for r in rows:
+        where = "embedded" if r["embedded"] else "folder"
+        star = "*" if r["name"] == DEFAULT_DATASET else " "
+        cls = "?" if r["classes"] is None else r["classes"]
+        img = "?" if r["images"] is None else r["images"]
+        print(f"{r['name'] + star:<14} {r['kind']:<6} {where:<9} {cls:>7} {img:>7}  {r['title']}")
+    print("* default data set")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from dissim.data import manifest
+
+    print(yaml.safe_dump(manifest(args.name), sort_keys=False, allow_unicode=True), end="")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from dissim.data import check, check_folder, count_files
+    from dissim.data.loaders import scan_tree
+
+    if args.name == "folder":
+        if args.root is None:
+            raise DissimError("`dissim data check folder` needs --root DIR")
+        problems = check_folder(args.root)
+    else:
+        problems = check(args.name, args.root)
+    for p in problems:
+        print(p)
+    if problems:
+        print(f"{len(problems)} problem(s) found", file=sys.stderr)
+        return 1
+    if args.name == "folder":
+        classes, items = scan_tree(Path(args.root).expanduser(), problems=[])
+        n, c = len(items), len(classes)
+    else:
+        n, c = count_files(args.name, args.root)
+    print(f"OK: {n} images in {c} classes")
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from dissim.data.fetch import fetch
+
+    path = fetch(args.name, args.dest)
+    print(f"{args.name}: data in {path}; check it with `dissim data check {args.name} "
+          f"--root {path}`")
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    """Add the ``data`` command (sub-commands list, info, check, fetch) to ``subparsers``.
+
+    Each leaf parser stores its handler in ``args.handler`` (and, for ``dissim.cli.main``, in
+    ``args.func``); run it with :func:`report_errors`.
+    """
+    p = subparsers.add_parser("data", help="list, describe, check and fetch data sets")
+    sub = p.add_subparsers(dest="data_command", required=True)
+    s = sub.add_parser("list", help="the known data sets")
+    s.set_defaults(handler=_list, func=_list)
+    s = sub.add_parser("info", help="a data set's manifest")
+    s.add_argument("name")
+    s.set_defaults(handler=_info, func=_info)
+    s = sub.add_parser("check", help="check a data folder (use NAME 'folder' for any tree)")
+    s.add_argument("name")
+    s.add_argument("--root", default=None, help="the data folder (default $DISSIM_DATA/NAME)")
+    s.set_defaults(handler=_check, func=_check)
+    s = sub.add_parser("fetch", help="download a data set with a public archive")
+    s.add_argument("name")
+    s.add_argument("--dest", default=None, help="target folder (default $DISSIM_DATA/NAME)")
+    s.set_defaults(handler=_fetch, func=_fetch)
+
+
+def main_for_tests(argv: list[str]) -> int:
+    """Parse ``argv`` (starting with ``data``) with only this command and run it."""
+    parser = argparse.ArgumentParser(prog="dissim")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return report_errors(args.handler, args)

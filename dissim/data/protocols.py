@@ -1,0 +1,96 @@
+"""Evaluation protocols: the train/test index splits of each data set (SPEC section 8).
+
+The manifest's ``protocol.kind`` picks one of:
+
+``stratified_kfold``
+    Stratified k-fold CV, shuffled with the seed (CAT, Port: 10-fold [P]).
+``group_kfold``
+    Stratified group k-fold: no group is split between train and test (RPE: sub-windows of one
+    source image stay together, SPEC section 8 default; the embedded ``textures`` set).
+``fixed_folds``
+    The data set's own folds, read from the fold folders into ``Dataset.groups``; leave one fold
+    out (InfLar: Fold1..Fold3, split by patient [P]).
+``repeated_runs``
+    Repeated stratified hold-out (BIRDz: "ten runs" [P]; the split of its source paper is not
+    public, so the test fraction defaults to ``DEFAULT_TEST_SIZE``, a ``dissim`` choice).
+
+Folds must be fixed and shared by the Siamese runs and the eCNN baseline (SPEC section 8): every
+split here is a pure function of the data set and the seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import (
+    LeaveOneGroupOut,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+    StratifiedShuffleSplit,
+)
+
+from dissim.errors import DataError
+
+#: test fraction of ``repeated_runs`` when the manifest gives none ([UNKNOWN] for BIRDz).
+DEFAULT_TEST_SIZE = 0.5
+
+
+def folds(dataset, *, seed: int = 0, n_splits: int | None = None
+          ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Train/test index pairs per the data set's manifest protocol.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Its ``manifest['protocol']`` names the protocol; ``groups`` is used by ``group_kfold``
+        (required) and ``fixed_folds`` (the fold id of each sample).
+    seed : int
+        Shuffling seed (ignored by ``fixed_folds``).
+    n_splits : int, optional
+        Override the manifest's number of folds/runs (``fixed_folds``: at most the number of
+        fold folders; the first ``n_splits`` folds are returned).
+
+    Returns
+    -------
+    list of (numpy.ndarray, numpy.ndarray)
+        Sorted ``int64`` train and test indices, disjoint.
+    """
+    proto = dict(dataset.manifest.get("protocol") or {})
+    kind = proto.get("kind", "stratified_kfold")
+    k = int(n_splits if n_splits is not None else proto.get("n_splits") or 5)
+    y = np.asarray(dataset.labels)
+    x = np.zeros((len(y), 1))
+    groups = dataset.groups
+    name = dataset.name
+    if kind == "fixed_folds":
+        if groups is None:
+            raise DataError(f"data set {name!r} has fixed folds but no fold folders were read")
+        splits = list(LeaveOneGroupOut().split(x, y, groups))
+        return [(_i(tr), _i(te)) for tr, te in splits[:k]]
+    if kind == "group_kfold" and groups is None:
+        raise DataError(
+            f"data set {name!r} needs groups (e.g. the source image of each sub-window) but has "
+            "none; give protocol.group_regex in its manifest (DISSIM_MANIFESTS) or use "
+            "load_folder(..., group_regex=...)"
+        )
+    try:
+        if kind == "stratified_kfold":
+            cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+            splits = cv.split(x, y)
+        elif kind == "group_kfold":
+            cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+            splits = cv.split(x, y, groups)
+        elif kind == "repeated_runs":
+            test_size = proto.get("test_size") or DEFAULT_TEST_SIZE
+            cv = StratifiedShuffleSplit(n_splits=k, test_size=test_size, random_state=seed)
+            splits = cv.split(x, y)
+        else:
+            raise DataError(f"data set {name!r}: unknown protocol kind {kind!r}")
+        return [(_i(tr), _i(te)) for tr, te in splits]
+    except ValueError as err:
+        raise DataError(
+            f"cannot make {k} {kind} splits of data set {name!r} ({len(y)} images): {err}"
+        ) from None
+
+
+def _i(a) -> np.ndarray:
+    return np.sort(np.asarray(a, dtype=np.int64))
