@@ -13,6 +13,7 @@ notebook stops the run with the notebook and the error; its partial output is ke
 
 from __future__ import annotations
 
+import ast
 import os
 import tempfile
 import time
@@ -47,7 +48,13 @@ def check_parameters(notebook: str | Path, parameters: dict) -> None:
             )
         type_name = declared[key]["inferred_type_name"]
         default = declared[key]["default"]
-        if default == "None" or type_name in ("None", ""):
+        if type_name in ("None", "") and default != "None":
+            # an unannotated cell (``seed = 0``): the type is that of the default literal
+            try:
+                type_name = type(ast.literal_eval(default)).__name__
+            except (ValueError, SyntaxError):
+                continue
+        if default == "None" or type_name in ("None", "NoneType", ""):
             continue  # an optional value: any type
         want = _TYPES.get(type_name)
         if want is not None and (not isinstance(value, want) or
@@ -82,8 +89,25 @@ def execute(notebook: Path, output: Path, parameters: dict, *, timeout: int | No
             f"notebook {notebook.name} failed for {parameters.get('dataset', '-')}: "
             f"{summary[-1] if summary else type(err).__name__} (partial output: {failed})"
         ) from err
+    if "dataset" in parameters:
+        _title_with_dataset(Path(tmp), parameters["dataset"], parameters.get("profile"))
     os.replace(tmp, output)
     return output
+
+
+def _title_with_dataset(path: Path, dataset: str, profile: str | None) -> None:
+    """Name the data set and profile in the page title, so the book's sidebar tells the
+    pages of several data sets apart ("Table 1: ... (textures, quick)")."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and cell.source.startswith("# "):
+            first, _, rest = cell.source.partition("\n")
+            tag = f" ({dataset}, {profile})" if profile else f" ({dataset})"
+            cell.source = first + tag + ("\n" + rest if rest else "")
+            break
+    nbformat.write(nb, path)
 
 
 def run(

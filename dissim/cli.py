@@ -98,12 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_data(sub)
     _add_run(sub)
     _add_results(sub)
-    for extra in ("dissim.book", "dissim.grid"):
-        try:
-            module = __import__(extra, fromlist=["add_parser"])
-        except ImportError:
-            continue
-        module.add_parser(sub)
+    from dissim.book import add_parser as add_book
+
+    add_book(sub)
+    try:
+        from dissim.grid import add_parser as add_grid
+    except ModuleNotFoundError:
+        pass
+    else:
+        add_grid(sub)
     return parser
 
 

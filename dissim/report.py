@@ -33,14 +33,52 @@ def table2_view(df: pd.DataFrame) -> pd.DataFrame:
     order = list(dict.fromkeys(df["row"]))
     cols = [c for c in TABLE2_ROWS if c in view.columns]
     view = view.reindex(index=order, columns=cols).fillna("")
-    pub = paper.published("Table 2")
+    return _with_published(view, "Table 2")
+
+
+def _with_published(view: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Add the paper's InfLar and Port columns, labelled published; lost cells say so."""
+    pub = paper.published(table)
     for ds in ("InfLar", "Port"):
-        values = pub[pub["column"] == ds].set_index("row")["value"]
-        view[f"published {ds} [P]"] = [
-            f"{values[r]:.2f}" if r in values.index and pd.notna(values[r]) else ""
-            for r in view.index
-        ]
+        col = pub[pub["column"] == ds].set_index("row")
+        cells = []
+        for r in view.index:
+            if r not in col.index:
+                cells.append("")
+            elif pd.notna(col.loc[r, "value"]):
+                cells.append(f"{col.loc[r, 'value']:.2f}")
+            else:
+                note = str(col.loc[r, "note"])
+                cells.append("did not converge" if "converge" in note else "lost")
+        view[f"published {ds} [P]"] = cells
     return view
+
+
+def table3_view(df: pd.DataFrame) -> pd.DataFrame:
+    """Table 3: our CNNs, eCNN, Siamese fusions and Fusion + eCNN beside the published rows
+    (the paper's four CNNs are unknown, so our CNN rows have no published counterpart)."""
+    view = pd.DataFrame(
+        {"ours": [_fmt(m, s) for m, s in zip(df["mean"], df["std"], strict=True)]},
+        index=pd.Index(df["row"], name="row"),
+    )
+    previous = pd.DataFrame({"ours": ["not reproduced"] * 3},
+                            index=pd.Index(["[12]", "[13]", "[14]"], name="row"))
+    return _with_published(pd.concat([view, previous]), "Table 3")
+
+
+def plot_table3(df: pd.DataFrame):
+    """Horizontal bars: CNNs, eCNN, Siamese fusions and their fusion with eCNN."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(df) + 1))
+    colors = ["C2" if "eCNN" in r and "+" in r else "C1" if r.startswith("Fusion") else "C0"
+              for r in df["row"]]
+    ax.barh(df["row"], df["mean"], xerr=df["std"], color=colors, capsize=2)
+    ax.invert_yaxis()
+    ax.set_xlabel("accuracy (%)")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
 
 
 def table4_view(df: pd.DataFrame) -> pd.DataFrame:

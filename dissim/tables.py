@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from dissim.experiment import METHODS, Member, Options, run_members
-from dissim.fusion import accuracy, average
+from dissim.fusion import accuracy, average, zscore_sum
 from dissim.profiles import get as get_profile
 from dissim.store import Result, ResultsStore
 
@@ -108,22 +108,31 @@ def ensure(run: Run, topologies: Iterable[int], methods: Iterable[str], *, devic
                        device=device, progress=progress)
 
 
-def fused_accuracy(results: dict[Member, Result], keep: Callable[[Member], bool]) -> np.ndarray:
-    """Per-fold accuracy of the average-rule fusion of the selected members (SPEC 6)."""
+def fused_scores(results: dict, keep: Callable[[object], bool]) -> dict[int, tuple]:
+    """Average-rule fusion (SPEC 6) of the selected members, per fold.
+
+    Returns ``{fold: (scores, y_true, test_index)}``; members of one fold must have been scored
+    on the same test images.
+    """
     by_fold: dict[int, list[Result]] = {}
     for m, r in results.items():
         if keep(m):
             by_fold.setdefault(m.fold, []).append(r)
     if not by_fold:
         raise ValueError("no stored result matches this table cell")
-    accs = []
+    out = {}
     for fold in sorted(by_fold):
         rs = by_fold[fold]
         ref = rs[0].test_index
         if any(not np.array_equal(r.test_index, ref) for r in rs):
             raise ValueError(f"members of fold {fold} were scored on different test images")
-        accs.append(accuracy(average([r.scores for r in rs]), rs[0].y_true))
-    return np.array(accs)
+        out[fold] = (average([r.scores for r in rs]), rs[0].y_true, ref)
+    return out
+
+
+def fused_accuracy(results: dict, keep: Callable[[object], bool]) -> np.ndarray:
+    """Per-fold accuracy of the average-rule fusion of the selected members (SPEC 6)."""
+    return np.array([accuracy(s, y) for s, y, _ in fused_scores(results, keep).values()])
 
 
 def _cell(accs: np.ndarray) -> dict:
@@ -157,6 +166,50 @@ def table2(results: dict[Member, Result], topologies: Sequence[int] = range(1, 9
             m.topology in ts and m.method in best[0] and m.space in best[1]))
         rows.append({"row": name, "configuration": "Cross+Triplet+CrossDD F+D",
                      **_cell(accs)})
+    return pd.DataFrame(rows)
+
+
+def ensure_cnns(run: Run, *, device=None, progress: bool = True) -> dict:
+    """The profile's eCNN members on every fold (fine-tuned or reused from the store)."""
+    from dissim.baselines.member import CNNMember, run_cnn_members
+
+    prof = get_profile(run.profile)
+    members = [CNNMember(run.dataset, fold, cnn, run.seed, run.profile)
+               for fold in run.folds() for cnn in prof.cnns]
+    return run_cnn_members(members, run.store, root=run.data_root, device=device,
+                           progress=progress)
+
+
+def table3(results: dict, cnn_results: dict, topologies: Sequence[int] = range(1, 9)
+           ) -> pd.DataFrame:
+    """Table 3: single CNNs, eCNN, the Siamese fusions, and Fusion + eCNN (Section 4).
+
+    eCNN is the average rule over the CNNs; "Fusion a-b + eCNN" is the sum of the z-scored
+    Siamese fusion and the z-scored eCNN score matrices, per fold (SPEC 6).
+    """
+    rows = []
+    cnns = list(dict.fromkeys(m.cnn for m in cnn_results))
+    for cnn in cnns:
+        accs = fused_accuracy(cnn_results, lambda m, c=cnn: m.cnn == c)
+        rows.append({"row": cnn, **_cell(accs)})
+    ecnn = fused_scores(cnn_results, lambda m: True)
+    rows.append({"row": "eCNN", **_cell(np.array([accuracy(s, y) for s, y, _ in
+                                                   ecnn.values()]))})
+    best = TABLE2_ROWS["Cross+Triplet+CrossDD F+D"]
+    for name, ts in FUSIONS.items():
+        if not set(ts) <= set(topologies):
+            continue
+        siamese = fused_scores(results, lambda m, ts=ts: (
+            m.topology in ts and m.method in best[0] and m.space in best[1]))
+        rows.append({"row": name, **_cell(np.array(
+            [accuracy(s, y) for s, y, _ in siamese.values()]))})
+        both = []
+        for fold, (s, y, idx) in siamese.items():
+            e, _, e_idx = ecnn[fold]
+            if not np.array_equal(idx, e_idx):
+                raise ValueError(f"fold {fold}: CNN and Siamese test images differ")
+            both.append(accuracy(zscore_sum([s, e]), y))
+        rows.append({"row": f"{name} + eCNN", **_cell(np.array(both))})
     return pd.DataFrame(rows)
 
 
