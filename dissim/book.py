@@ -65,8 +65,12 @@ def check_parameters(notebook: str | Path, parameters: dict) -> None:
             )
 
 
-def execute(notebook: Path, output: Path, parameters: dict, *, timeout: int | None = None) -> Path:
-    """Execute one notebook with papermill; the output replaces ``output`` only on success."""
+def execute(notebook: Path, output: Path, parameters: dict, *, timeout: int | None = None,
+            log_output: bool = False) -> Path:
+    """Execute one notebook with papermill; the output replaces ``output`` only on success.
+
+    ``log_output`` streams the kernel's output (the progress bars) to this terminal.
+    """
     import papermill
 
     check_parameters(notebook, parameters)
@@ -76,7 +80,8 @@ def execute(notebook: Path, output: Path, parameters: dict, *, timeout: int | No
     try:
         papermill.execute_notebook(
             str(notebook), tmp, parameters=parameters, kernel_name="python3",
-            progress_bar=False, cwd=str(REPO), request_save_on_cell_execute=False,
+            progress_bar=False, log_output=log_output, cwd=str(REPO),
+            request_save_on_cell_execute=False,
             execution_timeout=timeout,
         )
     except Exception as err:
@@ -119,6 +124,7 @@ def run(
     data_root: str | None = None,
     notebooks: list[str] | None = None,
     extra: dict | None = None,
+    log_output: bool = True,
 ) -> list[Path]:
     """Execute the book's notebooks for each data set; return the pages written."""
     from dissim.data import DEFAULT_DATASET
@@ -145,7 +151,8 @@ def run(
             t0 = time.perf_counter()
             print(f"[book] {name}" + (f" on {ds}" if ds else "") + f" ({profile}) ...",
                   flush=True)
-            written.append(execute(NOTEBOOK_DIR / f"{name}.ipynb", out, params))
+            written.append(execute(NOTEBOOK_DIR / f"{name}.ipynb", out, params,
+                                   log_output=log_output))
             print(f"[book] {name} done in {time.perf_counter() - t0:.0f} s -> "
                   f"{out.relative_to(REPO)}", flush=True)
     return written

@@ -20,16 +20,16 @@ def _fmt(mean: float, std: float) -> str:
 
 def table1_view(df: pd.DataFrame) -> pd.DataFrame:
     """Table 1 laid out as in the paper: builders (F, D, F+D) x methods, 'mean ± std' (%)."""
-    cells = df.assign(value=[_fmt(m, s) for m, s in zip(df["mean"], df["std"], strict=True)])
-    view = cells.pivot(index="builder", columns="method", values="value")
+    cells = df.assign(cell=[_fmt(m, s) for m, s in zip(df["mean"], df["std"], strict=True)])
+    view = cells.pivot(index="builder", columns="method", values="cell")
     return view.reindex(index=["F", "D", "F+D"], columns=list(TABLE1_COLUMNS))
 
 
 def table2_view(df: pd.DataFrame) -> pd.DataFrame:
     """Table 2: rows = topologies and fusions, columns = the four configurations, plus the
     published InfLar and Port values (one unknown sub-row per topology, SPEC 1.3)."""
-    cells = df.assign(value=[_fmt(m, s) for m, s in zip(df["mean"], df["std"], strict=True)])
-    view = cells.pivot(index="row", columns="configuration", values="value")
+    cells = df.assign(cell=[_fmt(m, s) for m, s in zip(df["mean"], df["std"], strict=True)])
+    view = cells.pivot(index="row", columns="configuration", values="cell")
     order = list(dict.fromkeys(df["row"]))
     cols = [c for c in TABLE2_ROWS if c in view.columns]
     view = view.reindex(index=order, columns=cols).fillna("")
@@ -83,8 +83,8 @@ def plot_table3(df: pd.DataFrame):
 
 def table4_view(df: pd.DataFrame) -> pd.DataFrame:
     """Table 4: seconds per trained network, topologies as columns, losses as rows."""
-    cells = df.assign(value=[f"{m:.1f}" for m in df["mean"]])
-    return cells.pivot(index="loss", columns="topology", values="value")
+    cells = df.assign(cell=[f"{m:.1f}" for m in df["mean"]])
+    return cells.pivot(index="loss", columns="topology", values="cell")
 
 
 def plot_table2(df: pd.DataFrame):
@@ -144,11 +144,14 @@ def plot_figure4(curves: dict):
     """Figure 4: the global decay d_t and the modulated step factor imp_t * d_t."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
     axes[0].plot(curves["t"], curves["d"], color="C0")
     axes[0].set_title(r"global decay $d_t$")
-    axes[1].plot(curves["t"], curves["imp_d"], color="C1", lw=0.6)
+    axes[1].plot(curves["t"], curves["imp_d"], color="C1", lw=0.4)
     axes[1].set_title(r"$imp_t \cdot d_t$")
+    zoom = curves["t"] <= 60
+    axes[2].plot(curves["t"][zoom], curves["imp_d"][zoom], "o-", color="C1", ms=2.5, lw=0.8)
+    axes[2].set_title(r"$imp_t \cdot d_t$, first 60 iterations")
     for ax in axes:
         ax.set_xlabel("iteration t")
         ax.grid(alpha=0.3)
@@ -158,8 +161,8 @@ def plot_figure4(curves: dict):
 
 def ablation_view(df: pd.DataFrame) -> pd.DataFrame:
     """One ablation: rows = the option's values, columns = F / D / F+D, 'mean ± std' (%)."""
-    cells = df.assign(value=[_fmt(m, s) for m, s in zip(df["mean"], df["std"], strict=True)])
-    view = cells.pivot(index="value", columns="builder", values="value")
+    cells = df.assign(cell=[_fmt(m, s) for m, s in zip(df["mean"], df["std"], strict=True)])
+    view = cells.pivot(index="value", columns="builder", values="cell")
     return view.reindex(index=list(dict.fromkeys(df["value"])), columns=["F", "D", "F+D"])
 
 

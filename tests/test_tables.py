@@ -91,3 +91,13 @@ def test_table3_zscore_sum_matches_hand_computation():
     assert view.loc["[12]", "published InfLar [P]"] == "74.86"
     assert view.loc["[12]", "published Port [P]"] == "did not converge"
     assert view.loc["eCNN", "published InfLar [P]"] == "lost"
+
+
+def test_ablation_view_keeps_option_values_apart():
+    import pandas as pd
+
+    df = pd.DataFrame([{"option": "svm_scaling", "value": v, "builder": b, "mean": 50.0,
+                        "std": 1.0, "folds": 2}
+                       for v in ("none", "minmax") for b in ("F", "D", "F+D")])
+    view = report.ablation_view(df)
+    assert list(view.index) == ["none", "minmax"] and view.loc["none", "F"] == "50.00 ± 1.00"
