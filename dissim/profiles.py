@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
+from dissim.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -40,6 +42,20 @@ class Profile:
     max_train_retries : int
         "If the siamese network does not converge in the training set we rerun the training"
         ([R]); how many reruns before the member is stored as not converged.
+    cnns : tuple of str
+        The eCNN members (:mod:`dissim.baselines`): the paper's four are unknown (SPEC 7).
+    cnn_epochs, cnn_batch_size : int
+        Fine-tuning epochs and batch (paper: 20 epochs, batch 30; Section 4).
+    cnn_input_size : int or None
+        CNN input side (None: each net's native size).
+    amp : str or None
+        Siamese training under autocast: ``"bf16"`` (bfloat16, no loss scaling needed) or None
+        (float32). Evaluation, spaces and SVMs stay in float32.
+    tf32 : bool
+        Allow TensorFloat-32 matmuls and convolutions during training (Ampere and later GPUs;
+        no effect on the CPU). False leaves PyTorch's defaults.
+    channels_last : bool
+        Train with NHWC (channels-last) weights and inputs, faster on tensor-core GPUs.
     """
 
     name: str
@@ -51,18 +67,34 @@ class Profile:
     max_folds: int | None = None
     max_per_class: int | None = None
     max_train_retries: int = 2
+    cnns: tuple[str, ...] = ("resnet50", "googlenet", "densenet201", "vgg16")
+    cnn_epochs: int = 20
+    cnn_batch_size: int = 30
+    cnn_input_size: int | None = None
+    amp: str | None = None
+    tf32: bool = False
+    channels_last: bool = False
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """A JSON-serialisable view, stored with every result."""
         d = asdict(self)
         d["k_values"] = list(self.k_values)
+        d["cnns"] = list(self.cnns)
+        for name, off in _GPU_SWITCHES.items():  # off: absent, so older store keys stay valid
+            if d[name] == off:
+                del d[name]
         return d
 
     def with_(self, **changes) -> Profile:
         """A copy with some fields changed (``profile.with_(iterations=10)``)."""
         return replace(self, **changes)
 
+
+#: The GPU speed switches and their "off" values (:mod:`dissim.train`).
+_GPU_SWITCHES = {"amp": None, "tf32": False, "channels_last": False}
+
+_OFFLINE_CNNS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 
 PROFILES: dict[str, Profile] = {
     # Exactly the paper's settings (Sections 2-3; batch size unknown -> MathWorks default).
@@ -71,11 +103,13 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile(
         "quick", input_size=48, iterations=50, batch_size=8, k_values=(15, 30, 45, 60),
         one_net_per_k=False, max_folds=2, max_per_class=60, max_train_retries=1,
+        cnns=_OFFLINE_CNNS, cnn_epochs=3, cnn_input_size=96,
     ),
     # Seconds: tests and CI.
     "smoke": Profile(
         "smoke", input_size=48, iterations=4, batch_size=4, k_values=(2, 3),
         one_net_per_k=False, max_folds=2, max_per_class=8, max_train_retries=0,
+        cnns=("efficientnet_lite0",), cnn_epochs=1, cnn_batch_size=8, cnn_input_size=32,
     ),
 }
 
@@ -87,6 +121,6 @@ def get(name: str | Profile) -> Profile:
     try:
         return PROFILES[name]
     except KeyError:
-        raise ValueError(
+        raise ConfigError(
             f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}"
         ) from None

@@ -1,0 +1,211 @@
+"""Grids: local vs Dask bit for bit, kill -9 and resume, failure isolation, GPU switches on CPU.
+
+One smoke grid serves every test: the embedded data set, topology 7 (the cheapest), Cross, both
+spaces, the smoke k values and both smoke folds: 8 members, 2 networks. Every run uses one
+torch/BLAS thread per network, so scores are bit-identical across processes and executors.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import dissim.experiment
+from dissim.cli import main
+from dissim.data import DEFAULT_DATASET
+from dissim.errors import ConfigError
+from dissim.experiment import Member, Options, member_key
+from dissim.grid import expand, group_units, parse_ints, parse_names, run_grid
+from dissim.profiles import get as get_profile
+from dissim.store import ResultsStore
+
+REPO = Path(__file__).resolve().parents[1]
+GRID = ["--profile", "smoke", "--topologies", "7", "--methods", "cross", "--folds", "0,1",
+        "--threads", "1", "--no-progress"]
+
+
+def _members(folds=(0, 1)) -> list[Member]:
+    return expand(DEFAULT_DATASET, "smoke", topologies=[7], methods=["cross"], folds=folds)
+
+
+def _scores(store: ResultsStore) -> dict[str, np.ndarray]:
+    return {r.key: r.scores for r in store}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict[str, np.ndarray]:
+    """The uninterrupted local run: key -> scores."""
+    store = ResultsStore(tmp_path_factory.mktemp("reference"))
+    report = run_grid(_members(), store, threads=1, progress=False)
+    assert report.returncode == 0 and report.stored == 8 and report.networks == 2
+    return _scores(store)
+
+
+def test_parse_and_expand():
+    assert parse_ints("1-3,7,2", "topologies") == (1, 2, 3, 7)
+    assert parse_names("Cross, triplet", ("cross", "crossdd", "triplet"), "methods") == (
+        "cross", "triplet")
+    with pytest.raises(ConfigError, match="--topologies: 'x' is not an integer"):
+        parse_ints("1,x", "topologies")
+    with pytest.raises(ConfigError, match="--methods: unknown 'adam'"):
+        parse_names("adam", ("cross",), "methods")
+    members = expand(DEFAULT_DATASET, "smoke", topologies=[6, 7], methods=["cross", "triplet"])
+    assert len(members) == 2 * 2 * 2 * 2 * 2  # folds x topologies x methods x k x spaces
+    assert len(group_units(members)) == 8
+    assert {(m.loss, m.optimizer) for m in members} == {("cross", "adam"), ("triplet", "adam")}
+    with pytest.raises(ConfigError, match="fold 5 does not exist.*choose from 0-1"):
+        expand(DEFAULT_DATASET, "smoke", topologies=[7], folds=[5])
+    with pytest.raises(ConfigError, match="topology 9 does not exist"):
+        expand(DEFAULT_DATASET, "smoke", topologies=[9])
+
+
+def test_cli_help_and_dry_run(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["grid", "--help"])
+    assert exc.value.code == 0 and "--executor" in capsys.readouterr().out
+    assert main(["grid", *GRID, "--results", str(tmp_path), "--dry-run"]) == 0
+    assert "8 members, 0 in" in capsys.readouterr().out
+    assert main(["grid", *GRID, "--results", str(tmp_path), "--methods", "sgd"]) == 2
+    assert "dissim: error: --methods: unknown 'sgd'" in capsys.readouterr().err
+    assert main(["grid", *GRID, "--results", str(tmp_path), "--workers", "2"]) == 2
+    assert "--workers need --executor dask" in capsys.readouterr().err
+
+
+def test_dask_gives_the_local_scores_and_isolates_a_failure(tmp_path, reference):
+    """Two Dask workers on a LocalCluster: fold 0 (one network) and an impossible member."""
+    store = ResultsStore(tmp_path)
+    bad = Member(dataset=DEFAULT_DATASET, profile="smoke", topology=7, fold=5, k=2)
+    out = io.StringIO()
+    report = run_grid([*_members(folds=[0]), bad], store, executor="dask", workers=2,
+                      threads=1, progress=False, stream=out)
+    assert report.returncode == 1 and report.stored == 4
+    assert report.summary().endswith("1 of 2 networks failed; see above")
+    assert "network failed: textures fold 5" in out.getvalue()
+    assert "fold 5 does not exist" in out.getvalue()  # the worker's traceback
+    got = _scores(store)
+    assert len(got) == 4 and got.keys() <= reference.keys()
+    for key, scores in got.items():
+        np.testing.assert_array_equal(scores, reference[key])  # bit for bit
+
+
+def test_resume_after_sigkill(tmp_path, reference):
+    """kill -9 the CLI once the first entry is stored; rerun; nothing stored is recomputed."""
+    folder = tmp_path / "results"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "dissim.cli", "grid", *GRID, "--results", str(folder)]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(folder.glob("*/*.npz")):
+            assert proc.poll() is None, "the grid ended before storing anything"
+            assert time.monotonic() < deadline, "no entry stored within 120 s"
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.glob("*/*.npz")}
+    assert 1 <= len(before) < 8  # killed mid-run
+
+    report = run_grid(_members(), ResultsStore(folder), threads=1, progress=False)
+    assert report.returncode == 0
+    assert report.reused == len(before) and report.stored == 8 - len(before)
+    for path, (mtime, data) in before.items():
+        assert (path.stat().st_mtime_ns, path.read_bytes()) == (mtime, data)
+    got = _scores(ResultsStore(folder))
+    assert got.keys() == reference.keys()
+    for key, scores in reference.items():
+        np.testing.assert_array_equal(got[key], scores)
+    assert run_grid(_members(), ResultsStore(folder), progress=False).networks == 0
+
+
+def test_failed_unit_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
+    real = dissim.experiment.compute_unit
+
+    def failing(unit, **kw):
+        if unit.base.fold == 1:
+            raise RuntimeError("simulated crash")
+        return real(unit, **kw)
+
+    monkeypatch.setattr(dissim.experiment, "compute_unit", failing)
+    assert main(["grid", *GRID, "--results", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "network failed: textures fold 1 orig topology 7 cross seed 0 [smoke]" in err
+    assert "RuntimeError: simulated crash" in err
+    assert err.rstrip().splitlines()[-1].endswith("1 of 2 networks failed; see above")
+    stored = [r.meta["member"] for r in ResultsStore(tmp_path)]
+    assert len(stored) == 4 and {m["fold"] for m in stored} == {0}
+
+
+def test_gpu_switches_off_keep_the_store_keys():
+    prof = get_profile("smoke")
+    assert not {"amp", "tf32", "channels_last"} & set(prof.to_dict())
+    m = _members()[0]
+    key = member_key(m, Options(), prof, "data")
+    assert member_key(m, Options(), prof.with_(amp="bf16"), "data") != key
+
+
+def test_switched_profile_is_named_and_reaches_a_fresh_worker(monkeypatch):
+    import dissim.executors
+    import dissim.grid
+    import dissim.profiles
+
+    monkeypatch.setitem(dissim.profiles.PROFILES, "smoke+bf16+tf32", None)  # removed after
+    name = dissim.grid.with_switches("smoke", amp="bf16", tf32=True)
+    prof = get_profile(name)
+    assert name == "smoke+bf16+tf32" and prof.amp == "bf16" and prof.tf32
+    assert not prof.channels_last and prof.iterations == get_profile("smoke").iterations
+    assert dissim.grid.with_switches("smoke") == "smoke"
+    # a worker process knows only the built-in profiles: the task registers the client's
+    unit = group_units([Member(dataset=DEFAULT_DATASET, profile=name, topology=7)])[0]
+    monkeypatch.delitem(dissim.profiles.PROFILES, name)
+    monkeypatch.setattr(dissim.experiment, "compute_unit",
+                        lambda unit, **kw: [get_profile(unit.base.profile)])
+    assert dissim.executors.compute(unit, Options(), None, "cpu", None, prof) == [prof]
+
+
+def _train(**switches):
+    from dissim.topologies import min_input_size
+    from dissim.train import TrainConfig, train_siamese
+
+    rng = np.random.default_rng(0)
+    size = min_input_size(7)
+    x = rng.random((12, 3, size, size), dtype=np.float32)
+    y = np.repeat(np.arange(3), 4)
+    cfg = TrainConfig(topology=7, iterations=3, batch_size=4, max_retries=0, eval_pairs=8,
+                      **switches)
+    return train_siamese(x, y, cfg, device="cpu", progress=False)[1]
+
+
+def test_bf16_autocast_and_channels_last_on_cpu():
+    base = _train()
+    amp = _train(amp="bf16")
+    assert np.all(np.isfinite(amp.loss)) and len(amp.loss) == 3
+    assert not np.array_equal(amp.loss, base.loss)  # autocast really ran in bfloat16
+    nhwc = _train(channels_last=True)
+    np.testing.assert_allclose(nhwc.loss, base.loss, rtol=1e-3)  # summation order only
+    with pytest.raises(ConfigError, match="unknown amp 'fp8'"):
+        _train(amp="fp8")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_switches_train():
+    from dissim.topologies import min_input_size
+    from dissim.train import TrainConfig, train_siamese
+
+    size = min_input_size(7)
+    x = np.random.default_rng(0).random((12, 3, size, size), dtype=np.float32)
+    cfg = TrainConfig(topology=7, iterations=3, batch_size=4, max_retries=0, eval_pairs=8,
+                      amp="bf16", tf32=True, channels_last=True)
+    _, log = train_siamese(x, np.repeat(np.arange(3), 4), cfg, device="cuda", progress=False)
+    assert np.all(np.isfinite(log.loss)) and log.device.startswith("cuda")
