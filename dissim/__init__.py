@@ -8,4 +8,17 @@ from dissim.errors import ConfigError, DataError, DissimError, ResourceError
 
 __version__ = "0.1.0"
 
-__all__ = ["ConfigError", "DataError", "DissimError", "ResourceError", "__version__"]
+
+
+def __getattr__(name: str):
+    """Import the heavy classifier (torch, scikit-learn) only when it is asked for."""
+    if name == "DissimilarityClassifier":
+        from dissim.classifier import DissimilarityClassifier
+
+        return DissimilarityClassifier
+    raise AttributeError(f"module 'dissim' has no attribute {name!r}")
+
+__all__ = [
+    "ConfigError", "DataError", "DissimError", "DissimilarityClassifier", "ResourceError",
+    "__version__",
+]

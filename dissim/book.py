@@ -160,10 +160,12 @@ def run(
 
 def add_parser(sub) -> None:
     """``dissim book run``."""
+    from dissim.profiles import PROFILES
+
     p = sub.add_parser("book", help="execute the book's notebooks (papermill)")
     bs = p.add_subparsers(dest="book_cmd", required=True)
     r = bs.add_parser("run", help="run every table and figure notebook per data set")
-    r.add_argument("--profile", default="quick")
+    r.add_argument("--profile", default="quick", choices=sorted(PROFILES))
     r.add_argument("--dataset", action="append", default=None,
                    help="data set (repeatable; default: the embedded default)")
     r.add_argument("--root", default=None, help="data folder for paper data sets")

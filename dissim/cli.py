@@ -25,8 +25,10 @@ def _add_run(sub) -> None:
     from dissim.profiles import PROFILES
 
     p = sub.add_parser("run", help="run (or reuse) one member and print its accuracy")
-    p.add_argument("--dataset", default=None, help="data set name (default: the embedded one)")
-    p.add_argument("--root", default=None, help="folder holding the data set (paper sets)")
+    p.add_argument("--dataset", default=None, help="data set name (default: the embedded "
+                   "one); 'folder' for any tree of class folders given by --root")
+    p.add_argument("--root", default=None, help="folder holding the data set (paper sets, "
+                   "'folder')")
     p.add_argument("--profile", default="quick", choices=sorted(PROFILES))
     p.add_argument("--fold", type=int, default=0)
     p.add_argument("--input", default="orig", choices=INPUTS)
@@ -99,14 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_results(sub)
     from dissim.book import add_parser as add_book
+    from dissim.grid import add_parser as add_grid
 
     add_book(sub)
-    try:
-        from dissim.grid import add_parser as add_grid
-    except ModuleNotFoundError:
-        pass
-    else:
-        add_grid(sub)
+    add_grid(sub)
     return parser
 
 

@@ -106,9 +106,10 @@ class Member:
 
 def member_key(member: Member, options: Options, profile: Profile, fingerprint: str) -> str:
     """The store key: a hash of the member, the options, the profile and the data content."""
+    settings = {k: v for k, v in profile.to_dict().items() if not k.startswith("cnn")}
     return config_key({
         "member": member.to_dict(), "options": options.to_dict(),
-        "profile": profile.to_dict(), "data": fingerprint, "format": 1,
+        "profile": settings, "data": fingerprint, "format": 1,
     })
 
 
@@ -154,7 +155,7 @@ def network_inputs(name, root, profile, seed, representation, size, pixel_range)
 
     ds = load_dataset(name, root, profile, seed)
     return to_network_input(ds.images, size, representation=representation,
-                            pixel_range=pixel_range, progress=True)
+                            pixel_range=pixel_range, progress=representation == "hasc")
 
 
 def _git_commit() -> str | None:
@@ -275,6 +276,7 @@ def compute_unit(
         seed=m0.seed + 7919 * m0.fold + (104729 * m0.k if prof.one_net_per_k else 0),
         triplet_form=options.triplet_form, margin=options.triplet_margin,
         convergence_threshold=options.convergence_threshold, max_retries=prof.max_train_retries,
+        amp=prof.amp, tf32=prof.tf32, channels_last=prof.channels_last,
     )
     t0 = time.perf_counter()
     net, log = train_siamese(x_train, y_train, cfg, device=device, progress=progress)
@@ -336,10 +338,46 @@ def compute_unit(
     return out
 
 
+def network_lock_name(unit: Unit, options: Options, fingerprint: str) -> str:
+    """The store lock of the network ``unit`` trains: its members minus space (and k when the
+    profile shares one network across k), the options, the profile and the data."""
+    m0 = unit.base
+    prof = get_profile(m0.profile)
+    net = {k: v for k, v in m0.to_dict().items()
+           if k != "space" and (k != "k" or prof.one_net_per_k)}
+    settings = {k: v for k, v in prof.to_dict().items() if not k.startswith("cnn")}  # as keys
+    return config_key({"network": net, "options": options.to_dict(), "profile": settings,
+                       "data": fingerprint})
+
+
 def run_unit(unit: Unit, store: ResultsStore, **kw) -> dict[Member, Result]:
-    """:func:`compute_unit`, then write each entry atomically to ``store``."""
-    return {e.member: store.put(e.key, e.scores, e.y_true, e.test_index, e.meta)
-            for e in compute_unit(unit, **kw)}
+    """:func:`compute_unit` under the network's store lock; write each entry atomically.
+
+    Two runs that share a store (two grids, a grid and a notebook) never train the same network
+    at once: the second waits for the lock (:meth:`ResultsStore.lock`), then reads the store
+    again and computes only the members still missing, usually none. ``kw`` are the keyword
+    arguments of :func:`compute_unit`. Returns every member of ``unit`` (a unit without
+    members stands for all its k values and spaces) and every sibling computed with them.
+    """
+    options = kw.get("options", Options())
+    root = kw.get("root")
+    m0 = unit.base
+    prof = get_profile(m0.profile)
+    members = unit.members or [replace(m0, space=s, k=k) for k in unit.ks for s in unit.spaces]
+    fingerprint = dataset_fingerprint(m0.dataset, root, m0.profile, m0.seed)
+    out: dict[Member, Result] = {}
+    with store.lock(network_lock_name(unit, options, fingerprint)):
+        missing = []
+        for m in members:
+            hit = store.get(member_key(m, options, prof, fingerprint))
+            if hit is None:
+                missing.append(m)
+            else:
+                out[m] = hit
+        for todo in group_units(missing):  # one unit (one network), or none when all stored
+            for e in compute_unit(todo, **kw):
+                out[e.member] = store.put(e.key, e.scores, e.y_true, e.test_index, e.meta)
+    return out
 
 
 def run_members(
@@ -351,7 +389,12 @@ def run_members(
     device=None,
     progress: bool = True,
 ) -> dict[Member, Result]:
-    """Return the result of every member, computing only those the store does not hold."""
+    """Return the result of every member, computing only those the store does not hold.
+
+    Safe to run in several processes on one store at once (see :func:`run_unit`); temporary
+    files of writes killed more than an hour ago are removed first.
+    """
+    store.clean_tmp()
     results: dict[Member, Result] = {}
     todo: list[Member] = []
     for m in members:
@@ -362,11 +405,12 @@ def run_members(
         else:
             todo.append(m)
     units = group_units(todo)
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
+    # One bar over the networks; a single network shows its own training bar instead.
     for unit in tqdm(units, desc="networks", disable=not progress or len(units) < 2):
         done = run_unit(unit, store, options=options, root=root, device=device,
-                        progress=progress)
+                        progress=progress and len(units) == 1)
         results.update({m: r for m, r in done.items() if m in set(unit.members)})
     return {m: results[m] for m in members}
 

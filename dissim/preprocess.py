@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from dissim.errors import ConfigError
 

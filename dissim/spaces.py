@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from dissim.dct import reduce as dct_reduce
 from dissim.errors import ConfigError

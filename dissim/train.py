@@ -16,13 +16,14 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from dissim.errors import ConfigError, DataError
 from dissim.losses import pair_bce, triplet_loss
@@ -31,6 +32,7 @@ from dissim.siamese import SiameseNet
 from dissim.topologies import create as create_backbone
 
 LOSSES = ("cross", "triplet")
+AMP = (None, "bf16")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,10 @@ class TrainConfig:
     converged when its loss stayed finite and its pair accuracy on fresh training pairs reaches
     the threshold (chance is 0.5). ``max_retries`` reruns use seeds ``seed + 1000 * attempt``;
     the best attempt is kept and flagged when none converged.
+
+    The GPU speed switches (``Profile.amp``, ``tf32``, ``channels_last``) change arithmetic,
+    not the algorithm: ``amp="bf16"`` runs the forward pass and loss under bfloat16 autocast,
+    ``tf32`` allows TensorFloat-32 on CUDA, ``channels_last`` trains in NHWC layout.
     """
 
     topology: int
@@ -55,6 +61,9 @@ class TrainConfig:
     convergence_threshold: float = 0.6
     max_retries: int = 2
     eval_pairs: int = 256
+    amp: str | None = None
+    tf32: bool = False
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -65,6 +74,8 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be a positive integer; got {value!r}")
         if not isinstance(self.max_retries, int) or self.max_retries < 0:
             raise ConfigError(f"max_retries must be an integer >= 0; got {self.max_retries!r}")
+        if self.amp not in AMP:
+            raise ConfigError(f"unknown amp {self.amp!r}; choose bf16 or None (float32)")
 
 
 @dataclass
@@ -160,21 +171,28 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _batch(x: np.ndarray | torch.Tensor, idx: np.ndarray, device: torch.device) -> torch.Tensor:
+def _batch(x: np.ndarray | torch.Tensor, idx: np.ndarray, device: torch.device,
+           channels_last: bool = False) -> torch.Tensor:
+    """Gather images ``idx`` onto ``device``; through pinned host memory on CUDA."""
     if isinstance(x, torch.Tensor):
-        return x[torch.from_numpy(idx).to(x.device)].to(device, non_blocking=True)
-    return torch.from_numpy(x[idx]).to(device, non_blocking=True)
+        batch = x[torch.from_numpy(idx).to(x.device)]
+    else:
+        batch = torch.from_numpy(x[idx])
+    if device.type == "cuda" and batch.device.type == "cpu":
+        batch = batch.pin_memory()  # an asynchronous copy needs page-locked memory
+    batch = batch.to(device, non_blocking=True)
+    return batch.contiguous(memory_format=torch.channels_last) if channels_last else batch
 
 
 def _loss(net: SiameseNet, x, labels, rng, cfg: TrainConfig, device) -> torch.Tensor:
     """One mini-batch loss; both images of every pair go through the backbone in ONE pass."""
     if cfg.loss == "cross":
         i1, i2, y = sample_pairs(labels, cfg.batch_size, rng)
-        e = net.embed(_batch(x, np.concatenate([i1, i2]), device))
+        e = net.embed(_batch(x, np.concatenate([i1, i2]), device, cfg.channels_last))
         logits = net.pair_logits(e[: cfg.batch_size], e[cfg.batch_size :])
         return pair_bce(logits, torch.from_numpy(y).to(device))
     a, p, n = sample_triplets(labels, cfg.batch_size, rng)
-    e = net.embed(_batch(x, np.concatenate([a, p, n]), device))
+    e = net.embed(_batch(x, np.concatenate([a, p, n]), device, cfg.channels_last))
     b = cfg.batch_size
     return triplet_loss(e[:b], e[b : 2 * b], e[2 * b :], margin=cfg.margin, form=cfg.triplet_form)
 
@@ -195,16 +213,39 @@ def pair_accuracy(
     try:
         if net.mode == "cross":
             i1, i2, y = sample_pairs(labels, n_pairs, rng)
-            e = net.embed(_batch(x, np.concatenate([i1, i2]), device))
+            e = _embed_unique(net, x, np.concatenate([i1, i2]), device)
             p = net.pair_score(e[:n_pairs], e[n_pairs:]).cpu().numpy()
             return float(np.mean((p > 0.5) == (y > 0.5)))
         a, p_, n = sample_triplets(labels, n_pairs, rng)
-        e = net.embed(_batch(x, np.concatenate([a, p_, n]), device))
+        e = _embed_unique(net, x, np.concatenate([a, p_, n]), device)
         d_ap = net.pair_score(e[:n_pairs], e[n_pairs : 2 * n_pairs])
         d_an = net.pair_score(e[:n_pairs], e[2 * n_pairs :])
         return float((d_ap < d_an).float().mean())
     finally:
         net.train(was_training)
+
+
+def _embed_unique(net: SiameseNet, x, idx: np.ndarray, device, chunk: int = 64) -> torch.Tensor:
+    """Embeddings of ``x[idx]``: each distinct image once, in chunks (bounded memory)."""
+    uniq, inverse = np.unique(idx, return_inverse=True)
+    parts = [net.embed(_batch(x, uniq[s : s + chunk], device))
+             for s in range(0, len(uniq), chunk)]
+    return torch.cat(parts)[torch.from_numpy(inverse).to(device)]
+
+
+@contextlib.contextmanager
+def _tf32(enabled: bool):
+    """Allow TensorFloat-32 in CUDA matmuls and cuDNN convolutions inside the block."""
+    if not enabled:
+        yield
+        return
+    matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv
+    before = matmul.fp32_precision, conv.fp32_precision
+    matmul.fp32_precision = conv.fp32_precision = "tf32"
+    try:
+        yield
+    finally:
+        matmul.fp32_precision, conv.fp32_precision = before
 
 
 def _train_once(x, labels, cfg: TrainConfig, seed: int, device, progress: bool):
@@ -213,6 +254,8 @@ def _train_once(x, labels, cfg: TrainConfig, seed: int, device, progress: bool):
     in_channels, size = int(x.shape[1]), int(x.shape[-1])
     backbone = create_backbone(cfg.topology, in_channels=in_channels, input_size=size)
     net = SiameseNet(backbone, mode=cfg.loss).to(device)
+    if cfg.channels_last:
+        net = net.to(memory_format=torch.channels_last)
     net.train()
     opt = create_optimizer(cfg.optimizer, net.parameters(), lr=cfg.lr, total_steps=cfg.iterations)
     log = TrainLog(device=str(device))
@@ -223,13 +266,16 @@ def _train_once(x, labels, cfg: TrainConfig, seed: int, device, progress: bool):
     start = time.perf_counter()
     for _ in bar:
         opt.zero_grad(set_to_none=True)
-        loss = _loss(net, x, labels, rng, cfg, device)
-        loss.backward()
-        opt.step()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp == "bf16"):
+            loss = _loss(net, x, labels, rng, cfg, device)
         value = float(loss.detach())
         log.loss.append(value)
         if not math.isfinite(value):
-            break  # a NaN/inf loss cannot recover: stop and let the rerun rule decide
+            # A NaN/inf loss cannot recover: stop BEFORE the step (the weights stay finite)
+            # and let the rerun rule decide.
+            break
+        loss.backward()
+        opt.step()
         if progress:
             bar.set_postfix(loss=f"{value:.4f}", refresh=False)
     if device.type == "cuda":
@@ -267,11 +313,12 @@ def train_siamese(
         raise DataError(f"got {len(x)} images but {len(labels)} labels")
     from dissim.memory import check_fits
 
-    check_fits(cfg.topology, int(x.shape[-1]), 3 * cfg.batch_size, device)
+    check_fits(cfg.topology, int(x.shape[-1]), cfg.batch_size, device, mode=cfg.loss)
     best = None
     total = 0.0
     for attempt in range(cfg.max_retries + 1):
-        net, log = _train_once(x, labels, cfg, cfg.seed + 1000 * attempt, device, progress)
+        with _tf32(cfg.tf32 and device.type == "cuda"):
+            net, log = _train_once(x, labels, cfg, cfg.seed + 1000 * attempt, device, progress)
         total += log.seconds
         if best is None or log.pair_accuracy > best[1].pair_accuracy:
             best = (net, log)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from dissim.baselines.registry import create, get, input_side
 from dissim.errors import ConfigError, DataError

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from dissim.errors import ConfigError
 from dissim.profiles import get as get_profile

@@ -257,7 +257,7 @@ def read_items(items, *, audio: bool = False, progress: bool = False, desc: str 
     ``spectrogram`` holds keyword arguments of :func:`dissim.data.spectrogram.wav_to_image`
     (a manifest's optional ``spectrogram:`` mapping).
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     out = []
     for p, _, _ in tqdm(items, desc=desc, disable=not progress, leave=False):
