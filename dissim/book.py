@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
 OUT_DIR = REPO / "book" / "results"
 PER_DATASET = ("table1", "table2", "table3", "table4", "assumptions")
-GLOBAL = ("figure4",)
+GLOBAL = ("figure4", "performance")
 _TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool, "None": type(None)}
 
 

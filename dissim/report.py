@@ -179,3 +179,19 @@ def published_note(table: str) -> str:
         lines.append("**What the paper states about this table [P]:**")
         lines += [f"- {c}" for c in claims]
     return "\n".join(lines)
+
+
+def plot_scaling(df: pd.DataFrame):
+    """Seconds against each factor (images, prototypes, input size), log-log."""
+    import matplotlib.pyplot as plt
+
+    factors = list(dict.fromkeys(df["factor"]))
+    fig, axes = plt.subplots(1, len(factors), figsize=(4 * len(factors), 3.2))
+    for ax, factor in zip(np.atleast_1d(axes), factors, strict=True):
+        sub = df[df["factor"] == factor]
+        ax.loglog(sub["value"], sub["seconds"], "o-")
+        ax.set_xlabel(factor)
+        ax.set_ylabel("seconds")
+        ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return fig
