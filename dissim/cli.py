@@ -101,10 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_results(sub)
     from dissim.book import add_parser as add_book
+    from dissim.classifier_cli import add_parsers as add_classifier
     from dissim.grid import add_parser as add_grid
 
     add_book(sub)
     add_grid(sub)
+    add_classifier(sub)
     return parser
 
 

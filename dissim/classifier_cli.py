@@ -1,0 +1,254 @@
+"""``dissim fit | predict | evaluate``: the classifier on any folder of images (issue 9).
+
+    dissim fit IMAGE_FOLDER --out model.dissim [--profile quick] [--topologies 1] ...
+    dissim predict model.dissim IMAGES_OR_FOLDERS... [--csv]
+    dissim evaluate IMAGE_FOLDER | --dataset NAME [--folds 5] [--plot confusion.png]
+
+``IMAGE_FOLDER`` holds one sub-folder per class (:func:`dissim.data.load_folder`); a bad tree
+is one :class:`~dissim.errors.DataError` line and exit status 2. ``evaluate`` runs the paper's
+protocol on it: stratified k-fold (group k-fold for an embedded set with groups), one
+classifier per fold, per-fold accuracy, mean and standard deviation, the pooled confusion
+matrix and the most confused pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from dissim.errors import DataError, DissimError
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    from dissim.experiment import INPUTS, METHODS, SPACE_NAMES
+    from dissim.profiles import PROFILES
+
+    p.add_argument("--profile", default="quick", choices=sorted(PROFILES),
+                   help="scale of training (default quick)")
+    p.add_argument("--topologies", type=int, nargs="+", default=[1], metavar="T",
+                   help="Appendix A topologies 1-8 (default 1)")
+    p.add_argument("--methods", nargs="+", default=["cross", "triplet"], choices=list(METHODS),
+                   help="loss/optimizer pairs (default cross triplet)")
+    p.add_argument("--spaces", nargs="+", default=list(SPACE_NAMES), choices=SPACE_NAMES)
+    p.add_argument("--k", type=int, nargs="+", default=None,
+                   help="prototypes per class (default: the profile's k values)")
+    p.add_argument("--inputs", nargs="+", default=["orig"], choices=INPUTS)
+    p.add_argument("--ecnn", default=None, help="add a fine-tuned ImageNet CNN, e.g. "
+                   "efficientnet_lite0, fused by z-score sum")
+    p.add_argument("--svm-scaling", default="none", choices=("none", "minmax", "standard"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
+
+
+def _classifier(args, verbose: bool = True):
+    from dissim.classifier import DissimilarityClassifier
+
+    return DissimilarityClassifier(
+        topologies=tuple(args.topologies), methods=tuple(args.methods),
+        spaces=tuple(args.spaces), k_values=None if args.k is None else tuple(args.k),
+        inputs=tuple(args.inputs), profile=args.profile, device=args.device, seed=args.seed,
+        ecnn=args.ecnn, svm_scaling=args.svm_scaling, verbose=verbose)
+
+
+def add_parsers(sub) -> None:
+    """Add the ``fit``, ``predict`` and ``evaluate`` sub-commands to ``dissim``'s parser."""
+    p = sub.add_parser("fit", help="train the classifier on a folder of class folders")
+    p.add_argument("folder", metavar="IMAGE_FOLDER",
+                   help="folder with one sub-folder of images per class")
+    p.add_argument("--out", required=True, help="model file to write (a zip)")
+    _add_model_args(p)
+    p.set_defaults(func=_cmd_fit)
+
+    p = sub.add_parser("predict", help="classify images with a saved model")
+    p.add_argument("model", metavar="MODEL", help="model file written by `dissim fit`")
+    p.add_argument("images", nargs="+", metavar="IMAGES",
+                   help="image files or folders (searched recursively)")
+    p.add_argument("--csv", action="store_true", help="print CSV: file,class,score")
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("evaluate", help="k-fold accuracy of the classifier on a folder")
+    p.add_argument("folder", nargs="?", default=None, metavar="IMAGE_FOLDER",
+                   help="folder of class folders")
+    p.add_argument("--dataset", default=None, help="a data set name instead of a folder "
+                   "(e.g. textures, the embedded default)")
+    p.add_argument("--folds", type=int, default=5, help="stratified k-fold (default 5)")
+    p.add_argument("--max-folds", type=int, default=None, help="run only the first N folds")
+    p.add_argument("--max-per-class", type=int, default=None,
+                   help="subsample each class (default: the profile's cap; 0 = no cap)")
+    p.add_argument("--min-images", type=int, default=0,
+                   help="drop classes with fewer images than this (default keep all)")
+    p.add_argument("--plot", default=None, help="write the confusion matrix as a PNG")
+    _add_model_args(p)
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_fit(args) -> int:
+    from dissim.data import load_folder
+
+    t0 = time.perf_counter()
+    ds = load_folder(args.folder, progress=True)
+    clf = _classifier(args).fit(ds.images, np.array(ds.classes)[ds.labels])
+    out = clf.save(args.out)
+    counts = ", ".join(f"{c} {n}" for c, n in ds.counts().items())
+    print(f"fitted {len(clf.networks_)} networks, {len(clf.members_)} members "
+          f"(k {', '.join(map(str, clf.k_values_))}) on {len(ds)} images of "
+          f"{len(ds.classes)} classes ({counts}) in {time.perf_counter() - t0:.1f} s")
+    not_conv = sum(not log["converged"] for log in clf.train_logs_)
+    if not_conv:
+        print(f"note: {not_conv} network(s) did not reach the convergence threshold")
+    print(f"saved {out}")
+    return 0
+
+
+def _image_files(specs: Sequence[str]) -> list[Path]:
+    from dissim.data import IMAGE_EXTS
+
+    files: list[Path] = []
+    for spec in specs:
+        p = Path(spec).expanduser()
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*") if q.is_file()
+                           and q.suffix.lower() in IMAGE_EXTS and not q.name.startswith("."))
+            if not found:
+                raise DataError(f"folder {p} holds no image files")
+            files += found
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise DataError(f"image {p} not found")
+    return files
+
+
+def _cmd_predict(args) -> int:
+    from dissim.classifier import DissimilarityClassifier
+    from dissim.data import read_image
+
+    clf = DissimilarityClassifier.load(args.model, device=args.device)
+    files = _image_files(args.images)
+    scores = clf.decision_function([read_image(f) for f in files])
+    best = scores.argmax(axis=1)
+    if args.csv:
+        import csv
+
+        w = csv.writer(sys.stdout)
+        w.writerow(["file", "class", "score"])
+        for f, b, s in zip(files, best, scores, strict=True):
+            w.writerow([str(f), clf.classes_[b], f"{s[b]:.6g}"])
+    else:
+        width = max(len(str(f)) for f in files)
+        for f, b, s in zip(files, best, scores, strict=True):
+            print(f"{str(f):<{width}}  {clf.classes_[b]}  {s[b]:.4f}")
+    return 0
+
+
+def _load_eval_data(args):
+    from dissim import data
+    from dissim.profiles import get as get_profile
+
+    if (args.folder is None) == (args.dataset is None):
+        raise DataError("give an image folder or --dataset NAME (one of them)")
+    cap = args.max_per_class
+    cap = get_profile(args.profile).max_per_class if cap is None else (cap or None)
+    if args.dataset is not None:
+        ds = data.load(args.dataset, max_per_class=cap, seed=args.seed, progress=True)
+    else:
+        ds = data.load_folder(args.folder, max_per_class=cap, seed=args.seed, progress=True)
+    counts = np.bincount(ds.labels, minlength=len(ds.classes))
+    small = [c for c, n in zip(ds.classes, counts, strict=True) if n < args.min_images]
+    if small:
+        keep = np.flatnonzero(counts >= args.min_images)
+        if len(keep) < 2:
+            raise DataError(f"fewer than two classes have {args.min_images} images")
+        sub = ds.subset(np.isin(ds.labels, keep))
+        remap = np.full(len(ds.classes), -1)
+        remap[keep] = np.arange(len(keep))
+        sub.labels = remap[sub.labels]
+        sub.classes = [ds.classes[i] for i in keep]
+        print(f"dropped classes with fewer than {args.min_images} images: {', '.join(small)}")
+        ds = sub
+    return ds
+
+
+def confused_pairs(cm: np.ndarray, classes: Sequence[str], top: int = 5) -> list[tuple]:
+    """The ``top`` largest off-diagonal cells of ``cm``: ``(true, predicted, count)``."""
+    off = [(int(cm[i, j]), classes[i], classes[j]) for i in range(len(cm))
+           for j in range(len(cm)) if i != j and cm[i, j] > 0]
+    return [(t, p, n) for n, t, p in sorted(off, key=lambda r: -r[0])[:top]]
+
+
+def _plot(cm: np.ndarray, classes: Sequence[str], path: str, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: the CLI never opens a window
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    fig, ax = plt.subplots(figsize=(1.2 + 0.7 * len(classes), 1 + 0.7 * len(classes)))
+    ConfusionMatrixDisplay(cm, display_labels=list(classes)).plot(
+        ax=ax, cmap="Blues", colorbar=False, xticks_rotation=45)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _cmd_evaluate(args) -> int:
+    from sklearn.metrics import confusion_matrix
+    from tqdm import tqdm
+
+    from dissim import data
+
+    t0 = time.perf_counter()
+    ds = _load_eval_data(args)
+    folds = data.folds(ds, seed=args.seed, n_splits=args.folds)[: args.max_folds]
+    y = np.asarray(ds.labels)
+    pred = np.full(len(y), -1)
+    accs = []
+    for f, (tr, te) in enumerate(tqdm(folds, desc="folds")):
+        clf = _classifier(args).fit([ds.images[i] for i in tr], y[tr])
+        pred[te] = clf.predict([ds.images[i] for i in te])
+        accs.append(float(np.mean(pred[te] == y[te])))
+        print(f"fold {f + 1}/{len(folds)}: accuracy {100 * accs[-1]:.2f}% "
+              f"({len(tr)} train, {len(te)} test)", flush=True)
+    done = pred >= 0
+    cm = confusion_matrix(y[done], pred[done], labels=np.arange(len(ds.classes)))
+    wall = time.perf_counter() - t0
+    name = args.dataset or str(args.folder)
+    print(f"{name} [{args.profile}, {len(folds)} of {args.folds} folds, topologies "
+          f"{' '.join(map(str, args.topologies))}, {'+'.join(args.methods)}, "
+          f"{'+'.join(args.spaces)}]: accuracy {100 * np.mean(accs):.2f} "
+          f"± {100 * np.std(accs):.2f}% (mean ± std over folds); wall time {wall:.0f} s")
+    print("confusion matrix (rows: true, columns: predicted; pooled over the test folds):")
+    width = max(len(c) for c in ds.classes)
+    print(" " * (width + 2) + " ".join(f"{c[:6]:>6}" for c in ds.classes))
+    for c, row in zip(ds.classes, cm, strict=True):
+        print(f"{c:<{width}}  " + " ".join(f"{v:>6d}" for v in row))
+    pairs = confused_pairs(cm, ds.classes)
+    if pairs:
+        print("most confused: " + "; ".join(f"{t} -> {p} ({n})" for t, p, n in pairs))
+    if args.plot:
+        _plot(cm, ds.classes, args.plot, f"{name}: {100 * np.mean(accs):.1f}%")
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one of these sub-commands alone, with ``dissim``'s error handling (exit status 2)."""
+    parser = argparse.ArgumentParser(prog="dissim")
+    add_parsers(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except DissimError as err:
+        print(f"dissim: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
