@@ -97,9 +97,13 @@ def cosine_distance(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-12) -> tor
 
 
 def fully_matrix(net, emb: torch.Tensor, proto_emb: torch.Tensor) -> torch.Tensor:
-    """FULLY: the Siamese score of every image embedding against every prototype embedding."""
+    """FULLY: the Siamese score of every image embedding against every prototype embedding.
+
+    Computed on the network's device (the head lives there), returned on the CPU.
+    """
+    device = next(net.parameters()).device
     with torch.no_grad():
-        return net.score_matrix(emb, proto_emb)
+        return net.score_matrix(emb.to(device), proto_emb.to(device)).cpu()
 
 
 def deeper_matrix(code: torch.Tensor, proto_code: torch.Tensor) -> torch.Tensor:
