@@ -94,8 +94,18 @@ class TrainLog:
         return asdict(self)
 
 
-def _by_class(labels: np.ndarray) -> dict[int, np.ndarray]:
-    return {int(c): np.flatnonzero(labels == c) for c in np.unique(labels)}
+def _sampling_classes(labels, what: str) -> tuple[dict[int, np.ndarray], np.ndarray, np.ndarray]:
+    """Indices per class, the classes, and the classes with at least two images."""
+    labels = np.asarray(labels)
+    groups = {int(c): np.flatnonzero(labels == c) for c in np.unique(labels)}
+    classes = np.array(sorted(groups))
+    twins = np.array([c for c in classes if len(groups[c]) >= 2])
+    if len(classes) < 2 or len(twins) == 0:
+        raise DataError(
+            f"{what} sampling needs at least two classes and one class with two images; "
+            f"got {len(classes)} classes"
+        )
+    return groups, classes, twins
 
 
 def sample_pairs(
@@ -115,14 +125,7 @@ def sample_pairs(
     y : float32 array (batch_size,)
         1 for a same-class pair, 0 otherwise.
     """
-    groups = _by_class(np.asarray(labels))
-    classes = np.array(sorted(groups))
-    twins = np.array([c for c in classes if len(groups[c]) >= 2])
-    if len(classes) < 2 or len(twins) == 0:
-        raise DataError(
-            "pair sampling needs at least two classes and one class with two images; "
-            f"got {len(classes)} classes"
-        )
+    groups, classes, twins = _sampling_classes(labels, "pair")
     i1 = np.empty(batch_size, dtype=np.int64)
     i2 = np.empty(batch_size, dtype=np.int64)
     y = np.empty(batch_size, dtype=np.float32)
@@ -147,14 +150,7 @@ def sample_triplets(
     The anchor class is uniform over the classes with at least two images; anchor and positive
     are two different images of it; the negative is one image of another, uniformly drawn class.
     """
-    groups = _by_class(np.asarray(labels))
-    classes = np.array(sorted(groups))
-    twins = np.array([c for c in classes if len(groups[c]) >= 2])
-    if len(classes) < 2 or len(twins) == 0:
-        raise DataError(
-            "triplet sampling needs at least two classes and one class with two images; "
-            f"got {len(classes)} classes"
-        )
+    groups, classes, twins = _sampling_classes(labels, "triplet")
     a = np.empty(batch_size, dtype=np.int64)
     p = np.empty(batch_size, dtype=np.int64)
     n = np.empty(batch_size, dtype=np.int64)
