@@ -53,7 +53,13 @@ def _grey(a: np.ndarray) -> np.ndarray:
 
 def textures() -> tuple[list[np.ndarray], np.ndarray, list[str], np.ndarray]:
     """The ``textures`` set: images, labels, classes, groups (one group per 128x128 region)."""
-    import skimage.data
+    import warnings
+
+    with warnings.catch_warnings():
+        # skimage.data imports pooch, which imports tqdm.auto: inside a Jupyter kernel without
+        # ipywidgets that warns "IProgress not found" into the book's pages. Nothing downloads.
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import skimage.data
 
     images, labels, groups = [], [], []
     gid = 0
