@@ -176,9 +176,9 @@ def published_note(table: str) -> str:
                      "guessed.")
     claims = paper.QUALITATIVE.get(table, [])
     if claims:
-        lines.append("**What the paper states about this table [P]:**")
-        lines += [f"- {c}" for c in claims]
-    return "\n".join(lines)
+        lines.append("**What the paper states about this table [P]:**\n\n" +
+                     "\n".join(f"- {c}" for c in claims))
+    return "\n\n".join(lines)
 
 
 def plot_scaling(df: pd.DataFrame):
