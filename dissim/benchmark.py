@@ -63,7 +63,8 @@ def fully_speedup(images: int = 200, prototypes: int = 60, topology: int = 6,
             xi = torch.from_numpy(x[i : i + 1]).expand(prototypes, -1, -1, -1)
             naive[i] = net(xi, pt).numpy()
     t_naive = time.perf_counter() - t0
-    return {"cached_s": t_cached, "naive_s": t_naive, "speedup": t_naive / t_cached,
+    return {"images": images, "prototypes": prototypes,
+            "cached_s": t_cached, "naive_s": t_naive, "speedup": t_naive / t_cached,
             "max_abs_diff": float(np.abs(cached - naive).max())}
 
 
@@ -90,7 +91,7 @@ def hasc_seconds(size: int = 224) -> dict:
     from dissim.hasc import hasc_band
 
     band = np.random.default_rng(0).integers(0, 256, (size, size)).astype(np.uint8)
-    return {"exact_s": timeit(lambda: hasc_band(band)),
+    return {"size": size, "exact_s": timeit(lambda: hasc_band(band)),
             "stride2_s": timeit(lambda: hasc_band(band, emi_stride=2))}
 
 
@@ -133,7 +134,8 @@ def train_throughput(topology: int = 1, size: int = 224, pairs: int = 16,
     _, log = train_siamese(x.numpy(), labels, cfg, device="cpu", progress=False)
     ours = log.seconds * iterations / (iterations + 1)  # spread the warm-up iteration
     images = 2 * pairs * iterations
-    return {"size": size, "dissim_img_s": images / ours, "bare_img_s": images / bare,
+    return {"size": size, "topology": topology, "pairs": pairs,
+            "dissim_img_s": images / ours, "bare_img_s": images / bare,
             "ratio": bare / ours, "gflop_per_iteration": flops / 1e9,
             "gflop_s": flops * iterations / bare / 1e9}
 
