@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dissim.errors import DataError, DissimError
+from dissim.errors import DataError
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -239,15 +239,10 @@ def _cmd_evaluate(args) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one of these sub-commands alone, with ``dissim``'s error handling (exit status 2)."""
-    parser = argparse.ArgumentParser(prog="dissim")
-    add_parsers(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except DissimError as err:
-        print(f"dissim: error: {err}", file=sys.stderr)
-        return 2
+    """Run ``dissim fit | predict | evaluate`` through :func:`dissim.cli.main` (one error path)."""
+    from dissim.cli import main as dissim_main
+
+    return dissim_main(argv)
 
 
 if __name__ == "__main__":

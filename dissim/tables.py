@@ -135,6 +135,12 @@ def fused_accuracy(results: dict, keep: Callable[[object], bool]) -> np.ndarray:
     return np.array([accuracy(s, y) for s, y, _ in fused_scores(results, keep).values()])
 
 
+def _bottom(topologies) -> Callable[[Member], bool]:
+    """Table 2's Bottom configuration (Cross+Triplet+CrossDD, FULLY+DEEPER) over topologies."""
+    methods, spaces = TABLE2_ROWS["Cross+Triplet+CrossDD F+D"]
+    return lambda m: m.topology in topologies and m.method in methods and m.space in spaces
+
+
 def _cell(accs: np.ndarray) -> dict:
     return {"mean": 100 * accs.mean(), "std": 100 * accs.std(), "folds": len(accs)}
 
@@ -158,12 +164,10 @@ def table2(results: dict[Member, Result], topologies: Sequence[int] = range(1, 9
             accs = fused_accuracy(results, lambda m, t=t, ms=methods, ss=spaces: (
                 m.topology == t and m.method in ms and m.space in ss))
             rows.append({"row": f"Topology {t}", "configuration": name, **_cell(accs)})
-    best = TABLE2_ROWS["Cross+Triplet+CrossDD F+D"]
     for name, ts in FUSIONS.items():
         if not set(ts) <= set(topologies):
             continue
-        accs = fused_accuracy(results, lambda m, ts=ts: (
-            m.topology in ts and m.method in best[0] and m.space in best[1]))
+        accs = fused_accuracy(results, _bottom(ts))
         rows.append({"row": name, "configuration": "Cross+Triplet+CrossDD F+D",
                      **_cell(accs)})
     return pd.DataFrame(rows)
@@ -195,12 +199,10 @@ def table3(results: dict, cnn_results: dict, topologies: Sequence[int] = range(1
     ecnn = fused_scores(cnn_results, lambda m: True)
     rows.append({"row": "eCNN", **_cell(np.array([accuracy(s, y) for s, y, _ in
                                                    ecnn.values()]))})
-    best = TABLE2_ROWS["Cross+Triplet+CrossDD F+D"]
     for name, ts in FUSIONS.items():
         if not set(ts) <= set(topologies):
             continue
-        siamese = fused_scores(results, lambda m, ts=ts: (
-            m.topology in ts and m.method in best[0] and m.space in best[1]))
+        siamese = fused_scores(results, _bottom(ts))
         rows.append({"row": name, **_cell(np.array(
             [accuracy(s, y) for s, y, _ in siamese.values()]))})
         both = []
