@@ -135,19 +135,6 @@ def test_class_smaller_than_k_fails_before_training(tmp_path, capsys, no_trainin
     assert files_in(tmp_path / "results") == []
 
 
-@pytest.fixture
-def fast_pair_accuracy(monkeypatch):
-    """Score convergence on 8 fresh pairs, not 256 (seconds saved; the path is unchanged)."""
-    import dataclasses
-
-    real = dissim.train.train_siamese
-
-    def fast(x, y, cfg, **kwargs):
-        return real(x, y, dataclasses.replace(cfg, eval_pairs=8), **kwargs)
-
-    monkeypatch.setattr(dissim.train, "train_siamese", fast)
-
-
 def test_mixed_grey_rgb_rgba_16bit_folder_runs_end_to_end(tmp_path, capsys, fast_pair_accuracy):
     root = make_tree(tmp_path / "data")
     code = main(member_argv(tmp_path, root, "--k", "2", "--space", "deeper"))

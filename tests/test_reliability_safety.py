@@ -45,19 +45,6 @@ NEEDS_KEYWORD = {
 SAFE_YAML_LOADERS = {"SafeLoader", "CSafeLoader", "BaseLoader", "CBaseLoader"}
 
 
-@pytest.fixture
-def fast_pair_accuracy(monkeypatch):
-    """Score convergence on 8 fresh pairs, not 256 (seconds saved; the result is unchanged)."""
-    import dataclasses
-
-    real = dissim.train.train_siamese
-
-    def fast(x, y, cfg, **kwargs):
-        return real(x, y, dataclasses.replace(cfg, eval_pairs=8), **kwargs)
-
-    monkeypatch.setattr(dissim.train, "train_siamese", fast)
-
-
 def _aliases(tree: ast.AST) -> dict[str, str]:
     """Local name -> full dotted name, from every import in the module."""
     names = {}
