@@ -10,7 +10,6 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import statistics  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -18,6 +17,7 @@ import scipy.fft  # noqa: E402
 import torch  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
+from dissim.benchmark import timeit  # noqa: E402
 from dissim.dct import reduce  # noqa: E402
 
 
@@ -32,14 +32,8 @@ def scipy_loop(x: np.ndarray, size: int = 9) -> np.ndarray:
 
 
 def median_time(fn, repeats: int = 5) -> float:
-    """Median CPU time of the process (less sensitive than wall time to a busy machine)."""
-    fn()  # warm-up (caches, lazy imports)
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
-        fn()
-        times.append(time.process_time() - start)
-    return statistics.median(times)
+    """Median CPU time of ``fn`` (see :func:`dissim.benchmark.timeit`)."""
+    return timeit(fn, repeats, clock=time.process_time)
 
 
 def main() -> None:

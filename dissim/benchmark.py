@@ -27,14 +27,19 @@ def machine() -> str:
             f", {torch.get_num_threads()} torch threads, {gpu}, torch {torch.__version__}")
 
 
-def timeit(fn: Callable[[], object], repeats: int = 3) -> float:
-    """Median wall time of ``fn`` over ``repeats`` runs after one warm-up."""
+def timeit(fn: Callable[[], object], repeats: int = 3, *,
+           clock: Callable[[], float] = time.perf_counter) -> float:
+    """Median time of ``fn`` over ``repeats`` runs after one warm-up.
+
+    ``clock=time.process_time`` measures CPU time, less sensitive than wall time to a busy
+    machine (the one-thread scripts in ``benchmarks/`` use it).
+    """
     fn()
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return statistics.median(times)
 
 
