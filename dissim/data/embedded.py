@@ -58,13 +58,17 @@ def textures() -> tuple[list[np.ndarray], np.ndarray, list[str], np.ndarray]:
     with warnings.catch_warnings():
         # skimage.data imports pooch, which imports tqdm.auto: inside a Jupyter kernel without
         # ipywidgets that warns "IProgress not found" into the book's pages. Nothing downloads.
+        # skimage loads its submodules lazily, so pooch is imported by the first image read,
+        # not by the import statement: both happen inside this block.
         warnings.filterwarnings("ignore", message="IProgress not found")
         import skimage.data
+
+        sources = {fn: getattr(skimage.data, fn)() for fn, _ in TEXTURE_SOURCES.values()}
 
     images, labels, groups = [], [], []
     gid = 0
     for ci, (fn, (r, c)) in enumerate(TEXTURE_SOURCES.values()):
-        src = _grey(getattr(skimage.data, fn)())[r:r + 512, c:c + 512]
+        src = _grey(sources[fn])[r:r + 512, c:c + 512]
         for r0 in range(0, 512, REGION):
             for c0 in range(0, 512, REGION):
                 for dr in range(0, REGION, WINDOW):
