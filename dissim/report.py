@@ -7,15 +7,47 @@ Notebooks hold no logic; they call these functions. Published numbers come only 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
 from dissim import paper
 from dissim.tables import TABLE1_COLUMNS, TABLE2_ROWS
 
+NBSP = "\u00a0"
+
 
 def _fmt(mean: float, std: float) -> str:
-    return f"{mean:.2f} ± {std:.2f}"
+    """'71.02 ± 1.58' joined by non-breaking spaces: one line in any table cell."""
+    return f"{mean:.2f}{NBSP}±{NBSP}{std:.2f}"
+
+
+def fold_points(make_table: Callable[..., pd.DataFrame], *results: dict, **kwargs
+                ) -> pd.DataFrame:
+    """The per-fold accuracies behind a table: ``make_table`` on each fold's results alone.
+
+    ``make_table`` is :func:`dissim.tables.table1`, ``table2`` or ``table3``; ``results`` are
+    its result dictionaries (members carry ``.fold``), ``kwargs`` its other arguments. A
+    one-fold table's ``mean`` is that fold's accuracy, so the points use the tables' own rules.
+    Returns the table's key columns, ``fold`` and ``accuracy`` (%).
+    """
+    folds = sorted({m.fold for r in results for m in r})
+    frames = []
+    for fold in folds:
+        one = [{m: v for m, v in r.items() if m.fold == fold} for r in results]
+        df = make_table(*one, **kwargs)
+        frames.append(df.drop(columns=["std", "folds"], errors="ignore")
+                      .rename(columns={"mean": "accuracy"}).assign(fold=fold))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _points(ax, x, values, color="black") -> None:
+    """Per-fold accuracies as small dots over a bar (a little jitter so they do not hide)."""
+    values = np.asarray(values, dtype=float)
+    jitter = np.linspace(-0.06, 0.06, len(values)) if len(values) > 1 else np.zeros(1)
+    ax.scatter(np.full(len(values), x, dtype=float) + jitter, values, s=9, color=color,
+               zorder=3, linewidths=0)
 
 
 def table1_view(df: pd.DataFrame) -> pd.DataFrame:
@@ -27,7 +59,7 @@ def table1_view(df: pd.DataFrame) -> pd.DataFrame:
 
 def table2_view(df: pd.DataFrame) -> pd.DataFrame:
     """Table 2: rows = topologies and fusions, columns = the four configurations, plus the
-    published InfLar and Port values (one unknown sub-row per topology, SPEC 1.3)."""
+    published InfLar and Port values (one unknown sub-row per topology; paper, Table 2)."""
     cells = df.assign(cell=[_fmt(m, s) for m, s in zip(df["mean"], df["std"], strict=True)])
     view = cells.pivot(index="row", columns="configuration", values="cell")
     order = list(dict.fromkeys(df["row"]))
@@ -66,16 +98,24 @@ def table3_view(df: pd.DataFrame) -> pd.DataFrame:
     return _with_published(pd.concat([view, previous]), "Table 3")
 
 
-def plot_table3(df: pd.DataFrame):
-    """Horizontal bars: CNNs, eCNN, Siamese fusions and their fusion with eCNN."""
+def plot_table3(df: pd.DataFrame, folds: pd.DataFrame | None = None):
+    """Horizontal bars: CNNs, eCNN, Siamese fusions and their fusion with eCNN; the dots are
+    the per-fold accuracies (:func:`fold_points`)."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(df) + 1))
     colors = ["C2" if "eCNN" in r and "+" in r else "C1" if r.startswith("Fusion") else "C0"
               for r in df["row"]]
-    ax.barh(df["row"], df["mean"], xerr=df["std"], color=colors, capsize=2)
+    y = np.arange(len(df))
+    ax.barh(y, df["mean"], xerr=df["std"], color=colors, capsize=2, alpha=0.8)
+    if folds is not None:
+        for i, row in enumerate(df["row"]):
+            vals = folds.loc[folds["row"] == row, "accuracy"]
+            jitter = np.linspace(-0.12, 0.12, len(vals)) if len(vals) > 1 else np.zeros(1)
+            ax.scatter(vals, i + jitter, s=9, color="black", zorder=3, linewidths=0)
+    ax.set_yticks(y, df["row"])
     ax.invert_yaxis()
-    ax.set_xlabel("accuracy (%)")
+    ax.set_xlabel("accuracy (%)" + (", dots: folds" if folds is not None else ""))
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
@@ -87,8 +127,9 @@ def table4_view(df: pd.DataFrame) -> pd.DataFrame:
     return cells.pivot(index="loss", columns="topology", values="cell")
 
 
-def plot_table2(df: pd.DataFrame):
-    """Grouped bars: accuracy per topology for the four configurations, fusions at the end."""
+def plot_table2(df: pd.DataFrame, folds: pd.DataFrame | None = None):
+    """Grouped bars: accuracy per topology for the four configurations, fusions at the end;
+    the dots are the per-fold accuracies (:func:`fold_points`)."""
     import matplotlib.pyplot as plt
 
     rows = list(dict.fromkeys(df["row"]))
@@ -98,27 +139,36 @@ def plot_table2(df: pd.DataFrame):
     for j, config in enumerate(configs):
         sub = df[df["configuration"] == config].set_index("row").reindex(rows)
         x = np.arange(len(rows)) + j * width
-        ax.bar(x, sub["mean"], width, yerr=sub["std"], label=config, capsize=2)
+        ax.bar(x, sub["mean"], width, yerr=sub["std"], label=config, capsize=2, alpha=0.8)
+        if folds is not None:
+            for xi, row in zip(x, rows, strict=True):
+                _points(ax, xi, folds.loc[(folds["row"] == row) &
+                                          (folds["configuration"] == config), "accuracy"])
     ax.set_xticks(np.arange(len(rows)) + 0.4 - width / 2, rows, rotation=30, ha="right")
-    ax.set_ylabel("accuracy (%)")
+    ax.set_ylabel("accuracy (%)" + (", dots: folds" if folds is not None else ""))
     ax.legend(fontsize=8, ncols=2)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
 
 
-def plot_table1(df: pd.DataFrame):
-    """Bars per method, one bar per builder (F, D, F+D), with the fold spread."""
+def plot_table1(df: pd.DataFrame, folds: pd.DataFrame | None = None):
+    """Bars per method, one bar per builder (F, D, F+D), with the fold spread; the dots are
+    the per-fold accuracies (:func:`fold_points`)."""
     import matplotlib.pyplot as plt
 
     methods = list(TABLE1_COLUMNS)
     fig, ax = plt.subplots(figsize=(9, 3.4))
     for j, builder in enumerate(["F", "D", "F+D"]):
         sub = df[df["builder"] == builder].set_index("method").reindex(methods)
-        ax.bar(np.arange(len(methods)) + j * 0.27, sub["mean"], 0.27, yerr=sub["std"],
-               label=builder, capsize=2)
+        x = np.arange(len(methods)) + j * 0.27
+        ax.bar(x, sub["mean"], 0.27, yerr=sub["std"], label=builder, capsize=2, alpha=0.8)
+        if folds is not None:
+            for xi, method in zip(x, methods, strict=True):
+                _points(ax, xi, folds.loc[(folds["builder"] == builder) &
+                                          (folds["method"] == method), "accuracy"])
     ax.set_xticks(np.arange(len(methods)) + 0.27, methods)
-    ax.set_ylabel("accuracy (%)")
+    ax.set_ylabel("accuracy (%)" + (", dots: folds" if folds is not None else ""))
     ax.legend(title="space")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -172,8 +222,8 @@ def published_note(table: str) -> str:
     lines = []
     if lost:
         lines.append(f"**Published values:** {lost} cells of the paper's {table} were lost in "
-                     "the only available copy of the article (SPEC 1.1); none is shown or "
-                     "guessed.")
+                     "the only available copy of the article (see \"The published numbers, only "
+                     "partly\" in the book's introduction); none is shown or guessed.")
     claims = paper.QUALITATIVE.get(table, [])
     if claims:
         lines.append("**What the paper states about this table [P]:**\n\n" +

@@ -100,4 +100,5 @@ def test_ablation_view_keeps_option_values_apart():
                         "std": 1.0, "folds": 2}
                        for v in ("none", "minmax") for b in ("F", "D", "F+D")])
     view = report.ablation_view(df)
-    assert list(view.index) == ["none", "minmax"] and view.loc["none", "F"] == "50.00 ± 1.00"
+    assert list(view.index) == ["none", "minmax"]
+    assert view.loc["none", "F"] == "50.00\u00a0±\u00a01.00"
