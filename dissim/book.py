@@ -6,9 +6,18 @@ like Figure 4, into ``book/results/<notebook>.ipynb``), which the book then show
 re-executing. Results come from the results store, so a rerun only fuses stored score matrices.
 
 Papermill only warns about a parameter that the notebook does not declare; this runner refuses
-it, and a value whose type differs from the declared default, with a one-line error. A failing
-notebook stops the run with the notebook and the error; its partial output is kept under
-``_build/failed/`` for inspection and never replaces a good page.
+it, and a value whose type differs from the declared default, with a one-line error, before any
+kernel starts (``dissim book run --notebooks table2 -p last_topology 4``: papermill's ``-p NAME
+VALUE`` with papermill's type coercion). A failing notebook stops the run with the notebook and
+the error; its partial output is kept under ``_build/failed/`` for inspection and never replaces a
+good page.
+
+Pages travel: the executed notebook names the results store relative to the repository, and
+papermill's injected-parameters cell is hidden (the caption under each table states the values).
+
+The repository URL and branch have one source, ``_config.yml`` (``repository:``): the book's
+launch buttons read it, and :func:`install_cell` (the first cell of every notebook) and
+:func:`readme_badges` are generated from it.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import ast
 import os
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from dissim.errors import ConfigError, DissimError
@@ -27,6 +37,87 @@ OUT_DIR = REPO / "book" / "results"
 PER_DATASET = ("table1", "table2", "table3", "table4", "assumptions")
 GLOBAL = ("figure4", "performance")
 _TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool, "None": type(None)}
+CONFIG = REPO / "_config.yml"
+INSTALL_TAG = "install"  # the tag (beside remove-cell) of each notebook's install cell
+
+
+def repository() -> tuple[str, str]:
+    """The repository URL and branch: ``_config.yml``'s ``repository:``, their one source."""
+    import yaml
+
+    repo = yaml.safe_load(CONFIG.read_text())["repository"]
+    return str(repo["url"]).rstrip("/"), str(repo.get("branch", "main"))
+
+
+def install_spec() -> str:
+    """What pip installs on Colab: dissim from the repository with the ``colab`` extra.
+
+    pyproject.toml names torch and torchvision unpinned, so pip keeps the ones Colab ships; the
+    exact pins of requirements.txt are for ``make`` and Binder (environment.yml) only.
+    """
+    url, branch = repository()
+    return f"dissim[colab] @ git+{url}@{branch}"
+
+
+def install_cell() -> str:
+    """The source of every notebook's install cell (tagged remove-cell, so never on a page).
+
+    One line: it installs dissim only where it cannot be imported (Colab), and does nothing
+    in a local, CI or Binder kernel, so a papermill run never downloads anything.
+    """
+    return (
+        "# Colab: install dissim over Colab's own torch. No-op where dissim imports "
+        "(local, Binder).\n"
+        'if __import__("importlib.util").util.find_spec("dissim") is None: '
+        f'get_ipython().run_line_magic("pip", "install -q \'{install_spec()}\'")'
+    )
+
+
+def sync_install_cells(notebooks: Iterable[Path] | None = None) -> list[Path]:
+    """Rewrite the install cell of each notebook to :func:`install_cell`; return those changed."""
+    import nbformat
+
+    changed = []
+    for path in notebooks or sorted(NOTEBOOK_DIR.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        cell = next((c for c in nb.cells if INSTALL_TAG in c.metadata.get("tags", [])), None)
+        if cell is None:
+            cell = nbformat.v4.new_code_cell(metadata={"tags": ["remove-cell", INSTALL_TAG]})
+            nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0, cell)
+        if cell.source != install_cell():
+            cell.source = install_cell()
+            nbformat.write(nb, path)
+            changed.append(path)
+    return changed
+
+
+def _owner_name() -> str:
+    url, _ = repository()
+    return url.removeprefix("https://github.com/")
+
+
+def colab_url(notebook: str) -> str:
+    """Open ``notebooks/<notebook>.ipynb`` of the repository's branch in Colab."""
+    _, branch = repository()
+    return (f"https://colab.research.google.com/github/{_owner_name()}/blob/{branch}/"
+            f"notebooks/{notebook}.ipynb")
+
+
+def binder_url() -> str:
+    """JupyterLab on ``notebooks/`` in Binder, which builds the pinned environment.yml."""
+    _, branch = repository()
+    return f"https://mybinder.org/v2/gh/{_owner_name()}/{branch}?urlpath=lab/tree/notebooks"
+
+
+def readme_badges() -> str:
+    """The README's launch badges (Markdown): Binder once, Colab per notebook."""
+    lines = [f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder_url()})", ""]
+    lines += ["| notebook | Colab |", "|---|---|"]
+    for name in GLOBAL + PER_DATASET:
+        lines.append(f"| `{name}` | [![Open In Colab]"
+                     f"(https://colab.research.google.com/assets/colab-badge.svg)]"
+                     f"({colab_url(name)}) |")
+    return "\n".join(lines)
 
 
 def declared_parameters(notebook: str | Path) -> dict[str, dict]:
@@ -65,6 +156,59 @@ def check_parameters(notebook: str | Path, parameters: dict) -> None:
             )
 
 
+def parse_parameters(notebook: str | Path, pairs: Iterable[tuple[str, str]]) -> dict:
+    """``-p NAME VALUE`` pairs as papermill reads them, checked against the parameters cell.
+
+    Values get papermill's own coercion (``True``/``False``/``None``, int, float, else text);
+    a parameter declared as text keeps the text as typed (``-p dataset 2020`` stays "2020").
+    Unknown names and values of another type raise :class:`ConfigError`, before any kernel.
+    """
+    from papermill.cli import _resolve_type
+
+    declared = declared_parameters(notebook)
+    params = {}
+    for name, raw in pairs:
+        value = _resolve_type(raw)
+        entry = declared.get(name)
+        if entry is not None and isinstance(value, int | float | bool) and _is_text(entry):
+            value = raw
+        params[name] = value
+    check_parameters(notebook, params)
+    return params
+
+
+def _is_text(entry: dict) -> bool:
+    if entry["inferred_type_name"] == "str":
+        return True
+    try:
+        return isinstance(ast.literal_eval(entry["default"]), str)
+    except (ValueError, SyntaxError):
+        return False
+
+
+def _repo_relative(path: str) -> str:
+    """``path`` relative to the repository (the kernels' working folder) when inside it."""
+    p = Path(path).resolve()
+    return str(p.relative_to(REPO)) if p.is_relative_to(REPO) else str(p)
+
+
+def _for_readers(path: Path) -> None:
+    """Make an executed notebook travel: hide papermill's injected-parameters cell (the page
+    states the values in its caption) and keep no path of the build machine in its metadata."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    meta = nb.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if meta.get(key):
+            meta[key] = _repo_relative(meta[key])
+    nbformat.write(nb, path)
+
+
 def execute(notebook: Path, output: Path, parameters: dict, *, timeout: int | None = None,
             log_output: bool = False) -> Path:
     """Execute one notebook with papermill; the output replaces ``output`` only on success.
@@ -94,6 +238,7 @@ def execute(notebook: Path, output: Path, parameters: dict, *, timeout: int | No
             f"notebook {notebook.name} failed for {parameters.get('dataset', '-')}: "
             f"{summary[-1] if summary else type(err).__name__} (partial output: {failed})"
         ) from err
+    _for_readers(Path(tmp))
     if "dataset" in parameters:
         _title_with_dataset(Path(tmp), parameters["dataset"], parameters.get("profile"))
     os.replace(tmp, output)
@@ -138,15 +283,25 @@ def run(
         raise ConfigError(
             f"unknown notebook {unknown[0]!r}; choose from {', '.join(GLOBAL + PER_DATASET)}"
         )
-    results_dir = str(Path(results_dir).resolve())
+    # relative to the repository (the kernels' working folder) where possible: pages travel
+    results_dir = _repo_relative(results_dir)
+
+    def params_for(ds: str | None) -> dict:
+        params = {"profile": profile, "seed": seed, "results_dir": results_dir}
+        if ds is not None:
+            params.update(dataset=ds, data_root=data_root)
+        params.update(extra or {})
+        return params
+
+    # every notebook's parameters are checked before the first kernel starts
+    for name in chosen:
+        for ds in [None] if name in GLOBAL else datasets:
+            check_parameters(NOTEBOOK_DIR / f"{name}.ipynb", params_for(ds))
     written = []
     for name in chosen:
         targets = [None] if name in GLOBAL else datasets
         for ds in targets:
-            params = {"profile": profile, "seed": seed, "results_dir": results_dir}
-            if ds is not None:
-                params.update(dataset=ds, data_root=data_root)
-            params.update(extra or {})
+            params = params_for(ds)
             out = OUT_DIR / (f"{name}.ipynb" if ds is None else f"{ds}/{name}.ipynb")
             t0 = time.perf_counter()
             print(f"[book] {name}" + (f" on {ds}" if ds else "") + f" ({profile}) ...",
@@ -171,8 +326,31 @@ def add_parser(sub) -> None:
     r.add_argument("--root", default=None, help="data folder for paper data sets")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--results", default=os.environ.get("DISSIM_RESULTS", "results"))
-    r.add_argument("--notebooks", default=None,
+    r.add_argument("--notebooks", "--notebook", default=None,
                    help="comma-separated subset, e.g. table1,figure4")
-    r.set_defaults(func=lambda a: (run(
-        a.profile, a.dataset, seed=a.seed, results_dir=a.results, data_root=a.root,
-        notebooks=a.notebooks.split(",") if a.notebooks else None), 0)[1])
+    r.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                   metavar=("NAME", "VALUE"),
+                   help="a notebook parameter, as papermill's -p (repeatable), e.g. "
+                        "-p last_topology 4; checked against each notebook's parameters cell")
+    r.set_defaults(func=_cmd_run)
+
+
+def book_parameters(notebooks: list[str] | None, pairs: list[tuple[str, str]]) -> dict:
+    """The ``-p`` pairs of ``dissim book run``, parsed and checked for every chosen notebook."""
+    chosen = notebooks or list(GLOBAL + PER_DATASET)
+    extra: dict = {}
+    for name in chosen:
+        path = NOTEBOOK_DIR / f"{name}.ipynb"
+        if not path.exists():
+            raise ConfigError(
+                f"unknown notebook {name!r}; choose from {', '.join(GLOBAL + PER_DATASET)}")
+        extra = parse_parameters(path, pairs)
+    return extra
+
+
+def _cmd_run(a) -> int:
+    notebooks = a.notebooks.split(",") if a.notebooks else None
+    extra = book_parameters(notebooks, [tuple(p) for p in a.parameter])
+    run(a.profile, a.dataset, seed=a.seed, results_dir=a.results, data_root=a.root,
+        notebooks=notebooks, extra=extra)
+    return 0
