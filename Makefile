@@ -7,7 +7,7 @@ PROFILE ?= quick
 BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.dissim-installed
 
-.PHONY: setup test book book-html lint clean-book
+.PHONY: setup test book book-html check-html lab lint clean-book
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ book: setup
 
 book-html: setup
 	$(BIN)/jupyter-book build . -W -n --keep-going
+
+# The built book travels: no external script/style/font URL, no build path, no kernel warning,
+# no citation of files outside the repository (tests/test_built_book.py; fails if not built).
+check-html: setup
+	DISSIM_BUILT_BOOK=_build/html $(BIN)/python -m pytest -q tests/test_built_book.py
+
+# JupyterLab on the notebooks, with the project's kernel (installed into .venv by setup).
+lab: setup
+	$(BIN)/jupyter lab notebooks/
 
 clean-book:
 	rm -rf _build book/results/*/
