@@ -16,11 +16,14 @@ machine-readable ``benchmarks/RESULTS.json`` (atomically, after each section):
    each on its own CUDA stream (bf16 + TF32 + channels_last), the aggregate images/s, and the
    resulting H200-hours of Table 2's grid (960 networks x 3000 iterations x 180 pairs).
 
-Each section stops starting new cases once its share of ``--budget`` (seconds, default 420) is
-spent, and says so. The project path is timed over one ``train_siamese`` call after the bare
-loop has warmed the same shapes (its first iteration included: the ratio is a lower bound).
+Each section stops starting new cases once its share of ``--budget`` (seconds, default 400) is
+spent, and says so; the case under way finishes, so allow about a minute more for start-up and
+that case. The project path is timed over one ``train_siamese`` call after the bare loop has
+warmed the same shapes (its first iteration included: the ratio is a lower bound). On a device
+machine, ``--out $OUT`` brings the two files back and ``--commit`` records the commit when the
+copy there has no ``.git``.
 
-    PYTHONPATH=. python benchmarks/gpu.py                      # on a GPU machine
+    PYTHONPATH=. python benchmarks/gpu.py [--root DIR] [--out DIR] [--commit SHA]  # on a GPU
     PYTHONPATH=. python benchmarks/gpu.py --cpu-smoke --out /tmp/smoke   # tiny, on the CPU
 """
 
@@ -269,7 +272,7 @@ def concurrent(topology: int, k: int, iterations: int, scale: Scale,
         cfg = TrainConfig(topology=topology, iterations=iterations, batch_size=scale.pairs,
                           max_retries=0, eval_pairs=8, seed=seed, **o)
         try:
-            with torch.cuda.stream(stream) if stream else contextlib.nullcontext():
+            with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
                 _, log = train_siamese(x, labels, cfg, device=device, progress=False)
             end = time.perf_counter()
             spans.append((end - log.seconds, end))
@@ -407,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", default=None, help="a folder of class folders (section 2)")
     p.add_argument("--out", default=None,
                    help="folder for RESULTS.md/.json (benchmarks/; smoke: a temporary folder)")
-    p.add_argument("--budget", type=float, default=420.0, help="wall-clock seconds (420)")
+    p.add_argument("--budget", type=float, default=400.0, help="wall-clock seconds (400)")
     p.add_argument("--commit", default=None, help="git commit to record (default: git)")
     p.add_argument("--topologies", default="1-8", help="e.g. 1-8 or 1,3")
     a = p.parse_args(argv)
