@@ -7,10 +7,12 @@ target: targets live in the scripts' docstrings.
 
 from __future__ import annotations
 
+import json
 import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -176,3 +178,20 @@ def scaling(images=(50, 100, 200, 400), prototypes=(30, 90, 180, 360),
         rows.append({"factor": "input size (px)", "value": s,
                      "seconds": space_seconds(images[0], prototypes[0], s, topology)})
     return pd.DataFrame(rows)
+
+
+#: Where ``benchmarks/gpu.py`` writes its machine-readable results in a source checkout.
+GPU_RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "RESULTS.json"
+
+
+def load_gpu_results(path: str | Path | None = None) -> dict | None:
+    """The results of ``benchmarks/gpu.py`` run on a GPU (its ``RESULTS.json``), or None.
+
+    None when the file does not exist (no GPU measurement yet) or holds only a CPU smoke run
+    (``--cpu-smoke``, which tests the script and measures nothing).
+    """
+    path = Path(path) if path is not None else GPU_RESULTS
+    if not path.is_file():
+        return None
+    results = json.loads(path.read_text())
+    return results if results.get("kind") == "gpu" else None

@@ -270,3 +270,44 @@ def performance_view(train: dict, fully: dict, dct: dict, hasc: dict) -> pd.Data
          "ratio": "", "note": "goal <= 0.5 s on one core"},
     ]
     return pd.DataFrame(rows).set_index("what")
+
+
+def gpu_results_view(results: dict | None) -> pd.DataFrame | None:
+    """Speed and memory per topology and precision from ``benchmarks/gpu.py``'s results
+    (:func:`dissim.benchmark.load_gpu_results`); None when there is no GPU measurement."""
+    if not results:
+        return None
+    rows = []
+    for r in results["table"]:
+        if "error" in r:
+            continue
+        peak, err = r.get("peak_gib"), r.get("estimate_error")
+        rows.append({
+            "topology": r["topology"], "precision": r["precision"],
+            "dissim img/s": round(r["dissim_img_s"]), "bare img/s": round(r["bare_img_s"]),
+            "ratio": f"{r['ratio']:.2f}", "TFLOP/s": f"{r['dissim_tflop_s']:.1f}",
+            "peak GiB": "" if peak is None else f"{peak:.1f}",
+            "estimate GiB": f"{r['estimate_gib']:.1f}",
+            "estimate error": "" if err is None else f"{100 * err:+.0f} %"})
+    return pd.DataFrame(rows).set_index(["topology", "precision"]) if rows else None
+
+
+def gpu_results_note(results: dict | None) -> str:
+    """Where and when ``benchmarks/gpu.py`` measured, topology 1 on real data, and the cost of
+    Table 2's grid in GPU-hours; or that no GPU measurement exists yet (Markdown)."""
+    if not results:
+        return ("No GPU measurement yet: `benchmarks/gpu.py` has not been run on a GPU for this "
+                "edition (`PYTHONPATH=. python benchmarks/gpu.py` writes `benchmarks/RESULTS.md` "
+                "and `RESULTS.json`, which this page then shows).")
+    hours = results["table2"]["hours"]
+    runs = ", ".join(f"{hours[k]:.1f} h with {k} network{'s' if k != '1' else ''} at once"
+                     for k in ("1", "2", "4") if k in hours and hours[k] == hours[k])
+    text = (f"Measured by `benchmarks/gpu.py` on {results['gpu']} (torch {results['torch']}, "
+            f"{results['date']} UTC, commit `{results['commit'][:10]}`). Table 2's full grid "
+            f"({results['table2']['networks']} networks of {results['table2']['iterations']} "
+            f"iterations) costs {runs} on one such GPU.")
+    folder = results.get("folder") or {}
+    if "seconds_per_1000" in folder:
+        text += (f" Topology 1 on {folder['root']} ({folder['size']} px, {folder['pairs']} "
+                 f"pairs): {folder['seconds_per_1000']:.0f} s per 1000 iterations.")
+    return text

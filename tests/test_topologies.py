@@ -257,7 +257,7 @@ def test_memory_refuses_topology8_at_224_on_a_small_machine():
 
 def test_memory_accepts_topology1_at_64_px_and_counts_triplets():
     need = check_fits(1, T.min_input_size(1), 16, "cpu", available_bytes=24 * 2**30)
-    assert 0 < need < 2**30
+    assert 0 < need < 2 * 2**30  # includes ~0.9 GiB of fitted CUDA overhead
     assert estimate_training_bytes(1, 73, 16, mode="triplet") > estimate_training_bytes(1, 73, 16)
     assert free_bytes("cpu") is None or free_bytes("cpu") > 0
     with pytest.raises(ConfigError):
