@@ -27,10 +27,19 @@ Topology-specific points:
 * 8 -- two grouped convolutions (2 groups); the FC reads 46x46x256 and has 2,218,790,912
   learnables at 224 px (8.9 GB in fp32): build it on ``device="meta"`` to inspect it.
 
-Weight initialisation (SPEC 3.3): topology 1, the MathWorks example net, uses the example's
-"narrow-normal" N(0, 0.01^2) for weights *and* biases of every conv/FC layer.  For topologies
-2-8 the paper gives nothing (UNKNOWN); our choice is MATLAB's default: Glorot (Xavier) uniform
-weights with MATLAB's fans (``k*k*in_per_group``, ``k*k*out_per_group``) and zero biases.
+Input layer (book: Assumptions, "Input normalisation").  Every backbone starts with MATLAB's
+``imageInputLayer``: with ``normalization="zerocenter"`` (MATLAB's default) it subtracts the mean
+image of the training set, a buffer ``input_mean`` set by :meth:`Backbone.fit_input` and saved
+with the weights; with ``"none"`` (the MathWorks Siamese example) it passes the 0-255 pixels on.
+Without zero-centring, every first-layer filter of a Glorot-initialised topology sees a large
+common-mode term (all pixels are positive), the embeddings of different images are nearly the
+same, and topologies 3, 5 and 7 never leave the chance loss ln 2.
+
+Weight initialisation (paper Section 2.2; MathWorks example): topology 1, the MathWorks example
+net, uses the example's "narrow-normal" N(0, 0.01^2) for weights *and* biases of every conv/FC
+layer.  For topologies 2-8 the paper gives nothing; our choice is MATLAB's default: Glorot
+(Xavier) uniform weights with MATLAB's fans (``k*k*in_per_group``, ``k*k*out_per_group``)
+and zero biases.
 
 DEEPER tap (SPEC 5.3).  The paper's rule is "the layer before the last ReLU or fully connected
 layer"; the bold rows of Appendix A that would say more were lost.  The default tap is the
@@ -66,6 +75,7 @@ from dataclasses import dataclass
 from functools import cache
 from numbers import Integral
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -73,9 +83,12 @@ from torch import Tensor, nn
 from dissim.errors import ConfigError
 
 __all__ = [
-    "Backbone", "MatlabSameConv2d", "available", "create", "deeper_shape", "min_input_size",
-    "register",
+    "NORMALIZATIONS", "Backbone", "MatlabSameConv2d", "available", "create", "deeper_shape",
+    "min_input_size", "register",
 ]
+
+#: MATLAB ``imageInputLayer`` normalisations we support (module docstring).
+NORMALIZATIONS = ("zerocenter", "none")
 
 
 class MatlabSameConv2d(nn.Conv2d):
@@ -231,13 +244,42 @@ class Backbone(nn.Module):
     """
 
     def __init__(self, topology: int, features: nn.Sequential, fc: nn.Linear, *,
-                 input_size: int, in_channels: int, deeper_layer: str) -> None:
+                 input_size: int, in_channels: int, deeper_layer: str,
+                 normalization: str = "zerocenter") -> None:
         super().__init__()
+        if normalization not in NORMALIZATIONS:
+            raise ConfigError(f"unknown normalization {normalization!r}; choose one of "
+                              f"{', '.join(NORMALIZATIONS)}")
         self.topology, self.input_size, self.in_channels = topology, input_size, in_channels
         self.embedding_dim = fc.out_features
         self.deeper_layer = deeper_layer
+        self.normalization = normalization
         self.features = features
         self.fc = fc
+        # MATLAB imageInputLayer's Mean: zeros until fit_input (identity for "none")
+        self.register_buffer("input_mean", torch.zeros(
+            in_channels, input_size, input_size, device=fc.weight.device))
+
+    @torch.no_grad()
+    def fit_input(self, x: Tensor | np.ndarray, chunk: int = 256) -> Backbone:
+        """Set the input layer's mean image from training inputs ``x`` (N, C, S, S); returns self.
+
+        ``"zerocenter"``: the per-pixel mean over the N images, as MATLAB's ``imageInputLayer``
+        computes it from the training data; ``"none"``: zeros.  Accumulated in float64 in
+        chunks, so a large host array is never copied whole.
+        """
+        if self.normalization == "none":
+            self.input_mean.zero_()
+            return self
+        total = torch.zeros(self.input_mean.shape, dtype=torch.float64,
+                            device=self.input_mean.device)
+        for start in range(0, len(x), chunk):
+            part = x[start:start + chunk]
+            part = torch.as_tensor(part).to(self.input_mean.device, torch.float64)
+            self._check_input(part)
+            total += part.sum(0)
+        self.input_mean.copy_(total / max(len(x), 1))
+        return self
 
     def _check_input(self, x: Tensor) -> None:
         s = self.input_size
@@ -248,9 +290,14 @@ class Backbone(nn.Module):
                 "backbone with the matching input_size/in_channels)"
             )
 
+    def _input(self, x: Tensor) -> Tensor:
+        """The input layer: shape check, then subtract the mean image (zeros for "none")."""
+        self._check_input(x)
+        return x - self.input_mean.to(x.dtype)
+
     def forward_with_tap(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """The FC embedding (N, D), pre-sigmoid, and the DEEPER tap (N, C, H, W), in one pass."""
-        self._check_input(x)
+        x = self._input(x)
         tap = None
         for name, layer in self.features.named_children():
             x = layer(x)
@@ -260,12 +307,11 @@ class Backbone(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """The FC embedding (N, D), pre-sigmoid (SPEC 3.4)."""
-        self._check_input(x)
-        return self.fc(torch.flatten(self.features(x), 1))
+        return self.fc(torch.flatten(self.features(self._input(x)), 1))
 
     def deeper(self, x: Tensor) -> Tensor:
         """The DEEPER tap activation (N, C, H, W); stops at the tap layer."""
-        self._check_input(x)
+        x = self._input(x)
         for name, layer in self.features.named_children():
             x = layer(x)
             if name == self.deeper_layer:
@@ -274,7 +320,8 @@ class Backbone(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"topology={self.topology}, input_size={self.input_size}, "
-                f"in_channels={self.in_channels}, deeper_layer={self.deeper_layer!r}")
+                f"in_channels={self.in_channels}, deeper_layer={self.deeper_layer!r}, "
+                f"normalization={self.normalization!r}")
 
 
 def _default_tap(names: list[str]) -> str:
@@ -344,7 +391,7 @@ def _check_int(name: str, value, low: int) -> int:
 
 
 def create(topology: int, in_channels: int = 3, input_size: int = 224, *, device=None,
-           deeper_layer: str | None = None) -> Backbone:
+           deeper_layer: str | None = None, normalization: str = "zerocenter") -> Backbone:
     """Build the Appendix A subnetwork ``topology`` (1-8) for square inputs of side ``input_size``.
 
     Parameters
@@ -359,6 +406,9 @@ def create(topology: int, in_channels: int = 3, input_size: int = 224, *, device
         Where the parameters live; ``"meta"`` builds shapes only and allocates nothing.
     deeper_layer : str, optional
         Name of the DEEPER tap layer (e.g. ``"conv4"``); None picks the SPEC 5.3 default.
+    normalization : {"zerocenter", "none"}
+        The input layer (module docstring); the mean image is set later by
+        :meth:`Backbone.fit_input` and is zero until then.
 
     Raises
     ------
@@ -385,7 +435,7 @@ def create(topology: int, in_channels: int = 3, input_size: int = 224, *, device
     features = nn.Sequential(OrderedDict(layers))
     fc = nn.Linear(out[0].numel(), recipe.embedding_dim, device=device)
     net = Backbone(topology, features, fc, input_size=input_size, in_channels=in_channels,
-                   deeper_layer=tap)
+                   deeper_layer=tap, normalization=normalization)
     with torch.no_grad():
         _init_(net, recipe.init)
     return net

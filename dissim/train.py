@@ -26,9 +26,11 @@ import torch
 from tqdm import tqdm
 
 from dissim.errors import ConfigError, DataError
-from dissim.losses import pair_bce, triplet_loss
+from dissim.losses import TRIPLET_FORMS, pair_bce, triplet_loss
+from dissim.memory import check_fits
 from dissim.optim import create as create_optimizer
 from dissim.siamese import SiameseNet
+from dissim.topologies import NORMALIZATIONS
 from dissim.topologies import create as create_backbone
 
 LOSSES = ("cross", "triplet")
@@ -37,16 +39,36 @@ AMP = (None, "bf16")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that determines one Siamese training run (SPEC 3.3).
+    """Everything that determines one Siamese training run (paper Sections 2.2 and 3).
 
-    ``convergence_threshold`` is our reading of the companion's rerun rule: a run counts as
-    converged when its loss stayed finite and its pair accuracy on fresh training pairs reaches
-    the threshold (chance is 0.5). ``max_retries`` reruns use seeds ``seed + 1000 * attempt``;
-    the best attempt is kept and flagged when none converged.
+    The paper's settings are the defaults: Adam, learning rate 1e-4, 3000 iterations, a fresh
+    mini-batch of 180 pairs per iteration (MathWorks' default; the paper does not give it).
+    Our choices where the paper is silent (book: Assumptions, each with its ablation):
 
-    The GPU speed switches (``Profile.amp``, ``tf32``, ``channels_last``) change arithmetic,
-    not the algorithm: ``amp="bf16"`` runs the forward pass and loss under bfloat16 autocast,
-    ``tf32`` allows TensorFloat-32 on CUDA, ``channels_last`` trains in NHWC layout.
+    ``normalization``
+        The input layer: ``"zerocenter"`` (MATLAB ``imageInputLayer``'s default, subtract the
+        training set's mean image) or ``"none"``; see :mod:`dissim.topologies`.
+    ``triplet_form``
+        ``"conventional"``, ``max(d_ap - d_an + margin, 0)``: the printed form
+        ``max(d_ap - d_an, margin)`` is constant with zero gradient at initialisation
+        (:func:`dissim.losses.triplet_loss`), so a network trained with it never moves.
+    ``convergence_threshold``, ``max_retries``
+        The companion's rerun rule ("if the siamese network does not converge in the training
+        set we rerun the training"): a run converged when its loss stayed finite and its pair
+        accuracy on fresh training pairs reaches the threshold (chance is 0.5; 0.8 means it
+        learned). Reruns use seeds ``seed + 1000 * attempt``; the best attempt is kept and
+        flagged when none converged.
+    ``holdout``
+        The fraction of each class's training images kept out of the pairs the network trains
+        on (never out of the prototypes or the SVM), to measure held-out pair accuracy: pairs of
+        a held-out image and a training image. 0 measures none.
+    ``sync_every``
+        How often the loop reads the loss on the host (None: every step on the CPU, every 50 on
+        CUDA, where each read waits for the GPU). A non-finite loss zeroes that step's gradients
+        on the device and stops the run at the next read, so no bad gradient is applied.
+
+    The GPU speed switches (``amp="bf16"`` autocast, ``tf32``, ``channels_last`` NHWC) change
+    arithmetic, not the algorithm.
     """
 
     topology: int
@@ -56,11 +78,14 @@ class TrainConfig:
     batch_size: int = 180
     lr: float = 1e-4
     seed: int = 0
-    triplet_form: str = "printed"
+    triplet_form: str = "conventional"
     margin: float = 1.0
-    convergence_threshold: float = 0.6
+    normalization: str = "zerocenter"
+    convergence_threshold: float = 0.8
     max_retries: int = 2
     eval_pairs: int = 256
+    holdout: float = 0.1
+    sync_every: int | None = None
     amp: str | None = None
     tf32: bool = False
     channels_last: bool = False
@@ -68,24 +93,46 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ConfigError(f"unknown loss {self.loss!r}; choose cross or triplet")
+        if self.triplet_form not in TRIPLET_FORMS:
+            raise ConfigError(f"unknown triplet_form {self.triplet_form!r}; choose one of "
+                              f"{', '.join(TRIPLET_FORMS)}")
+        if self.normalization not in NORMALIZATIONS:
+            raise ConfigError(f"unknown normalization {self.normalization!r}; choose one of "
+                              f"{', '.join(NORMALIZATIONS)}")
         for name in ("iterations", "batch_size", "eval_pairs"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer; got {value!r}")
         if not isinstance(self.max_retries, int) or self.max_retries < 0:
             raise ConfigError(f"max_retries must be an integer >= 0; got {self.max_retries!r}")
+        if self.sync_every is not None and (
+                not isinstance(self.sync_every, int) or self.sync_every < 1):
+            raise ConfigError(f"sync_every must be a positive integer; got {self.sync_every!r}")
+        if not 0.0 <= self.holdout < 1.0:
+            raise ConfigError(f"holdout must be in [0, 1); got {self.holdout!r}")
         if self.amp not in AMP:
             raise ConfigError(f"unknown amp {self.amp!r}; choose bf16 or None (float32)")
 
 
 @dataclass
 class TrainLog:
-    """What a training run reports: the loss curve, timings and the convergence verdict."""
+    """What a training run reports: the loss curve, timings, learning and the rerun verdict.
+
+    Pair accuracies are same/different decisions on balanced pairs (chance 0.5): cross networks
+    call a pair "same" when the head's similarity exceeds 0.5; triplet networks when the
+    distance is below ``pair_threshold``, the cut that is best on the training pairs.
+    ``untrained_*`` are the same measures for the network at initialisation (the control).
+    """
 
     loss: list[float] = field(default_factory=list)
     seconds: float = 0.0
     total_seconds: float = 0.0
     pair_accuracy: float = float("nan")
+    heldout_pair_accuracy: float = float("nan")
+    untrained_pair_accuracy: float = float("nan")
+    untrained_heldout_pair_accuracy: float = float("nan")
+    pair_threshold: float | None = None
+    heldout_images: int = 0
     converged: bool = False
     attempts: int = 1
     device: str = "cpu"
@@ -162,63 +209,217 @@ def sample_triplets(
     return a, p, n
 
 
+def sample_pairs_between(
+    query_labels: np.ndarray, ref_labels: np.ndarray, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Balanced pairs of a query image and a reference image (held-out pair accuracy).
+
+    Like :func:`sample_pairs` (classes uniform, half of the pairs similar), but the first image
+    of each pair comes from the query set (images held out of training) and the second from the
+    reference set (training images): a similar pair takes a query class that the reference set
+    also has; a dissimilar one a query image and a reference image of another class.
+    """
+    q_groups = {int(c): np.flatnonzero(query_labels == c) for c in np.unique(query_labels)}
+    r_groups = {int(c): np.flatnonzero(ref_labels == c) for c in np.unique(ref_labels)}
+    shared = np.array(sorted(set(q_groups) & set(r_groups)))
+    q_classes = np.array(sorted(q_groups))
+    if len(shared) == 0 or len(r_groups) < 2:
+        raise DataError("held-out pairs need a class in both sets and two reference classes")
+    i = np.empty(n, dtype=np.int64)
+    j = np.empty(n, dtype=np.int64)
+    y = np.empty(n, dtype=np.float32)
+    for b in range(n):
+        if rng.random() < 0.5:
+            c = shared[rng.integers(len(shared))]
+            i[b], j[b], y[b] = rng.choice(q_groups[c]), rng.choice(r_groups[c]), 1.0
+        else:
+            c1 = q_classes[rng.integers(len(q_classes))]
+            others = [c for c in r_groups if c != c1]
+            c2 = others[rng.integers(len(others))]
+            i[b], j[b], y[b] = rng.choice(q_groups[c1]), rng.choice(r_groups[c2]), 0.0
+    return i, j, y
+
+
+def split_holdout(labels: np.ndarray, fraction: float, seed: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, held out): ``round(fraction * n)`` images of each class held out.
+
+    Only classes with at least 4 images give any (at least one each), and every class keeps
+    at least 3 images for training pairs; the draw is seeded.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    held = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        if fraction <= 0 or len(idx) < 4:
+            continue
+        n = min(max(1, round(fraction * len(idx))), len(idx) - 3)
+        held.extend(rng.choice(idx, size=n, replace=False).tolist())
+    held = np.sort(np.array(held, dtype=np.int64))
+    train = np.setdiff1d(np.arange(len(labels)), held)
+    return train, held
+
+
 def default_device() -> torch.device:
     """CUDA when available, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+class _Staging:
+    """A reused page-locked host buffer for batches streamed to a CUDA device.
+
+    Used when the training set does not fit the device (:func:`place_inputs`): each batch is
+    gathered into the same pinned buffer and copied asynchronously; an event makes the next
+    gather wait until the previous copy has left the buffer.
+    """
+
+    def __init__(self) -> None:
+        self.buf: torch.Tensor | None = None
+        self.event: torch.cuda.Event | None = None
+
+    def __call__(self, x: np.ndarray, idx: np.ndarray, device: torch.device) -> torch.Tensor:
+        shape = (len(idx), *x.shape[1:])
+        if self.buf is None or self.buf.shape[0] < len(idx):
+            self.buf = torch.empty(shape, dtype=torch.from_numpy(x[:1]).dtype).pin_memory()
+        if self.event is not None:
+            self.event.synchronize()
+        view = self.buf[: len(idx)]
+        np.take(x, idx, axis=0, out=view.numpy())
+        out = view.to(device, non_blocking=True)
+        self.event = torch.cuda.Event()
+        self.event.record()
+        return out
+
+
+def place_inputs(x: np.ndarray | torch.Tensor, device: torch.device,
+                 need_bytes: int = 0, free_bytes: int | None = None) -> np.ndarray | torch.Tensor:
+    """Where the training set lives during training: on ``device`` if it fits, else the host.
+
+    On the CPU a NumPy array becomes a tensor sharing its memory (no copy). On CUDA the set is
+    copied to the device once when ``x.nbytes + need_bytes`` (the training's own need) fits in
+    90 % of the free memory (``free_bytes``, measured when None); otherwise it stays on the host
+    and batches stream through a reused pinned buffer (:class:`_Staging`).
+    """
+    if device.type != "cuda":
+        return torch.as_tensor(x) if isinstance(x, np.ndarray) else x
+    if isinstance(x, torch.Tensor) and x.device.type == "cuda":
+        return x
+    nbytes = x.nbytes if isinstance(x, np.ndarray) else x.numel() * x.element_size()
+    if free_bytes is None:
+        free_bytes = torch.cuda.mem_get_info(device)[0]
+    if nbytes + need_bytes <= 0.9 * free_bytes:
+        return torch.as_tensor(x).to(device)
+    return x.numpy() if isinstance(x, torch.Tensor) else x
+
+
 def _batch(x: np.ndarray | torch.Tensor, idx: np.ndarray, device: torch.device,
-           channels_last: bool = False) -> torch.Tensor:
-    """Gather images ``idx`` onto ``device``; through pinned host memory on CUDA."""
+           channels_last: bool = False, staging: _Staging | None = None) -> torch.Tensor:
+    """Gather images ``idx`` onto ``device``: on the device when ``x`` lives there, else from
+    the host (through ``staging``'s pinned buffer on CUDA)."""
     if isinstance(x, torch.Tensor):
         batch = x[torch.from_numpy(idx).to(x.device)]
+        if batch.device != device:
+            batch = batch.to(device)
+    elif device.type == "cuda":
+        batch = (staging or _Staging())(x, idx, device)
     else:
         batch = torch.from_numpy(x[idx])
-    if device.type == "cuda" and batch.device.type == "cpu":
-        batch = batch.pin_memory()  # an asynchronous copy needs page-locked memory
-    batch = batch.to(device, non_blocking=True)
     return batch.contiguous(memory_format=torch.channels_last) if channels_last else batch
 
 
-def _loss(net: SiameseNet, x, labels, rng, cfg: TrainConfig, device) -> torch.Tensor:
-    """One mini-batch loss; both images of every pair go through the backbone in ONE pass."""
+def _loss(net: SiameseNet, x, labels, rng, cfg: TrainConfig, device,
+          index: np.ndarray | None = None, staging: _Staging | None = None) -> torch.Tensor:
+    """One mini-batch loss; both images of every pair go through the backbone in ONE pass.
+
+    ``labels`` are those of the training images; ``index`` maps them to rows of ``x`` (None:
+    row i).
+    """
+    def rows(i):
+        return i if index is None else index[i]
+
     if cfg.loss == "cross":
         i1, i2, y = sample_pairs(labels, cfg.batch_size, rng)
-        e = net.embed(_batch(x, np.concatenate([i1, i2]), device, cfg.channels_last))
+        e = net.embed(_batch(x, rows(np.concatenate([i1, i2])), device, cfg.channels_last,
+                             staging))
         logits = net.pair_logits(e[: cfg.batch_size], e[cfg.batch_size :])
         return pair_bce(logits, torch.from_numpy(y).to(device))
     a, p, n = sample_triplets(labels, cfg.batch_size, rng)
-    e = net.embed(_batch(x, np.concatenate([a, p, n]), device, cfg.channels_last))
+    e = net.embed(_batch(x, rows(np.concatenate([a, p, n])), device, cfg.channels_last,
+                         staging))
     b = cfg.batch_size
     return triplet_loss(e[:b], e[b : 2 * b], e[2 * b :], margin=cfg.margin, form=cfg.triplet_form)
 
 
-@torch.no_grad()
-def pair_accuracy(
-    net: SiameseNet, x, labels: np.ndarray, n_pairs: int, seed: int, device=None
-) -> float:
-    """Accuracy on fresh training pairs, like the companion's ``evaluateSiamese`` (SPEC 0.4).
+def best_threshold(distance: np.ndarray, same: np.ndarray) -> tuple[float, float]:
+    """The distance cut ``t`` ("same" when ``distance < t``) with the best accuracy, and it.
 
-    Cross: a pair is called "same" when the head's similarity exceeds 0.5. Triplet: a triplet is
-    correct when the anchor is closer to the positive than to the negative.
+    Exhaustive over the midpoints between sorted distances (and both ends), in O(n log n).
+    """
+    d = np.asarray(distance, dtype=np.float64)
+    s = np.asarray(same, dtype=bool)
+    order = np.argsort(d, kind="stable")
+    d, s = d[order], s[order]
+    # cut after the first i pairs (i = 0..n): the first i are called same
+    same_below = np.concatenate([[0], np.cumsum(s)])
+    diff_above = (~s).sum() - np.concatenate([[0], np.cumsum(~s)])
+    correct = same_below + diff_above
+    valid = np.concatenate([[True], d[1:] > d[:-1], [True]])  # no cut between equal values
+    correct = np.where(valid, correct, -1)
+    i = int(np.argmax(correct))
+    lo = d[i - 1] if i > 0 else d[0] - 1.0
+    hi = d[i] if i < len(d) else d[-1] + 1.0
+    return float((lo + hi) / 2), float(correct[i] / len(d))
+
+
+@torch.no_grad()
+def evaluate_pairs(net: SiameseNet, x, labels: np.ndarray, n_pairs: int, seed: int,
+                   device=None, *, train_idx: np.ndarray | None = None,
+                   heldout_idx: np.ndarray | None = None) -> dict:
+    """Pair accuracy on fresh training pairs and, when given, on held-out pairs.
+
+    Like the companion's ``evaluateSiamese``: ``n_pairs`` balanced pairs of training images
+    (:func:`sample_pairs`), and as many pairs of a held-out image and a training image
+    (:func:`sample_pairs_between`). Returns ``{"train": acc, "heldout": acc or nan,
+    "threshold": distance cut or None}`` (see :class:`TrainLog`).
     """
     device = device or next(net.parameters()).device
+    labels = np.asarray(labels)
+    train_idx = np.arange(len(labels)) if train_idx is None else np.asarray(train_idx)
     rng = np.random.default_rng(seed)
+    i1, i2, y = sample_pairs(labels[train_idx], n_pairs, rng)
+    rows = [train_idx[i1], train_idx[i2]]
+    yh = None
+    if heldout_idx is not None and len(heldout_idx):
+        h, t, yh = sample_pairs_between(labels[heldout_idx], labels[train_idx], n_pairs, rng)
+        rows += [np.asarray(heldout_idx)[h], train_idx[t]]
     was_training = net.training
     net.eval()
     try:
-        if net.mode == "cross":
-            i1, i2, y = sample_pairs(labels, n_pairs, rng)
-            e = _embed_unique(net, x, np.concatenate([i1, i2]), device)
-            p = net.pair_score(e[:n_pairs], e[n_pairs:]).cpu().numpy()
-            return float(np.mean((p > 0.5) == (y > 0.5)))
-        a, p_, n = sample_triplets(labels, n_pairs, rng)
-        e = _embed_unique(net, x, np.concatenate([a, p_, n]), device)
-        d_ap = net.pair_score(e[:n_pairs], e[n_pairs : 2 * n_pairs])
-        d_an = net.pair_score(e[:n_pairs], e[2 * n_pairs :])
-        return float((d_ap < d_an).float().mean())
+        e = _embed_unique(net, x, np.concatenate(rows), device)
     finally:
         net.train(was_training)
+    n = n_pairs
+    score = net.pair_score(e[:n], e[n:2 * n]).float().cpu().numpy()
+    held = (net.pair_score(e[2 * n:3 * n], e[3 * n:]).float().cpu().numpy()
+            if yh is not None else None)
+    if net.mode == "cross":
+        out = {"train": float(np.mean((score > 0.5) == (y > 0.5))), "threshold": None}
+        out["heldout"] = (float(np.mean((held > 0.5) == (yh > 0.5))) if held is not None
+                          else float("nan"))
+        return out
+    cut, acc = best_threshold(score, y > 0.5)
+    out = {"train": acc, "threshold": cut}
+    out["heldout"] = (float(np.mean((held < cut) == (yh > 0.5))) if held is not None
+                      else float("nan"))
+    return out
+
+
+def pair_accuracy(
+    net: SiameseNet, x, labels: np.ndarray, n_pairs: int, seed: int, device=None
+) -> float:
+    """Accuracy on ``n_pairs`` fresh training pairs (:func:`evaluate_pairs`, training part)."""
+    return evaluate_pairs(net, x, labels, n_pairs, seed, device)["train"]
 
 
 def _embed_unique(net: SiameseNet, x, idx: np.ndarray, device, chunk: int = 64) -> torch.Tensor:
@@ -244,43 +445,96 @@ def _tf32(enabled: bool):
         matmul.fp32_precision, conv.fp32_precision = before
 
 
-def _train_once(x, labels, cfg: TrainConfig, seed: int, device, progress: bool):
+def build_network(x, cfg: TrainConfig, seed: int, device) -> SiameseNet:
+    """The Siamese network of ``cfg`` at initialisation, its input layer fitted to ``x``.
+
+    With 0 iterations this is the "untrained network" control of the results tables.
+    """
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     in_channels, size = int(x.shape[1]), int(x.shape[-1])
-    backbone = create_backbone(cfg.topology, in_channels=in_channels, input_size=size)
+    backbone = create_backbone(cfg.topology, in_channels=in_channels, input_size=size,
+                               normalization=cfg.normalization)
     net = SiameseNet(backbone, mode=cfg.loss).to(device)
+    net.backbone.fit_input(x)
     if cfg.channels_last:
         net = net.to(memory_format=torch.channels_last)
+    return net
+
+
+def _sync_every(cfg: TrainConfig, device: torch.device) -> int:
+    if cfg.sync_every is not None:
+        return cfg.sync_every
+    return 50 if device.type == "cuda" else 1
+
+
+def _train_once(x, labels, cfg: TrainConfig, seed: int, device, progress: bool,
+                train_idx: np.ndarray, heldout_idx: np.ndarray):
+    net = build_network(x, cfg, seed, device)
+    rng = np.random.default_rng(seed)
+    log = TrainLog(device=str(device), heldout_images=len(heldout_idx))
+    before = evaluate_pairs(net, x, labels, cfg.eval_pairs, seed + 1, device,
+                            train_idx=train_idx, heldout_idx=heldout_idx)
+    log.untrained_pair_accuracy = before["train"]
+    log.untrained_heldout_pair_accuracy = before["heldout"]
     net.train()
     opt = create_optimizer(cfg.optimizer, net.parameters(), lr=cfg.lr, total_steps=cfg.iterations)
-    log = TrainLog(device=str(device))
+    params = [p for p in net.parameters() if p.requires_grad]
+    train_labels = labels[train_idx]
+    index = None if len(train_idx) == len(labels) else train_idx
+    staging = _Staging() if device.type == "cuda" and isinstance(x, np.ndarray) else None
+    every = _sync_every(cfg, device)
+    pending: list[torch.Tensor] = []
     bar = tqdm(
         range(cfg.iterations), desc=f"train t{cfg.topology} {cfg.loss}/{cfg.optimizer}",
         disable=not progress, leave=False,
     )
     start = time.perf_counter()
-    for _ in bar:
+    for it in bar:
         opt.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp == "bf16"):
-            loss = _loss(net, x, labels, rng, cfg, device)
-        value = float(loss.detach())
-        log.loss.append(value)
-        if not math.isfinite(value):
-            # A NaN/inf loss cannot recover: stop BEFORE the step (the weights stay finite)
-            # and let the rerun rule decide.
-            break
+            loss = _loss(net, x, train_labels, rng, cfg, device, index, staging)
+        if every == 1:
+            value = float(loss.detach())
+            log.loss.append(value)
+            if not math.isfinite(value):
+                # A NaN/inf loss cannot recover: stop BEFORE the step (the weights stay
+                # finite) and let the rerun rule decide.
+                break
+            loss.backward()
+            opt.step()
+            if progress:
+                bar.set_postfix(loss=f"{value:.4f}", refresh=False)
+            continue
+        # Device-side guard, no host round trip: a non-finite loss zeroes its gradients, so
+        # the step applies no bad value; the run stops at the next read of the history.
+        value = loss.detach().float()
+        pending.append(value)
         loss.backward()
+        bad = ~torch.isfinite(value)
+        for p in params:
+            if p.grad is not None:
+                p.grad.masked_fill_(bad, 0.0)
         opt.step()
-        if progress:
-            bar.set_postfix(loss=f"{value:.4f}", refresh=False)
+        if len(pending) == every or it == cfg.iterations - 1:
+            values = torch.stack(pending).tolist()
+            pending.clear()
+            finite = [math.isfinite(v) for v in values]
+            log.loss.extend(values[: finite.index(False) + 1] if not all(finite) else values)
+            if not all(finite):
+                break
+            if progress:
+                bar.set_postfix(loss=f"{values[-1]:.4f}", refresh=False)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     log.seconds = time.perf_counter() - start
     finite = all(math.isfinite(v) for v in log.loss)
-    log.pair_accuracy = (
-        pair_accuracy(net, x, labels, cfg.eval_pairs, seed + 1, device) if finite else 0.0
-    )
+    if finite:
+        after = evaluate_pairs(net, x, labels, cfg.eval_pairs, seed + 1, device,
+                               train_idx=train_idx, heldout_idx=heldout_idx)
+        log.pair_accuracy, log.heldout_pair_accuracy = after["train"], after["heldout"]
+        log.pair_threshold = after["threshold"]
+    else:
+        log.pair_accuracy = 0.0
     log.converged = finite and log.pair_accuracy >= cfg.convergence_threshold
     return net, log
 
@@ -295,26 +549,31 @@ def train_siamese(
 ) -> tuple[SiameseNet, TrainLog]:
     """Train one Siamese network on network inputs ``x`` (N, C, S, S) with class ``labels``.
 
-    Implements the paper's training (Section 2.2; SPEC 3): sampling per iteration, Adam /
-    DGrad / DecayDGrad with lr 1e-4 and betas (0.9, 0.99), ``cfg.iterations`` iterations, and
-    the rerun rule: when a run does not converge (non-finite loss, or pair accuracy on fresh
-    training pairs below ``cfg.convergence_threshold``) it is rerun with a new seed, at most
+    Implements the paper's training (Section 2.2): sampling per iteration, Adam / DGrad /
+    DecayDGrad with lr 1e-4 and betas (0.9, 0.99), ``cfg.iterations`` iterations, and the rerun
+    rule: when a run does not converge (non-finite loss, or pair accuracy on fresh training
+    pairs below ``cfg.convergence_threshold``) it is rerun with a new seed, at most
     ``cfg.max_retries`` times; the best run is returned and ``log.converged`` says whether it
     met the threshold. ``log.attempts`` counts the runs; ``log.seconds`` is the training time of
     the returned run (Table 4 reports the time of one network), ``log.total_seconds`` of all.
+    ``cfg.holdout`` of each class's images are kept out of the training pairs to measure
+    held-out pair accuracy (:class:`TrainConfig`); the training set is placed on the device
+    once when it fits (:func:`place_inputs`).
     """
     device = torch.device(device) if device is not None else default_device()
     labels = np.asarray(labels)
     if len(labels) != len(x):
         raise DataError(f"got {len(x)} images but {len(labels)} labels")
-    from dissim.memory import check_fits
-
-    check_fits(cfg.topology, int(x.shape[-1]), cfg.batch_size, device, mode=cfg.loss)
+    need = check_fits(cfg.topology, int(x.shape[-1]), cfg.batch_size, device, mode=cfg.loss,
+                      amp=cfg.amp, channels_last=cfg.channels_last)
+    x = place_inputs(x, device, need)
+    train_idx, heldout_idx = split_holdout(labels, cfg.holdout, cfg.seed)
     best = None
     total = 0.0
     for attempt in range(cfg.max_retries + 1):
         with _tf32(cfg.tf32 and device.type == "cuda"):
-            net, log = _train_once(x, labels, cfg, cfg.seed + 1000 * attempt, device, progress)
+            net, log = _train_once(x, labels, cfg, cfg.seed + 1000 * attempt, device, progress,
+                                   train_idx, heldout_idx)
         total += log.seconds
         if best is None or log.pair_accuracy > best[1].pair_accuracy:
             best = (net, log)
