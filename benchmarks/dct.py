@@ -17,8 +17,8 @@ import scipy.fft  # noqa: E402
 import torch  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from dissim.benchmark import timeit  # noqa: E402
 from dissim.dct import reduce  # noqa: E402
+from dissim.report.benchmark import timeit  # noqa: E402
 
 
 def scipy_loop(x: np.ndarray, size: int = 9) -> np.ndarray:

@@ -14,8 +14,8 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from dissim.benchmark import timeit  # noqa: E402
 from dissim.hasc import descriptor, hasc_band  # noqa: E402
+from dissim.report.benchmark import timeit  # noqa: E402
 
 
 def median_time(fn, repeats: int = 5) -> float:

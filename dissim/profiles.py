@@ -10,7 +10,7 @@ topology's layers. Every stored result and every table names the profile that pr
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 from dissim.errors import ConfigError
 
@@ -74,7 +74,6 @@ class Profile:
     amp: str | None = None
     tf32: bool = False
     channels_last: bool = False
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """A JSON-serialisable view, stored with every result."""

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dissim.book import GLOBAL, NOTEBOOK_DIR, PER_DATASET, check_parameters
 from dissim.errors import ConfigError
+from dissim.report.book import GLOBAL, NOTEBOOK_DIR, PER_DATASET, check_parameters
 
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 

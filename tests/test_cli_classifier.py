@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dissim import classifier_cli
+from dissim.cli import main as dissim_main
+from dissim.cli import model as classifier_cli
 
 ARGS = ["--profile", "smoke", "--topologies", "8", "--methods", "cross", "--spaces", "fully"]
 
@@ -44,7 +45,7 @@ def tree(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model(tree, tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "model.dissim"
-    code = classifier_cli.main(["fit", str(tree), "--out", str(path), *ARGS])
+    code = dissim_main(["fit", str(tree), "--out", str(path), *ARGS])
     assert code == 0 and path.is_file()
     return path
 

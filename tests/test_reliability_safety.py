@@ -23,9 +23,10 @@ import pytest
 
 import dissim
 import dissim.train
-from dissim import experiment
-from dissim.experiment import Member, run_member
-from dissim.store import ResultsStore
+from dissim.pipeline import experiment
+from dissim.pipeline.experiment import Member
+from dissim.pipeline.runner import ensure_member
+from dissim.pipeline.store import ResultsStore
 
 REPO = Path(dissim.__file__).resolve().parents[1]
 
@@ -137,7 +138,7 @@ def test_no_unsafe_loading_in_the_package_or_the_notebooks():
     assert found == [], "unsafe loading:\n" + "\n".join(found)
 
 
-def test_same_seed_hasc_deeper_member_is_bit_identical(tmp_path, fast_pair_accuracy):
+def test_same_seed_hasc_deeper_member_is_bit_identical(tmp_path, fast_trainer):
     from test_reliability_inputs import make_tree
 
     root = str(make_tree(tmp_path / "data"))
@@ -148,7 +149,8 @@ def test_same_seed_hasc_deeper_member_is_bit_identical(tmp_path, fast_pair_accur
     for name in ("a", "b"):
         for cache in caches:  # a fresh process: data, folds and HASC inputs recomputed
             cache.cache_clear()
-        runs.append(run_member(m, ResultsStore(tmp_path / name), root=root, progress=False))
+        runs.append(ensure_member(m, ResultsStore(tmp_path / name), root=root, progress=False,
+                                  trainer=fast_trainer))
     a, b = runs
     assert a.key == b.key
     np.testing.assert_array_equal(a.scores, b.scores)

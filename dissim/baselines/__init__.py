@@ -41,7 +41,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dissim.baselines.finetune import fine_tune, predict, train, transform
+from dissim.baselines.finetune import fine_tune, fit, predict, train, transform
 from dissim.baselines.registry import (
     MIN_INPUT_SIZE,
     OFFLINE_CNNS,
@@ -55,7 +55,7 @@ from dissim.errors import ConfigError, DataError
 
 __all__ = [
     "MIN_INPUT_SIZE", "OFFLINE_CNNS", "PAPER_CNNS", "CNNSpec", "available", "create", "ecnn",
-    "fine_tune", "get", "predict", "train", "transform",
+    "fine_tune", "fit", "get", "predict", "train", "transform",
 ]
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dissim.data.loaders import sha256_problem
 from dissim.errors import ConfigError, DataError, ResourceError
 
 #: Smallest input side accepted (five stride-2 stages leave a 1x1 map).
@@ -162,16 +163,10 @@ def _verify_hub_file(path: Path) -> None:
     torchvision names each file ``<arch>-<first hex digits of its SHA-256>.pth`` but checks
     that prefix only while downloading; a file already in the cache is checked here.
     """
-    from dissim.data.loaders import file_sha256
-
     match = torch.hub.HASH_REGEX.search(path.name)
-    if match and match.group(1):
-        actual = file_sha256(path)
-        if not actual.startswith(match.group(1)):
-            raise DataError(
-                f"checksum mismatch for {path}: its name says sha256 {match.group(1)}..., got "
-                f"{actual}; delete the file and download it again"
-            )
+    problem = sha256_problem(path, match.group(1), prefix=True) if match else None
+    if problem:
+        raise DataError(problem)
 
 
 @contextlib.contextmanager

@@ -1,118 +1,48 @@
-"""The ``dissim`` command line.
+"""The ``dissim`` command line: one parser, one error path.
 
     dissim data list | info NAME | check NAME --root DIR | fetch NAME
     dissim run --dataset NAME --profile quick --topology 1 --loss cross --optimizer adam \\
                --space fully --k 15 --fold 0
+    dissim grid --profile quick --topologies 1-8 [--executor dask]
     dissim results ls [--results DIR]
+    dissim fit | predict | evaluate ...
+    dissim book run --profile quick
 
 Every user error is one line on stderr, ``dissim: error: <what and how to fix>``, exit status 2.
+Choices (profiles, topologies, losses, optimizers, spaces, executors) are read from their
+registries; the results store defaults to ``$DISSIM_RESULTS`` or ``results``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
+from dissim.cli import book, data, model, run
 from dissim.errors import DissimError
 
-DEFAULT_RESULTS = os.environ.get("DISSIM_RESULTS", "results")
-
-
-def _add_run(sub) -> None:
-    from dissim.experiment import INPUTS, SPACE_NAMES
-    from dissim.profiles import PROFILES
-
-    p = sub.add_parser("run", help="run (or reuse) one member and print its accuracy")
-    p.add_argument("--dataset", default=None, help="data set name (default: the embedded "
-                   "one); 'folder' for any tree of class folders given by --root")
-    p.add_argument("--root", default=None, help="folder holding the data set (paper sets, "
-                   "'folder')")
-    p.add_argument("--profile", default="quick", choices=sorted(PROFILES))
-    p.add_argument("--fold", type=int, default=0)
-    p.add_argument("--input", default="orig", choices=INPUTS)
-    p.add_argument("--topology", type=int, default=1, choices=range(1, 9), metavar="1-8")
-    p.add_argument("--loss", default="cross", choices=("cross", "triplet"))
-    p.add_argument("--optimizer", default="adam", choices=("adam", "dgrad", "decaydgrad"))
-    p.add_argument("--space", default="fully", choices=SPACE_NAMES)
-    p.add_argument("--k", type=int, default=None, help="prototypes per class (default: the "
-                   "profile's first k)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--results", default=DEFAULT_RESULTS, help="results store folder")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
-    p.set_defaults(func=_cmd_run)
-
-
-def _cmd_run(args) -> int:
-    from dissim.data import DEFAULT_DATASET
-    from dissim.experiment import Member, run_member
-    from dissim.profiles import get as get_profile
-    from dissim.store import ResultsStore
-
-    k = args.k if args.k is not None else get_profile(args.profile).k_values[0]
-    member = Member(
-        dataset=args.dataset or DEFAULT_DATASET, fold=args.fold, input=args.input,
-        topology=args.topology, loss=args.loss, optimizer=args.optimizer, space=args.space,
-        k=k, seed=args.seed, profile=args.profile,
-    )
-    store = ResultsStore(args.results)
-    result = run_member(member, store, root=args.root, device=args.device)
-    t = result.meta.get("timings", {})
-    print(f"{member.dataset} fold {member.fold} {member.input} topology {member.topology} "
-          f"{member.method} {member.space} k={member.k} seed {member.seed} "
-          f"[{member.profile}]: accuracy {100 * result.accuracy:.2f}% "
-          f"(train {t.get('train_seconds', 0):.1f} s)")
-    print(f"stored: {store.path(result.key)}")
-    return 0
-
-
-def _add_results(sub) -> None:
-    p = sub.add_parser("results", help="inspect the results store")
-    rs = p.add_subparsers(dest="results_cmd", required=True)
-    ls = rs.add_parser("ls", help="list stored members")
-    ls.add_argument("--results", default=DEFAULT_RESULTS)
-    ls.set_defaults(func=_cmd_results_ls)
-
-
-def _cmd_results_ls(args) -> int:
-    from dissim.store import ResultsStore
-
-    table = ResultsStore(args.results).table()
-    if table.empty:
-        print(f"no results in {args.results}")
-        return 0
-    cols = [c for c in ("key", "dataset", "fold", "input", "topology", "loss", "optimizer",
-                        "space", "k", "seed", "profile", "accuracy", "train_seconds")
-            if c in table]
-    print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    return 0
+__all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``dissim`` parser with every sub-command."""
     parser = argparse.ArgumentParser(
         prog="dissim",
         description="Siamese dissimilarity spaces vs CNNs (Nanni et al., Sensors 2021).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    from dissim.data.cli import add_parser as add_data
-
-    add_data(sub)
-    _add_run(sub)
-    _add_results(sub)
-    from dissim.book import add_parser as add_book
-    from dissim.classifier_cli import add_parsers as add_classifier
-    from dissim.grid import add_parser as add_grid
-
-    add_book(sub)
-    add_grid(sub)
-    add_classifier(sub)
+    data.add_parser(sub)
+    run.add_parsers(sub)
+    book.add_parser(sub)
+    model.add_parsers(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``dissim`` with ``argv``; return the exit status (2 for a user error)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(None if argv is None else [str(a) for a in argv])
     try:
         return int(args.func(args) or 0)
     except DissimError as err:
@@ -122,7 +52,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("dissim: interrupted; finished members are kept in the results store",
               file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

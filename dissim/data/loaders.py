@@ -345,6 +345,22 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def sha256_problem(path: str | Path, expected: str | None, *, prefix: bool = False) -> str | None:
+    """Why ``path`` fails its expected SHA-256 (None: it matches, or nothing is expected).
+
+    The one checksum check of downloads, data folders and CNN weights. ``prefix``: ``expected``
+    is only the first hex digits (as in torchvision's file names).
+    """
+    if not expected:
+        return None
+    actual = file_sha256(path)
+    want = str(expected).lower()
+    if (actual.startswith(want) if prefix else actual == want):
+        return None
+    return (f"checksum mismatch for {path}: expected sha256 {expected}{'...' if prefix else ''}, "
+            f"got {actual}; delete the file and download it again")
+
+
 def default_root(name: str) -> Path:
     """Where data set ``name`` lives by default: ``$DISSIM_DATA/<name>`` or the cache."""
     base = os.environ.get("DISSIM_DATA")

@@ -1,14 +1,18 @@
-"""Where training units run: this process, or Dask distributed (DESIGN.md "Scale").
+"""Where training units run: this process, or Dask distributed (book: Scale).
 
-:func:`run_units` computes units (:class:`dissim.experiment.Unit`, one network each) with the
-pure task :func:`compute` and hands each result to a callback in the calling process, which
-alone writes the results store; a failed unit goes to another callback with its traceback and
-does not stop the others. Executors:
+An executor computes units (:class:`~dissim.pipeline.experiment.Unit`, one network each) with a
+picklable task (:class:`UnitTask`, which calls
+:func:`~dissim.pipeline.experiment.compute_unit`) and hands each result to a callback in the
+calling process, which alone writes the results store; a failed unit goes to another callback
+with its traceback and does not stop the others. ``prepare(unit)`` runs in the calling process
+just before a unit starts (the runner takes the network's store lock there) and returns the
+unit to compute, or None to skip it. Executors:
 
-* ``local``: one unit after the other in this process;
-* ``dask``: the scheduler at ``scheduler`` (else ``DASK_SCHEDULER_ADDRESS``), else a new
-  ``LocalCluster`` of single-task worker processes (one per GPU on CUDA, else Dask's split of
-  the cores). On CUDA, tasks request one ``GPU`` resource (``dask worker --resources GPU=1``).
+* :class:`LocalExecutor`: one unit after the other in this process;
+* :class:`DaskExecutor`: the scheduler at ``scheduler`` (else ``DASK_SCHEDULER_ADDRESS``), else
+  a new ``LocalCluster`` of single-task worker processes (one per GPU on CUDA, else Dask's
+  split of the cores). On CUDA, tasks request one ``GPU`` resource
+  (``dask worker --resources GPU=1``).
 
 ``threads`` sets torch and BLAS threads per unit: equal ``threads`` give bit-identical scores
 across executors (on the CPU, convolution and k-means sums depend on the thread count).
@@ -21,16 +25,22 @@ import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack, contextmanager
-from typing import TextIO
+from dataclasses import dataclass
+from typing import Protocol, TextIO
+
+import torch
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
 
 from dissim.errors import ConfigError
-from dissim.experiment import Entry, Options, Unit
-from dissim.profiles import PROFILES, Profile
-from dissim.profiles import get as get_profile
+from dissim.pipeline.experiment import Entry, Unit, compute_unit
+from dissim.pipeline.member import DEFAULT_OPTIONS, Options, Trainer
+from dissim.train import train_siamese
 
 EXECUTORS = ("local", "dask")
 OnDone = Callable[[Unit, list[Entry]], None]
 OnError = Callable[[Unit, str], None]
+Prepare = Callable[[Unit], "Unit | None"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -42,9 +52,6 @@ def _threads(n: int | None):
     if not n:
         yield
         return
-    import torch
-    from threadpoolctl import threadpool_limits
-
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -56,14 +63,10 @@ def _threads(n: int | None):
 
 def _worker_device(device: str | None) -> str | None:
     """On a ``LocalCluster`` worker, ``cuda`` means the GPU numbered like the worker."""
-    if device not in (None, "cuda"):
-        return device
-    import torch
-
-    if not torch.cuda.is_available():
+    if device not in (None, "cuda") or not torch.cuda.is_available():
         return device
     try:
-        from distributed import get_worker
+        from distributed import get_worker  # optional: only inside a Dask worker
 
         name = get_worker().name
     except (ImportError, ValueError):  # not inside a Dask worker
@@ -71,81 +74,78 @@ def _worker_device(device: str | None) -> str | None:
     return f"cuda:{name % torch.cuda.device_count()}" if isinstance(name, int) else device
 
 
-def compute(unit: Unit, options: Options, root: str | None, device: str | None,
-            threads: int | None, profile: Profile | None = None) -> list[Entry]:
-    """The task: :func:`dissim.experiment.compute_unit` with ``threads`` threads, no output.
+@dataclass(frozen=True)
+class UnitTask:
+    """The task run for each unit, anywhere: :func:`compute_unit` with ``threads`` threads.
 
-    ``profile`` is the unit's profile as the client knows it, registered here so that a
-    profile made in the client (:func:`dissim.grid.with_switches`) exists in a worker too.
+    Picklable: everything a worker needs travels with it and with the unit (whose members
+    carry their profile), so a worker needs no registry and no shared file system but the data.
     """
-    from dissim import experiment  # looked up at call time, so tests can patch it
 
-    if profile is not None and PROFILES.get(profile.name) != profile:
-        PROFILES[profile.name] = profile
-    with _threads(threads):
-        return experiment.compute_unit(unit, options=options, root=root,
-                                       device=_worker_device(device), progress=False)
+    options: Options = DEFAULT_OPTIONS
+    root: str | None = None
+    device: str | None = None
+    threads: int | None = None
+    trainer: Trainer = train_siamese
+    compute: Callable[..., list[Entry]] = compute_unit
+
+    def __call__(self, unit: Unit) -> list[Entry]:
+        with _threads(self.threads):
+            return self.compute(unit, options=self.options, root=self.root,
+                                device=_worker_device(self.device), progress=False,
+                                trainer=self.trainer)
+
+
+class Executor(Protocol):
+    """Runs units; see the module docstring."""
+
+    def run(self, units: Sequence[Unit], task: UnitTask, prepare: Prepare, on_done: OnDone,
+            on_error: OnError) -> None: ...
+
+
+def _bar(n: int, progress: bool):
+    return tqdm(total=n, desc="networks", unit="net", disable=not progress)
 
 
 # ---------------------------------------------------------------------------------------------
-# running many
+# in this process
 # ---------------------------------------------------------------------------------------------
-def run_units(
-    units: Sequence[Unit],
-    on_done: OnDone,
-    on_error: OnError,
-    *,
-    executor: str = "local",
-    options: Options,
-    root: str | None = None,
-    device: str | None = None,
-    threads: int | None = None,
-    scheduler: str | None = None,
-    workers: int | None = None,
-    progress: bool = True,
-    stream: TextIO,
-) -> None:
-    """Compute ``units``; call ``on_done(unit, entries)`` or ``on_error(unit, traceback)``.
+@dataclass
+class LocalExecutor:
+    """One unit after the other in this process.
 
-    The callbacks run in this process, one at a time, as units finish. ``stream`` receives
-    warnings; ``workers`` sizes a new ``LocalCluster`` (ignored with a ``scheduler``).
+    ``raise_errors``: a failing unit raises its exception here (after ``on_error``) instead of
+    being reported and skipped; used where one member is asked for (``dissim run``, the book).
     """
-    if executor not in EXECUTORS:
-        raise ConfigError(f"unknown executor {executor!r}; choose local or dask")
-    if not units:
-        return
-    run = _run_local if executor == "local" else _run_dask
-    run(list(units), on_done, on_error, options=options, root=root, device=device,
-        threads=threads, scheduler=scheduler, workers=workers, progress=progress,
-        stream=stream)
+
+    progress: bool = True
+    raise_errors: bool = False
+
+    def run(self, units, task, prepare, on_done, on_error) -> None:
+        with _bar(len(units), self.progress and len(units) > 1) as bar:
+            for unit in units:
+                todo = prepare(unit)
+                if todo is not None:
+                    try:
+                        entries = task(todo)
+                    except Exception:
+                        on_error(todo, traceback.format_exc())
+                        if self.raise_errors:
+                            raise
+                    else:
+                        on_done(todo, entries)
+                bar.update()
 
 
-def _bar(units: list[Unit], progress: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=len(units), desc="networks", unit="net", disable=not progress)
-
-
-def _run_local(units, on_done, on_error, *, options, root, device, threads, progress,
-               **_) -> None:
-    with _bar(units, progress) as bar:
-        for unit in units:
-            try:
-                entries = compute(unit, options, root, device, threads)  # same process
-            except Exception:
-                on_error(unit, traceback.format_exc())
-            else:
-                on_done(unit, entries)
-            bar.update()
-
-
+# ---------------------------------------------------------------------------------------------
+# on Dask distributed
+# ---------------------------------------------------------------------------------------------
 def _local_cluster(n_units: int, device: str | None, workers: int | None,
                    threads: int | None):
     """A ``LocalCluster`` of single-task workers and the torch threads each task uses."""
     import logging
 
-    import torch
-    from dask.distributed import LocalCluster
+    from dask.distributed import LocalCluster  # optional, heavy
     from distributed.deploy.utils import nprocesses_nthreads
 
     cores = os.cpu_count() or 1
@@ -175,34 +175,63 @@ def _wants_gpu(device: str | None, client, stream: TextIO) -> bool:
     return False
 
 
-def _run_dask(units, on_done, on_error, *, options, root, device, threads, scheduler, workers,
-              progress, stream) -> None:
-    import dask
-    from dask.distributed import Client, as_completed
+@dataclass
+class DaskExecutor:
+    """Units on Dask distributed (see the module docstring).
 
-    address = scheduler or dask.config.get("scheduler-address", None)
-    with ExitStack() as stack:
-        if address:
-            client = stack.enter_context(Client(address))
-        else:
-            cluster, threads = _local_cluster(len(units), device, workers, threads)
-            stack.enter_context(cluster)
-            client = stack.enter_context(Client(cluster))
-        resources = {"GPU": 1} if _wants_gpu(device, client, stream) else None
-        futures = {
-            client.submit(compute, unit, options, root, device, threads,
-                          get_profile(unit.base.profile), pure=False,
-                          resources=resources, key=f"unit-t{unit.base.topology}"
-                          f"-fold{unit.base.fold}-{uuid.uuid4().hex[:12]}"): unit
-            for unit in units
-        }
-        with _bar(units, progress) as bar:
-            for future in as_completed(futures):
-                unit = futures.pop(future)
-                if future.status == "error":
-                    exc, tb = future.exception(), future.traceback()
-                    on_error(unit, "".join(traceback.format_exception(type(exc), exc, tb)))
-                else:
-                    on_done(unit, future.result())
-                future.release()
-                bar.update()
+    ``workers`` sizes a new ``LocalCluster`` (ignored with a ``scheduler``); ``stream``
+    receives warnings.
+    """
+
+    scheduler: str | None = None
+    workers: int | None = None
+    progress: bool = True
+    stream: TextIO | None = None
+
+    def run(self, units, task, prepare, on_done, on_error) -> None:
+        import dask  # optional, heavy
+        from dask.distributed import Client, as_completed
+
+        todo = [u for u in (prepare(unit) for unit in units) if u is not None]
+        if not todo:
+            return
+        address = self.scheduler or dask.config.get("scheduler-address", None)
+        with ExitStack() as stack:
+            if address:
+                client = stack.enter_context(Client(address))
+            else:
+                cluster, threads = _local_cluster(len(todo), task.device, self.workers,
+                                                  task.threads)
+                stack.enter_context(cluster)
+                client = stack.enter_context(Client(cluster))
+                task = UnitTask(task.options, task.root, task.device, threads, task.trainer,
+                                task.compute)
+            gpu = _wants_gpu(task.device, client, self.stream)
+            futures = {
+                client.submit(task, unit, pure=False, resources={"GPU": 1} if gpu else None,
+                              key=f"unit-t{unit.base.topology}-fold{unit.base.fold}-"
+                                  f"{uuid.uuid4().hex[:12]}"): unit
+                for unit in todo
+            }
+            with _bar(len(todo), self.progress) as bar:
+                for future in as_completed(futures):
+                    unit = futures.pop(future)
+                    if future.status == "error":
+                        exc, tb = future.exception(), future.traceback()
+                        on_error(unit, "".join(traceback.format_exception(type(exc), exc, tb)))
+                    else:
+                        on_done(unit, future.result())
+                    future.release()
+                    bar.update()
+
+
+def executor(name: str, *, scheduler: str | None = None, workers: int | None = None,
+             progress: bool = True, stream: TextIO | None = None) -> Executor:
+    """The executor called ``name`` (``local`` or ``dask``)."""
+    if name == "local":
+        if scheduler or workers:
+            raise ConfigError("--scheduler and --workers need --executor dask")
+        return LocalExecutor(progress=progress)
+    if name == "dask":
+        return DaskExecutor(scheduler, workers, progress, stream)
+    raise ConfigError(f"unknown executor {name!r}; choose {' or '.join(EXECUTORS)}")

@@ -1,19 +1,21 @@
-"""One member of the ensemble, end to end (DESIGN.md "The pipeline"; paper Section 2).
+"""Members of the paper's grid, their store keys, their data, and one unit's computation.
 
 A member is fully named by: data set, fold, input (orig | hasc), topology (1-8), loss (cross |
-triplet), optimizer (adam | dgrad | decaydgrad), space (fully | deeper), k, seed and profile.
-Its output is the SVM score matrix on the test fold (test images x classes), stored in the
-:class:`~dissim.store.ResultsStore` with its metadata.
+triplet), optimizer (adam | dgrad | decaydgrad), space (fully | deeper), k, seed and profile (a
+:class:`~dissim.profiles.Profile` value, carried by the member). Its output is the SVM score
+matrix on the test fold (test images x classes), stored in the
+:class:`~dissim.pipeline.store.ResultsStore` with its metadata.
 
 Members that differ only in space (and, in the paper, share a k) share one trained network:
-the companion trains one network per k and builds both FULLY and DEEPER from it (SPEC 5.1 and
-5.4). :func:`run_unit` therefore trains once and stores every sibling member it can build from
-that network; the ``quick`` and ``smoke`` profiles also share one network across the k values
+the companion trains one network per k and builds both FULLY and DEEPER from it (Section 4,
+"four networks are trained using the four numbers of prototypes"). :func:`compute_unit`
+therefore trains once and returns every sibling member it can build from that network; the
+``quick`` and ``smoke`` profiles also share one network across the k values
 (``Profile.one_net_per_k = False``), which the tables say.
 
-The paper's method names map to (loss, optimizer) pairs (Section 3, SPEC 3.5): ``Cross`` =
-binary cross-entropy + Adam, ``CrossDD`` = binary cross-entropy + DecayDGrad, ``Triplet`` =
-triplet loss + Adam.
+The paper's method names map to (loss, optimizer) pairs (Section 4): ``Cross`` = binary
+cross-entropy + Adam, ``CrossDD`` = binary cross-entropy + DecayDGrad, ``Triplet`` = triplet
+loss + Adam.
 """
 
 from __future__ import annotations
@@ -22,52 +24,47 @@ import functools
 import platform
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
+import sklearn
+import torch
 
-from dissim import __version__
+from dissim import __version__, data
 from dissim.errors import ConfigError
+from dissim.pipeline.member import (
+    DEFAULT_OPTIONS,
+    INPUTS,
+    METHODS,
+    Options,
+    Trainer,
+    fit_unit,
+    input_size,
+    method_of,
+    network_seed,
+    train_config,
+)
+from dissim.pipeline.store import config_key
+from dissim.preprocess import to_network_input
 from dissim.profiles import Profile
 from dissim.profiles import get as get_profile
-from dissim.store import Result, ResultsStore, config_key
+from dissim.spaces import SPACE_NAMES
+from dissim.train import train_siamese
 
-METHODS: dict[str, tuple[str, str]] = {
-    "cross": ("cross", "adam"),
-    "crossdd": ("cross", "decaydgrad"),
-    "triplet": ("triplet", "adam"),
-}
-INPUTS = ("orig", "hasc")
-SPACE_NAMES = ("fully", "deeper")
-
-
-@dataclass(frozen=True)
-class Options:
-    """The open choices of SPEC section 10 that change a member's result (book: Assumptions).
-
-    Defaults follow the paper's text or the companion README; each alternative is a switch.
-    """
-
-    triplet_form: str = "printed"  # SPEC 3.4: "printed" | "conventional"
-    triplet_margin: float = 1.0
-    svm_scaling: str = "none"  # SPEC 6: "none" | "minmax" | "standard"
-    svm_C: float = 1000.0
-    svm_gamma: float = 0.1
-    per_class: bool = True  # SPEC 5.1: k centroids per class
-    cluster_space: str = "pixel"  # SPEC 5.1 [R]: k-means on the input images
-    pixel_range: str = "0-255"  # SPEC 2.1
-    dct_size: int = 9  # paper: 9 x 9 low-frequency block
-    convergence_threshold: float = 0.6  # rerun rule, SPEC 0.4 (threshold unknown)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+__all__ = [
+    "DEFAULT_OPTIONS", "INPUTS", "METHODS", "SPACE_NAMES", "Entry", "Member", "Options", "Unit",
+    "compute_unit", "dataset_fingerprint", "dataset_folds", "dataset_of", "environment",
+    "fingerprint_of", "fold_of", "folds_of", "group_units", "input_size", "key_of",
+    "load_dataset", "member_key", "network_lock_name",
+]
 
 
 @dataclass(frozen=True)
 class Member:
-    """One ensemble member (DESIGN.md). ``profile`` is a profile name."""
+    """One ensemble member. ``profile`` is a :class:`~dissim.profiles.Profile` (a name is
+    looked up once, here); the member carries it to every process that computes it."""
 
     dataset: str
     fold: int = 0
@@ -78,9 +75,10 @@ class Member:
     space: str = "fully"
     k: int = 15
     seed: int = 0
-    profile: str = "quick"
+    profile: Profile = "quick"  # type: ignore[assignment]  # a name becomes its Profile
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "profile", get_profile(self.profile))
         if self.input not in INPUTS:
             raise ConfigError(f"unknown input {self.input!r}; choose orig or hasc")
         if self.space not in SPACE_NAMES:
@@ -95,65 +93,91 @@ class Member:
     @property
     def method(self) -> str:
         """The paper's name for (loss, optimizer): Cross, CrossDD, Triplet, or loss/optimizer."""
-        for name, pair in METHODS.items():
-            if pair == (self.loss, self.optimizer):
-                return name
-        return f"{self.loss}/{self.optimizer}"
+        return method_of(self.loss, self.optimizer)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The member's fields, the profile by its name (the settings are keyed separately)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["profile"] = self.profile.name
+        return d
+
+
+def _key_settings(profile: Profile) -> dict:
+    """The profile settings that key a Siamese member (the CNN settings do not)."""
+    settings = {k: v for k, v in profile.to_dict().items() if not k.startswith("cnn")}
+    settings["extra"] = {}  # format-1 keys hashed a since-removed, always empty field: kept
+    return settings
 
 
 def member_key(member: Member, options: Options, profile: Profile, fingerprint: str) -> str:
     """The store key: a hash of the member, the options, the profile and the data content."""
-    settings = {k: v for k, v in profile.to_dict().items() if not k.startswith("cnn")}
     return config_key({
         "member": member.to_dict(), "options": options.to_dict(),
-        "profile": settings, "data": fingerprint, "format": 1,
+        "profile": _key_settings(profile), "data": fingerprint, "format": 1,
     })
 
 
-def input_size(topology: int, profile: Profile) -> int:
-    """The profile's input side, raised to the topology's minimum valid side."""
-    from dissim.topologies import min_input_size
-
-    return max(profile.input_size, min_input_size(topology))
+def key_of(member: Member, options: Options, root: str | None) -> str:
+    """:func:`member_key` with the member's own profile and data fingerprint."""
+    return member_key(member, options, member.profile, fingerprint_of(member, root))
 
 
 # ---------------------------------------------------------------------------------------------
 # data access, cached per process: a grid reuses the loaded data set and network inputs
 # ---------------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=4)
-def load_dataset(name: str, root: str | None, profile: str, seed: int):
-    """The data set subsampled as the profile says (cached per process)."""
-    from dissim import data
-
-    prof = get_profile(profile)
-    return data.load(name, root, max_per_class=prof.max_per_class, seed=seed, progress=False)
+def load_dataset(name: str, root: str | None, max_per_class: int | None, seed: int):
+    """The data set subsampled to ``max_per_class`` images per class (cached per process)."""
+    return data.load(name, root, max_per_class=max_per_class, seed=seed, progress=False)
 
 
 @functools.lru_cache(maxsize=4)
-def dataset_fingerprint(name: str, root: str | None, profile: str, seed: int) -> str:
+def dataset_fingerprint(name: str, root: str | None, max_per_class: int | None,
+                        seed: int) -> str:
     """The data content hash that keys the results store (computed once per process)."""
-    return load_dataset(name, root, profile, seed).fingerprint()
+    return load_dataset(name, root, max_per_class, seed).fingerprint()
 
 
 @functools.lru_cache(maxsize=4)
-def dataset_folds(name: str, root: str | None, profile: str, seed: int):
-    """The protocol's folds (train, test index arrays), at most ``profile.max_folds``."""
-    from dissim import data
+def dataset_folds(name: str, root: str | None, max_per_class: int | None,
+                  max_folds: int | None, seed: int):
+    """The protocol's folds (train, test index arrays), at most ``max_folds``."""
+    folds = data.folds(load_dataset(name, root, max_per_class, seed), seed=seed)
+    return folds[:max_folds] if max_folds else folds
 
-    prof = get_profile(profile)
-    folds = data.folds(load_dataset(name, root, profile, seed), seed=seed)
-    return folds[: prof.max_folds] if prof.max_folds else folds
+
+def fingerprint_of(member, root: str | None) -> str:
+    """The data fingerprint of a member (Siamese or CNN) as its profile subsamples the set."""
+    return dataset_fingerprint(member.dataset, root, member.profile.max_per_class, member.seed)
+
+
+def folds_of(member, root: str | None) -> list:
+    """The folds a member's profile evaluates on its data set."""
+    prof = member.profile
+    return dataset_folds(member.dataset, root, prof.max_per_class, prof.max_folds, member.seed)
+
+
+def dataset_of(member, root: str | None):
+    """The data set of a member, subsampled as its profile says."""
+    return load_dataset(member.dataset, root, member.profile.max_per_class, member.seed)
+
+
+def fold_of(member, root: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(train_index, test_index)`` of the member's fold; a one-line error when absent."""
+    folds = folds_of(member, root)
+    if not 0 <= member.fold < len(folds):
+        raise ConfigError(
+            f"fold {member.fold} does not exist: {member.dataset} has {len(folds)} folds in "
+            f"profile {member.profile.name}"
+        )
+    return folds[member.fold]
 
 
 @functools.lru_cache(maxsize=8)
-def network_inputs(name, root, profile, seed, representation, size, pixel_range) -> np.ndarray:
+def network_inputs(name, root, max_per_class, seed, representation, size,
+                   pixel_range) -> np.ndarray:
     """All images of the data set as network inputs (N, 3, size, size) (cached per process)."""
-    from dissim.preprocess import to_network_input
-
-    ds = load_dataset(name, root, profile, seed)
+    ds = load_dataset(name, root, max_per_class, seed)
     return to_network_input(ds.images, size, representation=representation,
                             pixel_range=pixel_range, progress=representation == "hasc")
 
@@ -170,9 +194,6 @@ def _git_commit() -> str | None:
 @functools.lru_cache(maxsize=1)
 def environment() -> dict:
     """Package versions, git commit and machine, stored with every result."""
-    import sklearn
-    import torch
-
     return {
         "dissim": __version__, "torch": torch.__version__, "sklearn": sklearn.__version__,
         "numpy": np.__version__, "python": platform.python_version(),
@@ -183,7 +204,7 @@ def environment() -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# running
+# units: one network each
 # ---------------------------------------------------------------------------------------------
 @dataclass
 class Unit:
@@ -194,15 +215,19 @@ class Unit:
     spaces: tuple[str, ...] = SPACE_NAMES
     members: list[Member] = field(default_factory=list)
 
+    def all_members(self) -> list[Member]:
+        """The members asked for, or (none asked) every k and space the unit builds."""
+        return self.members or [replace(self.base, space=s, k=k)
+                                for k in self.ks for s in self.spaces]
+
 
 def group_units(members: Iterable[Member]) -> list[Unit]:
     """Group members by the network they need (one per k in the paper profile)."""
     units: dict[tuple, Unit] = {}
     for m in members:
-        prof = get_profile(m.profile)
         base = replace(m, space="fully")
         key = tuple(getattr(base, f.name) for f in fields(base)
-                    if f.name != "k" or prof.one_net_per_k)
+                    if f.name != "k" or m.profile.one_net_per_k)
         unit = units.setdefault(key, Unit(base=base, ks=()))
         unit.members.append(m)
         if m.k not in unit.ks:
@@ -210,6 +235,16 @@ def group_units(members: Iterable[Member]) -> list[Unit]:
     for unit in units.values():
         unit.spaces = tuple(s for s in SPACE_NAMES if any(x.space == s for x in unit.members))
     return list(units.values())
+
+
+def network_lock_name(unit: Unit, options: Options, root: str | None) -> str:
+    """The store lock of the network ``unit`` trains: its members minus space (and k when the
+    profile shares one network across k), the options, the profile and the data."""
+    m0 = unit.base
+    net = {k: v for k, v in m0.to_dict().items()
+           if k != "space" and (k != "k" or m0.profile.one_net_per_k)}
+    return config_key({"network": net, "options": options.to_dict(),
+                       "profile": _key_settings(m0.profile), "data": fingerprint_of(m0, root)})
 
 
 @dataclass
@@ -227,194 +262,61 @@ class Entry:
 def compute_unit(
     unit: Unit,
     *,
-    options: Options = Options(),
+    options: Options = DEFAULT_OPTIONS,
     root: str | None = None,
     device=None,
     progress: bool = True,
+    trainer: Trainer = train_siamese,
 ) -> list[Entry]:
     """Train one network and build every member of ``unit`` (all its k values and spaces).
 
     A pure function of its arguments and the data: it writes nothing, so it can run on any
-    worker (Dask) and hand its entries back to the process that owns the results store.
+    worker (Dask) and hand its entries back to the process that owns the results store. The
+    work is :func:`dissim.pipeline.member.fit_unit`, as in the classifier.
     """
-    from dissim.fusion import svm_scores
-    from dissim.prototypes import SupervisedKMeans
-    from dissim.spaces import deeper_matrix, encode, fully_matrix
-    from dissim.train import TrainConfig, train_siamese
-
     m0 = unit.base
-    prof = get_profile(m0.profile)
-    ds = load_dataset(m0.dataset, root, m0.profile, m0.seed)
-    folds = dataset_folds(m0.dataset, root, m0.profile, m0.seed)
-    if not 0 <= m0.fold < len(folds):
-        raise ConfigError(
-            f"fold {m0.fold} does not exist: {m0.dataset} has {len(folds)} folds in profile "
-            f"{m0.profile}"
-        )
-    train_idx, test_idx = folds[m0.fold]
+    prof = m0.profile
+    ds = dataset_of(m0, root)
+    train_idx, test_idx = fold_of(m0, root)
     size = input_size(m0.topology, prof)
-    x_all = network_inputs(m0.dataset, root, m0.profile, m0.seed, m0.input, size,
+    x_all = network_inputs(m0.dataset, root, prof.max_per_class, m0.seed, m0.input, size,
                            options.pixel_range)
     x_train, x_test = x_all[train_idx], x_all[test_idx]
     y_train, y_test = ds.labels[train_idx], ds.labels[test_idx]
-    fingerprint = dataset_fingerprint(m0.dataset, root, m0.profile, m0.seed)
-    n_classes = len(ds.classes)
-
-    # Pixel-space prototypes do not depend on the network: cluster first, so a class with
-    # fewer images than k fails in seconds, not after the training.
-    pixel_protos: dict[int, tuple[np.ndarray, float]] = {}
-    if options.cluster_space == "pixel":
-        for k in unit.ks:
-            t_k = time.perf_counter()
-            km = SupervisedKMeans(k=k, per_class=options.per_class, random_state=m0.seed)
-            km.fit(x_train, y_train, class_names=list(ds.classes))
-            pixel_protos[k] = (km.prototypes_, time.perf_counter() - t_k)
-
-    cfg = TrainConfig(
-        topology=m0.topology, loss=m0.loss, optimizer=m0.optimizer, iterations=prof.iterations,
-        batch_size=prof.batch_size,
-        seed=m0.seed + 7919 * m0.fold + (104729 * m0.k if prof.one_net_per_k else 0),
-        triplet_form=options.triplet_form, margin=options.triplet_margin,
-        convergence_threshold=options.convergence_threshold, max_retries=prof.max_train_retries,
-        amp=prof.amp, tf32=prof.tf32, channels_last=prof.channels_last,
-    )
+    fingerprint = fingerprint_of(m0, root)
+    seed = network_seed(m0.seed, m0.fold, m0.k if prof.one_net_per_k else None)
     t0 = time.perf_counter()
-    net, log = train_siamese(x_train, y_train, cfg, device=device, progress=progress)
-    need_deeper = "deeper" in unit.spaces
-    enc_train = encode(net, x_train, deeper=need_deeper, dct_size=options.dct_size)
-    enc_test = encode(net, x_test, deeper=need_deeper, dct_size=options.dct_size)
-
+    fitted = fit_unit(
+        x_train, y_train, train_config(m0.topology, m0.method, prof, options, seed),
+        ks=unit.ks, spaces=unit.spaces, options=options, n_classes=len(ds.classes),
+        kmeans_seed=m0.seed, class_names=ds.classes, trainer=trainer, device=device,
+        progress=progress)
+    t_score = time.perf_counter()
+    scores = fitted.scores(x_test)
+    t_score = (time.perf_counter() - t_score) / max(1, len(scores))
+    log = fitted.log
     out: list[Entry] = []
-    for k in unit.ks:
-        t_k = time.perf_counter()
-        if options.cluster_space == "pixel":
-            prototypes, t_proto = pixel_protos[k]
-            enc_proto = encode(net, prototypes, deeper=need_deeper, dct_size=options.dct_size)
-            proto = {"fully": enc_proto.embedding, "deeper": enc_proto.code}
-        else:  # ablation: cluster the compared features themselves (SPEC 5.1)
-            import torch
-
-            proto = {}
-            km = SupervisedKMeans(k=k, per_class=options.per_class, random_state=m0.seed)
-            for space, feats in (("fully", enc_train.embedding), ("deeper", enc_train.code)):
-                if space in unit.spaces:
-                    km.fit(feats.numpy(), y_train, class_names=list(ds.classes))
-                    proto[space] = torch.as_tensor(km.prototypes_)
-            t_proto = 0.0
-        t_proto += time.perf_counter() - t_k
-        for space in unit.spaces:
-            t_s = time.perf_counter()
-            if space == "fully":
-                d_train = fully_matrix(net, enc_train.embedding, proto["fully"]).numpy()
-                d_test = fully_matrix(net, enc_test.embedding, proto["fully"]).numpy()
-            else:
-                d_train = deeper_matrix(enc_train.code, proto["deeper"]).numpy()
-                d_test = deeper_matrix(enc_test.code, proto["deeper"]).numpy()
-            scores = svm_scores(d_train, y_train, d_test, C=options.svm_C,
-                                gamma=options.svm_gamma, scaling=options.svm_scaling,
-                                n_classes=n_classes)
-            member = replace(m0, space=space, k=k)
-            key = member_key(member, options, prof, fingerprint)
-            meta = {
-                "member": member.to_dict(), "method": member.method,
-                "options": options.to_dict(), "profile_settings": prof.to_dict(),
-                "data": {"fingerprint": fingerprint, "classes": list(ds.classes),
-                         "n_train": int(len(train_idx)), "n_test": int(len(test_idx)),
-                         "input_size": size},
-                "space_range": [float(d_train.min()), float(d_train.max())],
-                "timings": {"train_seconds": log.seconds,
-                            "train_total_seconds": log.total_seconds,
-                            "prototypes_seconds": t_proto,
-                            "space_svm_seconds": time.perf_counter() - t_s,
-                            "unit_seconds": time.perf_counter() - t0},
-                "train": {"converged": log.converged, "attempts": log.attempts,
-                          "pair_accuracy": log.pair_accuracy, "device": log.device,
-                          "final_loss": log.loss[-1] if log.loss else None,
-                          "loss_curve": log.loss[:: max(1, len(log.loss) // 200)]},
-                "environment": environment(),
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            }
-            out.append(Entry(member, key, scores, y_test, test_idx, meta))
+    for fm, s in zip(fitted.members, scores, strict=True):
+        member = replace(m0, space=fm.space, k=fm.k)
+        meta = {
+            "member": member.to_dict(), "method": member.method,
+            "options": options.to_dict(), "profile_settings": prof.to_dict(),
+            "data": {"fingerprint": fingerprint, "classes": list(ds.classes),
+                     "n_train": int(len(train_idx)), "n_test": int(len(test_idx)),
+                     "input_size": size},
+            "space_range": list(fm.space_range),
+            "timings": {"train_seconds": log.seconds,
+                        "train_total_seconds": log.total_seconds,
+                        "prototypes_seconds": fm.seconds["prototypes"],
+                        "space_svm_seconds": fm.seconds["space_svm"] + t_score,
+                        "unit_seconds": time.perf_counter() - t0},
+            "train": {"converged": log.converged, "attempts": log.attempts,
+                      "pair_accuracy": log.pair_accuracy, "device": log.device,
+                      "final_loss": log.loss[-1] if log.loss else None,
+                      "loss_curve": log.loss[:: max(1, len(log.loss) // 200)]},
+            "environment": environment(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        out.append(Entry(member, member_key(member, options, prof, fingerprint), s, y_test,
+                         test_idx, meta))
     return out
-
-
-def network_lock_name(unit: Unit, options: Options, fingerprint: str) -> str:
-    """The store lock of the network ``unit`` trains: its members minus space (and k when the
-    profile shares one network across k), the options, the profile and the data."""
-    m0 = unit.base
-    prof = get_profile(m0.profile)
-    net = {k: v for k, v in m0.to_dict().items()
-           if k != "space" and (k != "k" or prof.one_net_per_k)}
-    settings = {k: v for k, v in prof.to_dict().items() if not k.startswith("cnn")}  # as keys
-    return config_key({"network": net, "options": options.to_dict(), "profile": settings,
-                       "data": fingerprint})
-
-
-def run_unit(unit: Unit, store: ResultsStore, **kw) -> dict[Member, Result]:
-    """:func:`compute_unit` under the network's store lock; write each entry atomically.
-
-    Two runs that share a store (two grids, a grid and a notebook) never train the same network
-    at once: the second waits for the lock (:meth:`ResultsStore.lock`), then reads the store
-    again and computes only the members still missing, usually none. ``kw`` are the keyword
-    arguments of :func:`compute_unit`. Returns every member of ``unit`` (a unit without
-    members stands for all its k values and spaces) and every sibling computed with them.
-    """
-    options = kw.get("options", Options())
-    root = kw.get("root")
-    m0 = unit.base
-    prof = get_profile(m0.profile)
-    members = unit.members or [replace(m0, space=s, k=k) for k in unit.ks for s in unit.spaces]
-    fingerprint = dataset_fingerprint(m0.dataset, root, m0.profile, m0.seed)
-    out: dict[Member, Result] = {}
-    with store.lock(network_lock_name(unit, options, fingerprint)):
-        missing = []
-        for m in members:
-            hit = store.get(member_key(m, options, prof, fingerprint))
-            if hit is None:
-                missing.append(m)
-            else:
-                out[m] = hit
-        for todo in group_units(missing):  # one unit (one network), or none when all stored
-            for e in compute_unit(todo, **kw):
-                out[e.member] = store.put(e.key, e.scores, e.y_true, e.test_index, e.meta)
-    return out
-
-
-def run_members(
-    members: Sequence[Member],
-    store: ResultsStore,
-    *,
-    options: Options = Options(),
-    root: str | None = None,
-    device=None,
-    progress: bool = True,
-) -> dict[Member, Result]:
-    """Return the result of every member, computing only those the store does not hold.
-
-    Safe to run in several processes on one store at once (see :func:`run_unit`); temporary
-    files of writes killed more than an hour ago are removed first.
-    """
-    store.clean_tmp()
-    results: dict[Member, Result] = {}
-    todo: list[Member] = []
-    for m in members:
-        fingerprint = dataset_fingerprint(m.dataset, root, m.profile, m.seed)
-        hit = store.get(member_key(m, options, get_profile(m.profile), fingerprint))
-        if hit is not None:
-            results[m] = hit
-        else:
-            todo.append(m)
-    units = group_units(todo)
-    from tqdm import tqdm
-
-    # One bar over the networks; a single network shows its own training bar instead.
-    for unit in tqdm(units, desc="networks", disable=not progress or len(units) < 2):
-        done = run_unit(unit, store, options=options, root=root, device=device,
-                        progress=progress and len(units) == 1)
-        results.update({m: r for m, r in done.items() if m in set(unit.members)})
-    return {m: results[m] for m in members}
-
-
-def run_member(member: Member, store: ResultsStore, **kw) -> Result:
-    """Run (or reuse) one member; see :func:`run_members`."""
-    return run_members([member], store, **kw)[member]

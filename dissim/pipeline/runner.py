@@ -1,19 +1,20 @@
-"""Grids of members at scale: sequential or on Dask distributed, resumable (DESIGN.md "Scale").
+"""The one orchestrator: expand members, find what is missing, run it, store it (book: Scale).
 
-``dissim grid`` expands a grid of member names (data set, profile and lists of topologies,
-methods, spaces, k, inputs, folds and seeds), skips the members already in the results store,
-groups the rest into training units (:func:`dissim.experiment.group_units`: one network each)
-and runs the units (:mod:`dissim.executors`)
+Every entry point (``dissim run``, ``dissim grid``, the book's notebooks) goes through
+:func:`run`:
 
-* one after the other in this process (``--executor local``), or
-* on Dask distributed (``--executor dask``): a ``LocalCluster`` sized to the machine, or any
-  running scheduler (``--scheduler ADDRESS`` or ``DASK_SCHEDULER_ADDRESS``).
+1. :func:`expand` (or :meth:`Run.members`) lists the members of a grid;
+2. :func:`missing` keeps those whose result is not (validly) in the store;
+3. :func:`~dissim.pipeline.experiment.group_units` groups them into units (one network each);
+4. an executor (:mod:`dissim.pipeline.executors`: this process or Dask) computes each unit with
+   the pure :func:`~dissim.pipeline.experiment.compute_unit`; this process, which owns the
+   store, takes the network's store lock before the unit starts, reads the store again under
+   it (another run may have stored the members meanwhile), and writes each entry atomically
+   as soon as its unit finishes.
 
-A unit is the pure function :func:`dissim.experiment.compute_unit`: it writes nothing, and its
-entries come back to this process, which alone writes the store (workers need no shared file
-system, only the data). Each entry is written atomically as soon as its unit finishes, so a run
-killed at any moment resumes where it stopped. A failed unit is reported with its configuration
-and traceback and does not stop the others; the exit status is 1 when any failed.
+So two runs sharing a store (two grids, a grid and a notebook) never train one network twice,
+and a run killed at any moment resumes where it stopped. A failed unit is reported with its
+configuration and traceback and does not stop the others (:func:`ensure` raises instead).
 
 Scores are bit-identical across executors for the same ``threads`` (torch and BLAS threads per
 training task; on the CPU, convolutions and k-means sum in a thread-dependent order).
@@ -27,65 +28,64 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
 from typing import TextIO
 
+from tqdm import tqdm
+
 from dissim.errors import ConfigError
-from dissim.executors import EXECUTORS, run_units
-from dissim.experiment import (
-    INPUTS,
+from dissim.pipeline.cnn import CNNMember, ensure_cnn_members
+from dissim.pipeline.executors import Executor, LocalExecutor, UnitTask
+from dissim.pipeline.experiment import (
+    DEFAULT_OPTIONS,
     METHODS,
     SPACE_NAMES,
     Entry,
     Member,
     Options,
     Unit,
-    dataset_fingerprint,
-    dataset_folds,
+    folds_of,
     group_units,
-    member_key,
+    key_of,
+    network_lock_name,
 )
-from dissim.profiles import PROFILES
+from dissim.pipeline.member import Trainer
+from dissim.pipeline.store import DEFAULT_RESULTS, Result, ResultsStore
+from dissim.profiles import Profile
 from dissim.profiles import get as get_profile
-from dissim.store import ResultsStore
+from dissim.topologies import available as available_topologies
+from dissim.train import train_siamese
 
-DEFAULT_OPTIONS = Options()
+__all__ = [
+    "ABLATIONS", "Report", "Run", "describe", "ensure", "ensure_ablation", "ensure_cnns",
+    "ensure_member", "ensure_members", "expand", "group_units", "missing", "run", "with_switches",
+]
 
 
 # ---------------------------------------------------------------------------------------------
-# the grid
+# members
 # ---------------------------------------------------------------------------------------------
-def parse_ints(text: str, what: str) -> tuple[int, ...]:
-    """``"1-3,7"`` -> ``(1, 2, 3, 7)``; a one-line :class:`ConfigError` names a bad item."""
-    out: list[int] = []
-    for item in str(text).split(","):
-        lo, sep, hi = item.strip().partition("-")
-        try:
-            values = range(int(lo), int(hi) + 1) if sep else [int(lo)]
-        except ValueError:
-            raise ConfigError(f"--{what}: {item.strip()!r} is not an integer or a range "
-                              f"like 1-8") from None
-        out.extend(v for v in values if v not in out)
-    if not out:
-        raise ConfigError(f"--{what} is empty; give e.g. 1-8 or 0,2")
-    return tuple(out)
+def with_switches(profile: str | Profile, *, amp: str | None = None, tf32: bool = False,
+                  channels_last: bool = False) -> Profile:
+    """``profile`` with the GPU speed switches on, as a value named after them.
 
-
-def parse_names(text: str, allowed: Sequence[str], what: str) -> tuple[str, ...]:
-    """``"cross,triplet"`` -> ``("cross", "triplet")``, each checked against ``allowed``."""
-    names = tuple(dict.fromkeys(n.strip().lower() for n in str(text).split(",") if n.strip()))
-    for name in names:
-        if name not in allowed:
-            raise ConfigError(f"--{what}: unknown {name!r}; choose from {','.join(allowed)}")
-    if not names:
-        raise ConfigError(f"--{what} is empty; choose from {','.join(allowed)}")
-    return names
+    The name says which switches are on (``paper+bf16+tf32``), so tables never mistake such
+    results for float32 ones; with every switch off it is ``profile`` itself. Nothing is
+    registered: members carry the profile to wherever they are computed.
+    """
+    prof = get_profile(profile)
+    tags = [t for t, on in ((amp, bool(amp)), ("tf32", tf32), ("nhwc", channels_last)) if on]
+    if not tags:
+        return prof
+    return prof.with_(name="+".join([prof.name, *tags]), amp=amp or prof.amp,
+                      tf32=tf32 or prof.tf32, channels_last=channels_last or prof.channels_last)
 
 
 def expand(
     dataset: str,
-    profile: str,
+    profile: str | Profile,
     *,
     topologies: Sequence[int] = tuple(range(1, 9)),
     methods: Sequence[str] = tuple(METHODS),
@@ -102,16 +102,18 @@ def expand(
     (loading the data set once to count them).
     """
     prof = get_profile(profile)
+    known = available_topologies()
     for t in topologies:
-        if not 1 <= t <= 8:
-            raise ConfigError(f"topology {t} does not exist; choose from 1-8")
+        if t not in known:
+            raise ConfigError(f"topology {t} does not exist; choose from "
+                              f"{min(known)}-{max(known)}")
     for m in methods:
         if m not in METHODS:
             raise ConfigError(f"unknown method {m!r}; choose from {','.join(METHODS)}")
     ks = tuple(ks) if ks is not None else prof.k_values
     members: list[Member] = []
     for seed in seeds:
-        n_folds = len(dataset_folds(dataset, root, prof.name, seed))
+        n_folds = len(folds_of(Member(dataset=dataset, seed=seed, profile=prof), root))
         for fold in range(n_folds) if folds is None else folds:
             if not 0 <= fold < n_folds:
                 raise ConfigError(f"fold {fold} does not exist: {dataset} has {n_folds} folds "
@@ -123,53 +125,32 @@ def expand(
                         members.extend(
                             Member(dataset=dataset, fold=fold, input=inp, topology=topology,
                                    loss=loss, optimizer=optimizer, space=space, k=k,
-                                   seed=seed, profile=prof.name)
+                                   seed=seed, profile=prof)
                             for k in ks for space in spaces
                         )
     return members
 
 
-def pending(members: Sequence[Member], store: ResultsStore, *, options: Options = DEFAULT_OPTIONS,
+def missing(members: Iterable[Member], store: ResultsStore, *, options: Options = DEFAULT_OPTIONS,
             root: str | None = None) -> list[Member]:
     """The members whose result is not (validly) in ``store``."""
-    def key(m: Member) -> str:
-        fingerprint = dataset_fingerprint(m.dataset, root, m.profile, m.seed)
-        return member_key(m, options, get_profile(m.profile), fingerprint)
-
-    return [m for m in members if store.get(key(m)) is None]
-
-
-def with_switches(profile: str, *, amp: str | None = None, tf32: bool = False,
-                  channels_last: bool = False) -> str:
-    """Register ``profile`` with the GPU speed switches on and return its name.
-
-    The name says which switches are on (``paper+bf16+tf32``), so tables never mistake such
-    results for float32 ones; with every switch off it is ``profile`` itself.
-    """
-    prof = get_profile(profile)
-    tags = [t for t, on in ((amp, bool(amp)), ("tf32", tf32), ("nhwc", channels_last)) if on]
-    if not tags:
-        return prof.name
-    name = "+".join([prof.name, *tags])
-    PROFILES[name] = prof.with_(name=name, amp=amp or prof.amp, tf32=tf32 or prof.tf32,
-                                channels_last=channels_last or prof.channels_last)
-    return name
+    return [m for m in members if store.get(key_of(m, options, root)) is None]
 
 
 def describe(unit: Unit) -> str:
     """One line naming the network a unit trains and the members it builds."""
     m = unit.base
     return (f"{m.dataset} fold {m.fold} {m.input} topology {m.topology} {m.method} "
-            f"seed {m.seed} [{m.profile}] k={','.join(map(str, unit.ks))} "
+            f"seed {m.seed} [{m.profile.name}] k={','.join(map(str, unit.ks))} "
             f"spaces={','.join(unit.spaces)}")
 
 
 # ---------------------------------------------------------------------------------------------
-# running a grid
+# running
 # ---------------------------------------------------------------------------------------------
 @dataclass
-class GridReport:
-    """What a grid run did: counts, the failed units with their tracebacks, wall time."""
+class Report:
+    """What a run did: counts, the failed units with their tracebacks, wall time."""
 
     members: int = 0
     reused: int = 0
@@ -192,139 +173,206 @@ class GridReport:
         return line
 
 
-def run_grid(
+def run(
     members: Sequence[Member],
     store: ResultsStore,
     *,
-    executor: str = "local",
-    options: Options = DEFAULT_OPTIONS,
-    root: str | None = None,
-    device: str | None = None,
-    threads: int | None = None,
-    scheduler: str | None = None,
-    workers: int | None = None,
-    progress: bool = True,
+    executor: Executor | None = None,
+    task: UnitTask | None = None,
     stream: TextIO | None = None,
-) -> GridReport:
+) -> Report:
     """Compute every member of ``members`` not yet in ``store`` and store it.
 
     Parameters
     ----------
-    executor : {"local", "dask"}
-        Run the units in this process, or on Dask distributed: the scheduler at ``scheduler``
-        (else at ``DASK_SCHEDULER_ADDRESS``), else a new ``LocalCluster`` of ``workers``
-        single-task workers (default: Dask's split of the cores, one per GPU on CUDA).
-    threads : int, optional
-        Torch and BLAS threads per unit. Default: torch's own (local, remote scheduler), the
-        cores per worker (``LocalCluster``). Equal ``threads`` give bit-identical scores.
-    device : str, optional
-        ``cpu``, ``cuda``, ``cuda:1``; default CUDA where present. Dask tasks on CUDA request
-        one ``GPU`` resource, so workers must advertise it (``dask worker --resources GPU=1``).
+    executor : Executor, optional
+        Where units run (:mod:`dissim.pipeline.executors`); default this process.
+    task : UnitTask, optional
+        What runs for each unit: options, data root, device, threads per unit and the trainer.
     stream : text file, optional
         Where failures (configuration and traceback) are written; default ``sys.stderr``.
     """
-    if executor not in EXECUTORS:
-        raise ConfigError(f"unknown executor {executor!r}; choose local or dask")
+    executor = executor or LocalExecutor()
+    task = task or UnitTask()
     stream = stream or sys.stderr
     start = time.perf_counter()
     store.clean_tmp()  # temporary files of writes killed long ago
-    todo = pending(members, store, options=options, root=root)
+    todo = missing(members, store, options=task.options, root=task.root)
     units = group_units(todo)
-    report = GridReport(members=len(members), reused=len(members) - len(todo),
-                        networks=len(units))
+    report = Report(members=len(members), reused=len(members) - len(todo), networks=len(units))
+    locks: dict[int, ExitStack] = {}
+
+    def prepare(unit: Unit) -> Unit | None:
+        """Lock the unit's network, then keep only the members still missing."""
+        stack = ExitStack()
+        stack.enter_context(store.lock(network_lock_name(unit, task.options, task.root)))
+        still = missing(unit.members, store, options=task.options, root=task.root)
+        if not still:
+            stack.close()
+            report.reused += len(unit.members)
+            return None
+        if len(still) < len(unit.members):
+            report.reused += len(unit.members) - len(still)
+            unit = replace(unit, members=still)
+        locks[id(unit)] = stack
+        return unit
+
+    def release(unit: Unit) -> None:
+        locks.pop(id(unit)).close()
 
     def done(unit: Unit, entries: list[Entry]) -> None:
         wanted = set(unit.members)  # a unit may build siblings already stored: leave those
-        for e in entries:
-            if e.member in wanted:
-                store.put(e.key, e.scores, e.y_true, e.test_index, e.meta)
-                report.stored += 1
+        try:
+            for e in entries:
+                if e.member in wanted:
+                    store.put(e.key, e.scores, e.y_true, e.test_index, e.meta)
+                    report.stored += 1
+        finally:
+            release(unit)
 
     def failed(unit: Unit, tb: str) -> None:
-        from tqdm import tqdm
-
+        release(unit)
         report.failures.append((describe(unit), tb))
         tqdm.write(f"dissim: network failed: {describe(unit)}\n{tb.rstrip()}", file=stream)
 
-    run_units(units, done, failed, executor=executor, options=options, root=root,
-              device=device, threads=threads, scheduler=scheduler, workers=workers,
-              progress=progress, stream=stream)
+    try:
+        executor.run(units, task, prepare, done, failed)
+    finally:
+        for stack in locks.values():
+            stack.close()
     report.seconds = time.perf_counter() - start
     return report
 
 
+def ensure_members(members: Sequence[Member], store: ResultsStore, *,
+                   options: Options = DEFAULT_OPTIONS, root: str | None = None, device=None,
+                   progress: bool = True, trainer: Trainer = train_siamese
+                   ) -> dict[Member, Result]:
+    """The result of every member, computing (in this process) only those ``store`` lacks.
+
+    A failing member raises its error here (one line for a user error). ``trainer`` is the
+    pipeline's training step (:func:`dissim.pipeline.member.fit_unit`).
+    """
+    task = UnitTask(options=options, root=root, device=device, trainer=trainer)
+    run(members, store, executor=LocalExecutor(progress=progress, raise_errors=True), task=task,
+        stream=_Silent())
+    out = {}
+    for m in members:
+        hit = store.get(key_of(m, task.options, task.root))
+        if hit is None:  # pragma: no cover - written above or raised
+            raise ConfigError(f"member {m} was not stored")
+        out[m] = hit
+    return out
+
+
+def ensure_member(member: Member, store: ResultsStore, **kw) -> Result:
+    """The result of one member (see :func:`ensure_members`)."""
+    return ensure_members([member], store, **kw)[member]
+
+
+class _Silent:
+    """A text stream that drops what it is given (errors are raised instead)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
 # ---------------------------------------------------------------------------------------------
-# command line
+# what a page of the book needs
 # ---------------------------------------------------------------------------------------------
-def add_parser(sub) -> None:
-    """Add ``dissim grid`` to the CLI's subparsers."""
-    from dissim.cli import DEFAULT_RESULTS
-    from dissim.profiles import PROFILES
+@dataclass(frozen=True)
+class Run:
+    """Which results a page is built from: data set, profile, seed and where they live."""
 
-    p = sub.add_parser(
-        "grid", help="run a grid of members (sequentially or on Dask), skipping stored ones",
-        description="Expand a grid of members, skip those already in the results store and "
-                    "train the rest, one network per unit. Exit status 1 if any network failed.",
-    )
-    p.add_argument("--dataset", default=None, help="data set name (default: the embedded one)")
-    p.add_argument("--root", default=None, help="folder holding the data set (on every worker)")
-    p.add_argument("--profile", default="quick", choices=sorted(PROFILES))
-    p.add_argument("--topologies", default="1-8", help="e.g. 1-8 or 1,3,7 (default 1-8)")
-    p.add_argument("--methods", default=",".join(METHODS),
-                   help=f"comma list of {','.join(METHODS)} (default: all)")
-    p.add_argument("--spaces", default=",".join(SPACE_NAMES), help="fully,deeper (default)")
-    p.add_argument("--k", default=None, help="prototypes per class, e.g. 15,30 "
-                   "(default: the profile's k values)")
-    p.add_argument("--inputs", default="orig", help="orig,hasc (default orig)")
-    p.add_argument("--folds", default=None, help="e.g. 0-4 (default: every fold of the profile)")
-    p.add_argument("--seeds", default="0", help="e.g. 0-2 (default 0)")
-    p.add_argument("--results", default=DEFAULT_RESULTS, help="results store folder")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
-    p.add_argument("--amp", default=None, choices=("bf16",),
-                   help="train under bfloat16 autocast (profile name gets +bf16)")
-    p.add_argument("--tf32", action="store_true", help="allow TensorFloat-32 on CUDA (+tf32)")
-    p.add_argument("--channels-last", action="store_true", help="NHWC training (+nhwc)")
-    p.add_argument("--executor", default="local", choices=EXECUTORS)
-    p.add_argument("--scheduler", default=None, help="Dask scheduler address (default: env "
-                   "DASK_SCHEDULER_ADDRESS, else a LocalCluster)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="LocalCluster workers (default: one per GPU, else Dask's split)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch/BLAS threads per network (default: the cores per worker)")
-    p.add_argument("--dry-run", action="store_true", help="count the work and stop")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
-    p.set_defaults(func=_cmd_grid)
+    dataset: str
+    profile: str = "quick"
+    seed: int = 0
+    results_dir: str = DEFAULT_RESULTS
+    data_root: str | None = None
+    inputs: tuple[str, ...] = ("orig",)
+    options: Options = DEFAULT_OPTIONS
+
+    def __post_init__(self) -> None:
+        if isinstance(self.inputs, str):  # "orig+hasc", as a papermill parameter
+            object.__setattr__(self, "inputs", tuple(self.inputs.split("+")))
+
+    @property
+    def prof(self) -> Profile:
+        return get_profile(self.profile)
+
+    @property
+    def store(self) -> ResultsStore:
+        return ResultsStore(self.results_dir)
+
+    def folds(self) -> list[int]:
+        member = Member(dataset=self.dataset, seed=self.seed, profile=self.prof)
+        return list(range(len(folds_of(member, self.data_root))))
+
+    def members(self, topologies: Iterable[int], methods: Iterable[str]) -> list[Member]:
+        """Every member of the grid (folds x inputs x topologies x methods x spaces x k)."""
+        return expand(self.dataset, self.prof, topologies=tuple(topologies),
+                      methods=tuple(methods), inputs=self.inputs, seeds=(self.seed,),
+                      root=self.data_root)
+
+    def cnn_members(self) -> list[CNNMember]:
+        """The profile's eCNN members on every fold."""
+        return [CNNMember(self.dataset, fold, cnn, self.seed, self.prof)
+                for fold in self.folds() for cnn in self.prof.cnns]
+
+    def caption(self) -> str:
+        """Who produced the numbers: shown under every table."""
+        prof = self.prof
+        nets = "one network per k" if prof.one_net_per_k else "one network shared by all k"
+        return (f"Ours: data set `{self.dataset}`, profile `{self.profile}` "
+                f"({prof.input_size} px or the topology's minimum, {prof.iterations} iterations, "
+                f"batch {prof.batch_size}, k = {', '.join(map(str, prof.k_values))}, {nets}), "
+                f"inputs {' + '.join(self.inputs)}, seed {self.seed}, {len(self.folds())} folds; "
+                f"mean ± standard deviation over folds.")
 
 
-def _cmd_grid(args) -> int:
-    from dissim.data import DEFAULT_DATASET
+def ensure(run_: Run, topologies: Iterable[int], methods: Iterable[str], *, device=None,
+           progress: bool = True) -> dict[Member, Result]:
+    """All Siamese results of a page's grid, computing (and storing) the missing ones."""
+    return ensure_members(run_.members(topologies, methods), run_.store, options=run_.options,
+                          root=run_.data_root, device=device, progress=progress)
 
-    if args.threads is not None and args.threads < 1:
-        raise ConfigError(f"--threads must be >= 1; got {args.threads}")
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError(f"--workers must be >= 1; got {args.workers}")
-    if args.executor == "local" and (args.scheduler or args.workers):
-        raise ConfigError("--scheduler and --workers need --executor dask")
-    profile = with_switches(args.profile, amp=args.amp, tf32=args.tf32,
-                            channels_last=args.channels_last)
-    members = expand(
-        args.dataset or DEFAULT_DATASET, profile,
-        topologies=parse_ints(args.topologies, "topologies"),
-        methods=parse_names(args.methods, tuple(METHODS), "methods"),
-        spaces=parse_names(args.spaces, SPACE_NAMES, "spaces"),
-        ks=parse_ints(args.k, "k") if args.k else None,
-        inputs=parse_names(args.inputs, INPUTS, "inputs"),
-        folds=parse_ints(args.folds, "folds") if args.folds else None,
-        seeds=parse_ints(args.seeds, "seeds"), root=args.root,
-    )
-    store = ResultsStore(args.results)
-    if args.dry_run:
-        todo = pending(members, store, root=args.root)
-        print(f"{len(members)} members, {len(members) - len(todo)} in {args.results}; "
-              f"{len(group_units(todo))} networks to train")
-        return 0
-    report = run_grid(members, store, executor=args.executor, root=args.root,
-                      device=args.device, threads=args.threads, scheduler=args.scheduler,
-                      workers=args.workers, progress=args.progress)
-    print(report.summary(), file=sys.stderr if report.failures else sys.stdout)
-    return report.returncode
+
+def ensure_cnns(run_: Run, *, device=None, progress: bool = True) -> dict:
+    """The profile's eCNN members of a page on every fold (fine-tuned or reused)."""
+    return ensure_cnn_members(run_.cnn_members(), run_.store, root=run_.data_root, device=device,
+                       progress=progress)
+
+
+#: Each ablation of the Assumptions page: option -> (values, methods it concerns).
+ABLATIONS: dict[str, tuple[tuple, tuple[str, ...]]] = {
+    "triplet_form": (("printed", "conventional"), ("triplet",)),
+    "svm_scaling": (("none", "minmax", "standard"), ("cross",)),
+    "per_class": ((True, False), ("cross",)),
+    "cluster_space": (("pixel", "feature"), ("cross",)),
+    "pixel_range": (("0-255", "unit"), ("cross",)),
+    "input": (("orig", "hasc"), ("cross",)),
+}
+
+
+def ensure_ablation(run_: Run, option: str, values=None, methods=None, topology: int = 1, *,
+                    device=None, progress: bool = True) -> dict[str, dict[Member, Result]]:
+    """The results of each value of one open choice (book: Assumptions): ``{value: results}``.
+
+    ``option`` is a field of :class:`~dissim.pipeline.member.Options` or ``"input"`` (orig vs
+    HASC images).
+    """
+    if option not in ABLATIONS:
+        raise ConfigError(f"unknown ablation {option!r}; choose from {', '.join(ABLATIONS)}")
+    default_values, default_methods = ABLATIONS[option]
+    out = {}
+    for value in values or default_values:
+        if option == "input":
+            r = replace(run_, inputs=(value,))
+        else:
+            r = replace(run_, options=replace(run_.options, **{option: value}))
+        out[str(value)] = ensure(r, [topology], methods or default_methods, device=device,
+                                 progress=progress)
+    return out

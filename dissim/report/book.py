@@ -19,9 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from dissim.errors import ConfigError, DissimError
+import nbformat
 
-REPO = Path(__file__).resolve().parents[1]
+from dissim.data import DEFAULT_DATASET
+from dissim.errors import ConfigError, DissimError
+from dissim.pipeline.store import DEFAULT_RESULTS
+from dissim.profiles import get as get_profile
+
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO / "notebooks"
 OUT_DIR = REPO / "book" / "results"
 PER_DATASET = ("table1", "table2", "table3", "table4", "assumptions")
@@ -31,7 +36,7 @@ _TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool, "None": t
 
 def declared_parameters(notebook: str | Path) -> dict[str, dict]:
     """The parameters cell of a notebook: name -> {inferred_type_name, default, help}."""
-    import papermill
+    import papermill  # optional, heavy
 
     return papermill.inspect_notebook(str(notebook))
 
@@ -71,7 +76,7 @@ def execute(notebook: Path, output: Path, parameters: dict, *, timeout: int | No
 
     ``log_output`` streams the kernel's output (the progress bars) to this terminal.
     """
-    import papermill
+    import papermill  # optional, heavy
 
     check_parameters(notebook, parameters)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -103,8 +108,6 @@ def execute(notebook: Path, output: Path, parameters: dict, *, timeout: int | No
 def _title_with_dataset(path: Path, dataset: str, profile: str | None) -> None:
     """Name the data set and profile in the page title, so the book's sidebar tells the
     pages of several data sets apart ("Table 1: ... (textures, quick)")."""
-    import nbformat
-
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "markdown" and cell.source.startswith("# "):
@@ -120,16 +123,13 @@ def run(
     datasets: list[str] | None = None,
     *,
     seed: int = 0,
-    results_dir: str = "results",
+    results_dir: str = DEFAULT_RESULTS,
     data_root: str | None = None,
     notebooks: list[str] | None = None,
     extra: dict | None = None,
     log_output: bool = True,
 ) -> list[Path]:
     """Execute the book's notebooks for each data set; return the pages written."""
-    from dissim.data import DEFAULT_DATASET
-    from dissim.profiles import get as get_profile
-
     get_profile(profile)  # fail early on an unknown profile
     datasets = datasets or [DEFAULT_DATASET]
     chosen = notebooks or list(GLOBAL + PER_DATASET)
@@ -156,23 +156,3 @@ def run(
             print(f"[book] {name} done in {time.perf_counter() - t0:.0f} s -> "
                   f"{out.relative_to(REPO)}", flush=True)
     return written
-
-
-def add_parser(sub) -> None:
-    """``dissim book run``."""
-    from dissim.profiles import PROFILES
-
-    p = sub.add_parser("book", help="execute the book's notebooks (papermill)")
-    bs = p.add_subparsers(dest="book_cmd", required=True)
-    r = bs.add_parser("run", help="run every table and figure notebook per data set")
-    r.add_argument("--profile", default="quick", choices=sorted(PROFILES))
-    r.add_argument("--dataset", action="append", default=None,
-                   help="data set (repeatable; default: the embedded default)")
-    r.add_argument("--root", default=None, help="data folder for paper data sets")
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--results", default=os.environ.get("DISSIM_RESULTS", "results"))
-    r.add_argument("--notebooks", default=None,
-                   help="comma-separated subset, e.g. table1,figure4")
-    r.set_defaults(func=lambda a: (run(
-        a.profile, a.dataset, seed=a.seed, results_dir=a.results, data_root=a.root,
-        notebooks=a.notebooks.split(",") if a.notebooks else None), 0)[1])

@@ -2,16 +2,17 @@
 
 Notebooks hold no logic; they call these functions. Published numbers come only from
 :mod:`dissim.paper` and are always labelled as published; our numbers come from the tables of
-:mod:`dissim.tables`, computed in the run that built the page.
+:mod:`dissim.report.tables`, computed in the run that built the page.
 """
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from dissim import paper
-from dissim.tables import TABLE1_COLUMNS, TABLE2_ROWS
+from dissim.report.tables import TABLE1_COLUMNS, TABLE2_ROWS
 
 
 def _fmt(mean: float, std: float) -> str:
@@ -68,8 +69,6 @@ def table3_view(df: pd.DataFrame) -> pd.DataFrame:
 
 def plot_table3(df: pd.DataFrame):
     """Horizontal bars: CNNs, eCNN, Siamese fusions and their fusion with eCNN."""
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(df) + 1))
     colors = ["C2" if "eCNN" in r and "+" in r else "C1" if r.startswith("Fusion") else "C0"
               for r in df["row"]]
@@ -89,8 +88,6 @@ def table4_view(df: pd.DataFrame) -> pd.DataFrame:
 
 def plot_table2(df: pd.DataFrame):
     """Grouped bars: accuracy per topology for the four configurations, fusions at the end."""
-    import matplotlib.pyplot as plt
-
     rows = list(dict.fromkeys(df["row"]))
     configs = list(dict.fromkeys(df["configuration"]))
     fig, ax = plt.subplots(figsize=(10, 3.6))
@@ -109,8 +106,6 @@ def plot_table2(df: pd.DataFrame):
 
 def plot_table1(df: pd.DataFrame):
     """Bars per method, one bar per builder (F, D, F+D), with the fold spread."""
-    import matplotlib.pyplot as plt
-
     methods = list(TABLE1_COLUMNS)
     fig, ax = plt.subplots(figsize=(9, 3.4))
     for j, builder in enumerate(["F", "D", "F+D"]):
@@ -127,8 +122,6 @@ def plot_table1(df: pd.DataFrame):
 
 def plot_table4(df: pd.DataFrame):
     """Training seconds per topology and loss (log scale)."""
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(7, 3))
     for j, (loss, sub) in enumerate(df.groupby("loss")):
         ax.bar(sub["topology"] + (j - 0.5) * 0.4, sub["mean"], 0.4, label=loss)
@@ -142,8 +135,6 @@ def plot_table4(df: pd.DataFrame):
 
 def plot_figure4(curves: dict):
     """Figure 4: the global decay d_t and the modulated step factor imp_t * d_t."""
-    import matplotlib.pyplot as plt
-
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
     axes[0].plot(curves["t"], curves["d"], color="C0")
     axes[0].set_title(r"global decay $d_t$")
@@ -183,8 +174,6 @@ def published_note(table: str) -> str:
 
 def plot_scaling(df: pd.DataFrame):
     """Seconds against each factor (images, prototypes, input size)."""
-    import matplotlib.pyplot as plt
-
     factors = list(dict.fromkeys(df["factor"]))
     fig, axes = plt.subplots(1, len(factors), figsize=(4 * len(factors), 3.2))
     for ax, factor in zip(np.atleast_1d(axes), factors, strict=True):
