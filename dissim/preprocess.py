@@ -26,6 +26,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from dissim.errors import ConfigError
+from dissim.hasc import hasc_image
 
 REPRESENTATIONS = ("orig", "hasc")
 PIXEL_RANGES = ("0-255", "unit")
@@ -86,8 +87,6 @@ def to_network_input(
         raise ConfigError(
             f"unknown pixel_range {pixel_range!r}; choose one of {', '.join(PIXEL_RANGES)}"
         )
-    if representation == "hasc":
-        from dissim.hasc import hasc_image  # imported lazily: only HASC runs need it
     out = np.empty((len(images), 3, size, size), dtype=np.float32)
     it = tqdm(images, desc=f"{representation} inputs", disable=not progress, leave=False)
     for i, image in enumerate(it):

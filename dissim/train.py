@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from dissim.errors import ConfigError, DataError
 from dissim.losses import pair_bce, triplet_loss
+from dissim.memory import check_fits
 from dissim.optim import create as create_optimizer
 from dissim.siamese import SiameseNet
 from dissim.topologies import create as create_backbone
@@ -307,8 +308,6 @@ def train_siamese(
     labels = np.asarray(labels)
     if len(labels) != len(x):
         raise DataError(f"got {len(x)} images but {len(labels)} labels")
-    from dissim.memory import check_fits
-
     check_fits(cfg.topology, int(x.shape[-1]), cfg.batch_size, device, mode=cfg.loss)
     best = None
     total = 0.0

@@ -20,7 +20,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from scipy.io import wavfile
+from tqdm import tqdm
 
+from dissim.data.spectrogram import cache_dir, cached_wav_image
 from dissim.errors import DataError
 
 IMAGE_EXTS = frozenset({
@@ -257,13 +260,9 @@ def read_items(items, *, audio: bool = False, progress: bool = False, desc: str 
     ``spectrogram`` holds keyword arguments of :func:`dissim.data.spectrogram.wav_to_image`
     (a manifest's optional ``spectrogram:`` mapping).
     """
-    from tqdm import tqdm
-
     out = []
     for p, _, _ in tqdm(items, desc=desc, disable=not progress, leave=False):
         if audio and p.suffix.lower() in AUDIO_EXTS:
-            from dissim.data.spectrogram import cached_wav_image
-
             out.append(cached_wav_image(p, **(spectrogram or {})))
         else:
             out.append(read_image(p, max_side=max_side))
@@ -307,8 +306,6 @@ def load_folder(
 def _verify_file(p: Path, problems: list[str]) -> None:
     try:
         if p.suffix.lower() in AUDIO_EXTS:
-            from scipy.io import wavfile
-
             wavfile.read(p, mmap=True)
         else:
             with Image.open(p) as img:
@@ -366,6 +363,4 @@ def default_root(name: str) -> Path:
     base = os.environ.get("DISSIM_DATA")
     if base:
         return Path(base).expanduser() / name
-    from dissim.data.spectrogram import cache_dir
-
     return cache_dir() / "data" / name
