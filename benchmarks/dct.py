@@ -32,7 +32,7 @@ def scipy_loop(x: np.ndarray, size: int = 9) -> np.ndarray:
 
 
 def median_time(fn, repeats: int = 5) -> float:
-    """Median CPU time of ``fn`` (see :func:`dissim.benchmark.timeit`)."""
+    """Median CPU time of ``fn`` (see :func:`dissim.report.benchmark.timeit`)."""
     return timeit(fn, repeats, clock=time.process_time)
 
 

@@ -19,7 +19,7 @@ from dissim.report.benchmark import timeit  # noqa: E402
 
 
 def median_time(fn, repeats: int = 5) -> float:
-    """Median CPU time of ``fn`` (see :func:`dissim.benchmark.timeit`)."""
+    """Median CPU time of ``fn`` (see :func:`dissim.report.benchmark.timeit`)."""
     return timeit(fn, repeats, clock=time.process_time)
 
 

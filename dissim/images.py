@@ -1,7 +1,7 @@
-"""Images in: what :class:`~dissim.classifier.DissimilarityClassifier` accepts as ``X``.
+"""Images in: what :class:`~dissim.pipeline.classifier.DissimilarityClassifier` accepts as ``X``.
 
 Everything becomes the ``uint8`` ``HxW`` (grey) or ``HxWx3`` (colour) arrays that
-:mod:`dissim.data` produces and :func:`dissim.preprocess.to_network_input` resizes (SPEC 2.1).
+:mod:`dissim.data` produces and :func:`dissim.preprocess.to_network_input` resizes (Section 2).
 
 >>> [a.shape for a in as_images([np.zeros((5, 7)), np.ones((4, 4, 4), np.float32)])]
 [(5, 7), (4, 4, 3)]

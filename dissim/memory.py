@@ -1,12 +1,12 @@
 """A rough training-memory estimate, checked *before* a Siamese network is allocated.
 
-Topology 8 has a 2.2e9-parameter FC at 224 px (SPEC 9): parameters, gradients and the two Adam
+Topology 8 has a 2.2e9-parameter FC at 224 px (Appendix A): parameters, gradients and the two Adam
 moments alone take ~33 GiB in fp32.  :func:`check_fits` turns "CUDA out of memory" half-way
 through a run (or a swapping laptop) into one clear :class:`~dissim.errors.ResourceError`.
 
 The estimate (fp32, 4 bytes a number) is deliberately simple:
 
-* ``4 * P`` numbers for the weights, their gradients and Adam's two moments (SPEC 3.3), where P
+* ``4 * P`` numbers for the weights, their gradients and Adam's two moments (Section 4), where P
   counts the subnetwork and, in ``"cross"`` mode, the FC head (D + 1);
 * ``2 * A * images`` numbers for activations, where A is the size of the input plus every layer
   output of one image (measured by a forward on the ``meta`` device), the factor 2 covers the
@@ -54,7 +54,7 @@ def estimate_training_bytes(topology: int, input_size: int, batch_size: int,
     batch_size : int
         Pairs (``"cross"``) or triplets (``"triplet"``) per iteration.
     mode : str
-        ``"cross"`` or ``"triplet"`` (SPEC 3.4).
+        ``"cross"`` or ``"triplet"`` (Section 2.2).
     """
     images = _images_per_sample(mode) * batch_size
     net = create(topology, in_channels, input_size, device="meta")

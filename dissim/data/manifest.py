@@ -1,7 +1,7 @@
 """Data-set manifests: one YAML file per data set (Section 3; book: Data).
 
 A manifest names a data set's source, licence, layout, classes with expected counts and its
-evaluation protocol. Unknown facts stay ``unknown`` or ``null`` (SPEC section 0): nothing is
+evaluation protocol. Unknown facts stay ``unknown`` or ``null`` (the companion README): nothing is
 guessed. Manifests ship inside the package (``dissim/data/manifests/``, found with
 :mod:`importlib.resources`, so an installed wheel has them); the environment variable
 ``DISSIM_MANIFESTS`` points to another folder.

@@ -28,7 +28,7 @@ def table1_view(df: pd.DataFrame) -> pd.DataFrame:
 
 def table2_view(df: pd.DataFrame) -> pd.DataFrame:
     """Table 2: rows = topologies and fusions, columns = the four configurations, plus the
-    published InfLar and Port values (one unknown sub-row per topology, SPEC 1.3)."""
+    published InfLar and Port values (one unknown sub-row per topology, Table 2)."""
     cells = df.assign(cell=[_fmt(m, s) for m, s in zip(df["mean"], df["std"], strict=True)])
     view = cells.pivot(index="row", columns="configuration", values="cell")
     order = list(dict.fromkeys(df["row"]))
@@ -163,7 +163,7 @@ def published_note(table: str) -> str:
     lines = []
     if lost:
         lines.append(f"**Published values:** {lost} cells of the paper's {table} were lost in "
-                     "the only available copy of the article (SPEC 1.1); none is shown or "
+                     "the only available copy of the article (Section 4); none is shown or "
                      "guessed.")
     claims = paper.QUALITATIVE.get(table, [])
     if claims:
@@ -188,7 +188,7 @@ def plot_scaling(df: pd.DataFrame):
 
 
 def performance_view(train: dict, fully: dict, dct: dict, hasc: dict) -> pd.DataFrame:
-    """The speed figures of :mod:`dissim.benchmark`, ours beside the reference each beats."""
+    """The speed figures of :mod:`dissim.report.benchmark`, ours beside the reference each beats."""
     rows = [
         {"what": f"training, topology {train['topology']} at {train['size']} px, "
                  f"{train['pairs']} pairs",
