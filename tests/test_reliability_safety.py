@@ -198,7 +198,7 @@ def test_torchvision_weights_are_verified_and_never_unpickled(tmp_path, monkeypa
     weights.parent.mkdir()
     marker = tmp_path / "code_ran"
     weights.write_bytes(pickle.dumps(_Payload(marker)))
-    with pytest.raises(DataError, match=f"checksum mismatch for {weights}: its name says sha256 "
+    with pytest.raises(DataError, match=f"checksum mismatch for {weights}: expected sha256 "
                                         "1378be20..., got "):
         baselines.create("googlenet", 3, download=False)
     # a file whose hash prefix matched all the same (32 bits) is still never unpickled
