@@ -17,8 +17,8 @@ import scipy.fft  # noqa: E402
 import torch  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from dissim.benchmark import timeit  # noqa: E402
 from dissim.dct import reduce  # noqa: E402
+from dissim.report.benchmark import timeit  # noqa: E402
 
 
 def scipy_loop(x: np.ndarray, size: int = 9) -> np.ndarray:
@@ -32,7 +32,7 @@ def scipy_loop(x: np.ndarray, size: int = 9) -> np.ndarray:
 
 
 def median_time(fn, repeats: int = 5) -> float:
-    """Median CPU time of ``fn`` (see :func:`dissim.benchmark.timeit`)."""
+    """Median CPU time of ``fn`` (see :func:`dissim.report.benchmark.timeit`)."""
     return timeit(fn, repeats, clock=time.process_time)
 
 

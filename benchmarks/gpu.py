@@ -47,9 +47,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dissim.benchmark import machine
 from dissim.losses import pair_bce
 from dissim.memory import estimate_training_bytes, probe_peak
+from dissim.report.benchmark import machine
 from dissim.siamese import SiameseNet
 from dissim.topologies import create, min_input_size
 from dissim.train import TrainConfig, train_siamese

@@ -14,12 +14,12 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from dissim.benchmark import timeit  # noqa: E402
 from dissim.hasc import descriptor, hasc_band  # noqa: E402
+from dissim.report.benchmark import timeit  # noqa: E402
 
 
 def median_time(fn, repeats: int = 5) -> float:
-    """Median CPU time of ``fn`` (see :func:`dissim.benchmark.timeit`)."""
+    """Median CPU time of ``fn`` (see :func:`dissim.report.benchmark.timeit`)."""
     return timeit(fn, repeats, clock=time.process_time)
 
 

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from dissim.benchmark import machine
 from dissim.data.loaders import load_folder
 from dissim.preprocess import to_network_input
+from dissim.report.benchmark import machine
 from dissim.topologies import NORMALIZATIONS, min_input_size
 from dissim.train import TrainConfig, train_siamese
 

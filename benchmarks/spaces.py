@@ -7,7 +7,7 @@ numbers (goal: max |diff| <= 1e-5) and the speed-up (goal >= 40x). DCT: goal >= 
     .venv/bin/python benchmarks/spaces.py
 """
 
-from dissim.benchmark import dct_speedup, fully_speedup, machine
+from dissim.report.benchmark import dct_speedup, fully_speedup, machine
 
 if __name__ == "__main__":
     print(machine())

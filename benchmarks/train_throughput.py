@@ -6,9 +6,9 @@ Topology 1, 16 pairs per iteration, at 224 px and at the quick profile's size: i
     .venv/bin/python benchmarks/train_throughput.py
 """
 
-from dissim.benchmark import machine, train_throughput
-from dissim.experiment import input_size
+from dissim.pipeline.experiment import input_size
 from dissim.profiles import get
+from dissim.report.benchmark import machine, train_throughput
 
 if __name__ == "__main__":
     print(machine(), "| topology 1, 16 pairs (32 images) per iteration, 3 timed iterations")

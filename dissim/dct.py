@@ -1,4 +1,4 @@
-"""Low-frequency DCT reduction of activation maps for the DEEPER space (SPEC §5.3).
+"""Low-frequency DCT reduction of activation maps for the DEEPER space (Section 2.1).
 
 Each H x W channel of an internal-layer activation is replaced by the top-left ``size x size``
 block of its orthonormal 2-D DCT-II (MATLAB ``dct2`` = ``scipy.fft.dctn(a, type=2,
@@ -9,7 +9,7 @@ batched matrix products ``D_H[:size] @ X @ D_W[:size].T`` — no full transform,
 autograd-friendly. (Hand-written because ``torch`` has no DCT; ``scipy.fft.dctn`` is the test
 oracle; a per-channel ``dctn`` loop is ~100x slower, see ``benchmarks/dct.py``.)
 
-Caveat [SPEC §5.3, UNKNOWN]: had the original code literally called ``dct2(A, 9, 9)`` on a
+Caveat [Section 2.1, UNKNOWN]: had the original code literally called ``dct2(A, 9, 9)`` on a
 channel larger than 9 x 9, MATLAB would have *cropped* A to its top-left 9 x 9 pixels before the
 transform, a different result. We implement the low-frequency block, which is what the paper's
 sentence describes. Channels smaller than ``size`` are zero-padded (bottom/right) to ``size``
@@ -50,7 +50,7 @@ def dct_matrix(
     """Orthonormal DCT-II matrix ``D`` (n x n), so that ``D @ x`` is the DCT of a column ``x``.
 
     ``D[k, i] = c_k sqrt(2/n) cos(pi (2i + 1) k / (2n))`` with ``c_0 = 1/sqrt(2)``, ``c_k = 1``
-    otherwise (SPEC §5.3; the printed formula lost this factor). Built in float64, then cast;
+    otherwise (Section 2.1; the printed formula lost this factor). Built in float64, then cast;
     cached per (n, dtype, device). Treat the result as read-only.
 
     Parameters
@@ -67,7 +67,7 @@ def dct_matrix(
 
 
 def reduce(x: Tensor, size: int = 9) -> Tensor:
-    """Top-left ``size x size`` block of the orthonormal 2-D DCT-II of every channel (SPEC §5.3).
+    """Top-left ``size x size`` block of the orthonormal 2-D DCT-II of every channel (Section 2.1).
 
     Parameters
     ----------

@@ -1,10 +1,10 @@
 """HASC: Heterogeneous Auto-Similarities of Characteristics, and the HASC image.
 
 The descriptor follows the original MATLAB toolbox of M. San Biagio (ICCV 2013) as vendored in
-Nanni's ``ToolFR2015/hasc`` (SPEC §2.2); the HASC *image* fed to the Siamese networks is our
-reconstruction of the lost code (SPEC §2.3, Option A: dense HASC).
+Nanni's ``ToolFR2015/hasc`` (ref. [19]); the HASC *image* fed to the Siamese networks is our
+reconstruction of the lost code (Section 2; book: Assumptions, Option A: dense HASC).
 
-Choices where the toolbox core is a MEX binary and SPEC §2.2 is silent (documented, not known):
+Choices where the toolbox core is a MEX binary and ref. [19] is silent (documented, not known):
 
 * covariance normalised by ``N - 1`` (MATLAB ``cov`` and ``np.cov`` default);
 * matrix logarithm through ``eigh``, eigenvalues clamped at :data:`EIG_FLOOR` (a flat patch has
@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 N_FEATURES = 6
-"""Low-level features: intensity, Ix, Iy, Ixx, Iyy, gradient magnitude (SPEC §2.2 step 1)."""
+"""Low-level features: intensity, Ix, Iy, Ixx, Iyy, gradient magnitude (ref. [19] step 1)."""
 BORDER = 2
 """Pixels cropped on each side after filtering (``featborder`` of ``GetFeatures.m``)."""
 EIG_FLOOR = 1e-10
@@ -65,7 +65,7 @@ _KERNEL = np.array([-1.0, 0.0, 1.0])  # hx = [-1 0 1]; hy = -hx' (correlation, z
 
 
 def feature_maps(image: np.ndarray) -> np.ndarray:
-    """Six HASC feature maps of a 2-D array, cropped by a 2-pixel border (SPEC §2.2 step 1).
+    """Six HASC feature maps of a 2-D array, cropped by a 2-pixel border (ref. [19] step 1).
 
     Parameters
     ----------
@@ -92,7 +92,7 @@ def feature_maps(image: np.ndarray) -> np.ndarray:
 
 
 def _tangent_vector(cov: np.ndarray) -> np.ndarray:
-    """Log of SPD matrices (..., 6, 6), off-diagonals * sqrt(2), upper triangle (SPEC §2.2 step 3).
+    """Log of SPD matrices (..., 6, 6), off-diagonals * sqrt(2), upper triangle (ref. [19] step 3).
 
     As ``GetTanProjection.m``: eigen-decomposition, log of eigenvalues (floored), rebuild.
     """
@@ -132,7 +132,7 @@ def descriptor(
     bins: int = 28,
     minmax: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """The 42-d HASC descriptor of one grey patch (SPEC §2.2; toolbox ``demo.m``).
+    """The 42-d HASC descriptor of one grey patch (ref. [19]; toolbox ``demo.m``).
 
     Parameters
     ----------
@@ -204,7 +204,7 @@ def dense_descriptors(
     minmax: tuple[np.ndarray, np.ndarray] | None = None,
     emi_stride: int = 1,
 ) -> np.ndarray:
-    """HASC of the ``window x window`` patch centred on every pixel of a band (SPEC §2.3 A).
+    """HASC of the ``window x window`` patch centred on every pixel of a band (book: Assumptions).
 
     The band is padded by ``window // 2`` pixels by reflection (``np.pad`` mode ``"symmetric"``
     = ``scipy.ndimage`` mode ``"reflect"`` = MATLAB ``padarray(..., 'symmetric')``), the six
@@ -319,14 +319,14 @@ def hasc_band(
     scalar: str = "pca",
     clip: float = 1.0,
 ) -> np.ndarray:
-    """HASC image of one band: dense HASC reduced to one scalar per pixel, 0-255 (SPEC §2.3 A).
+    """HASC image of one band: dense HASC reduced to one scalar per pixel, 0-255 (book).
 
-    A reconstruction: the original code is lost (SPEC §2.3 [UNKNOWN]). Scalars (``scalar``):
+    A reconstruction: the original code is lost (book: Assumptions; unknown). Scalars (``scalar``):
 
     * ``"pca"`` (default): score on the first principal component of the band's standardised
       42-d descriptors, signed so that texture is bright. It uses every covariance and EMI
       term with the weights that explain most of their variation in this band.
-    * ``"norm"``: L2 norm of the 42-vector (SPEC's suggestion). Not monotone in contrast: the
+    * ``"norm"``: L2 norm of the 42-vector (our choice). Not monotone in contrast: the
       log-covariance terms are large both for strong texture (log of large eigenvalues) and for
       flat areas (log of :data:`EIG_FLOOR`), so saturated regions turn white.
     * ``"emi_norm"``: L2 norm of the 21 EMI values; bounded, a fixed function of the window.
@@ -364,7 +364,7 @@ def hasc_band(
 
 
 def hasc_image(img: np.ndarray, **kwargs) -> np.ndarray:
-    """HASC image fed to the Siamese networks (SPEC §2.1, §2.3).
+    """HASC image fed to the Siamese networks (Section 2, §2.3).
 
     "If the original image is in color, HASC is applied separately on each band; if it is grey
     level, the HASC image is replicated three times" [paper].

@@ -1,7 +1,7 @@
-"""Images in: what :class:`~dissim.classifier.DissimilarityClassifier` accepts as ``X``.
+"""Images in: what :class:`~dissim.pipeline.classifier.DissimilarityClassifier` accepts as ``X``.
 
 Everything becomes the ``uint8`` ``HxW`` (grey) or ``HxWx3`` (colour) arrays that
-:mod:`dissim.data` produces and :func:`dissim.preprocess.to_network_input` resizes (SPEC 2.1).
+:mod:`dissim.data` produces and :func:`dissim.preprocess.to_network_input` resizes (Section 2).
 
 >>> [a.shape for a in as_images([np.zeros((5, 7)), np.ones((4, 4, 4), np.float32)])]
 [(5, 7), (4, 4, 3)]
@@ -12,7 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
+from dissim.data.loaders import _composite_on_white, read_image, to_uint8
 from dissim.errors import DataError
 
 __all__ = ["as_images"]
@@ -20,8 +22,6 @@ __all__ = ["as_images"]
 
 # ---------------------------------------------------------------------------------------------
 def _array_to_uint8(a: np.ndarray, i: int) -> np.ndarray:
-    from dissim.data.loaders import _composite_on_white
-
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
     if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))) or min(a.shape[:2]) < 1:
@@ -51,10 +51,6 @@ def as_images(X) -> list[np.ndarray]:
     ``HxWx4`` of any size. Integer pixels are 0-255; float pixels are 0-255, or 0-1 when every
     value lies in [0, 1]; RGBA is composited on white (the rule of :mod:`dissim.data.loaders`).
     """
-    from PIL import Image
-
-    from dissim.data.loaders import read_image, to_uint8
-
     if isinstance(X, str | Path):
         raise DataError("X must be a sequence of images or paths, not a single path")
     if isinstance(X, np.ndarray) and X.dtype != object and X.ndim < 3:

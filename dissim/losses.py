@@ -1,6 +1,6 @@
 """Losses of the Siamese networks: binary cross-entropy on pairs and the triplet loss.
 
-Paper Section 2.2 (2.2.1 Cross, 2.2.2 Triplet); SPEC section 3.4. The Siamese forward pass that
+Paper Section 2.2 (2.2.1 Cross, 2.2.2 Triplet); Section 2.2. The Siamese forward pass that
 produces the inputs lives elsewhere; these functions only reduce a batch to a scalar loss.
 
 * :func:`pair_bce` takes the *logits* ``w . |F1 - F2| + b`` of the FC head and the pair labels
@@ -20,14 +20,14 @@ from dissim.siamese import euclidean
 
 __all__ = ["TRIPLET_FORMS", "pair_bce", "triplet_loss"]
 
-#: The two readings of the triplet loss (SPEC 3.4): the formula as printed, and the usual one.
+#: The two readings of the triplet loss (Section 2.2): the formula as printed, and the usual one.
 TRIPLET_FORMS = ("printed", "conventional")
 
 
 def pair_bce(logits: Tensor, y: Tensor) -> Tensor:
     """Mean binary cross-entropy of ``p = sigmoid(logits)`` against pair labels ``y``.
 
-    ``L = mean(-[y log p + (1 - y) log(1 - p)])`` (paper Section 2.2.1, SPEC 3.4), evaluated in
+    ``L = mean(-[y log p + (1 - y) log(1 - p)])`` (paper Section 2.2.1), evaluated in
     log-sigmoid form by :func:`torch.nn.functional.binary_cross_entropy_with_logits`, so it is
     finite for any finite logit.
 
@@ -72,7 +72,7 @@ def triplet_loss(
 
     With ``d(a, b) = sqrt(sum((a - b)^2) + 1e-6)`` computed row by row (companion README [R];
     :func:`dissim.siamese.euclidean`, the distance FULLY-Triplet also uses),
-    ``d_ap = d(Y_A, Y_P)`` and ``d_an = d(Y_A, Y_N)`` (paper Section 2.2.2, SPEC 3.4):
+    ``d_ap = d(Y_A, Y_P)`` and ``d_an = d(Y_A, Y_N)`` (paper Section 2.2.2):
 
     * ``"printed"`` (default, faithful to the paper's formula):
       ``L = mean(max(d_ap - d_an, margin))``;

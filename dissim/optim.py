@@ -1,6 +1,6 @@
 """Adam and the two Adam variants of the paper: DGrad and DecayDGrad.
 
-Paper Section 2.3 (Adam), 2.3.1 (DGrad), 2.3.2 (DecayDGrad); SPEC sections 3.3, 3.5 and 4. The
+Paper Section 2.3 (Adam), 2.3.1 (DGrad), 2.3.2 (DecayDGrad); Section 4, 3.5 and 4. The
 paper's equation numbers are lost in our text copy except "(12)", the DGrad update
 ``theta_{t+1} = theta_t - lambda * xi_t * m_hat_t / (sqrt(u_hat_t) + eps)`` that DecayDGrad
 reuses.
@@ -43,16 +43,16 @@ __all__ = [
     "impulse",
 ]
 
-#: Gradient and squared-gradient decay of every optimiser in the paper (SPEC 3.3).
+#: Gradient and squared-gradient decay of every optimiser in the paper (Section 4).
 PAPER_BETAS = (0.9, 0.99)
-#: MATLAB ``adamupdate``'s default epsilon (SPEC 3.3, [INF]).
+#: MATLAB ``adamupdate``'s default epsilon (Section 4, [INF]).
 PAPER_EPS = 1e-8
 
 Params = Iterable[Tensor] | Iterable[dict[str, Any]]
 
 
 # --------------------------------------------------------------------------------------------
-# DecayDGrad's schedule (paper Section 2.3.2, Figure 4; SPEC 4)
+# DecayDGrad's schedule (paper Section 2.3.2, Figure 4; Section 2.3)
 # --------------------------------------------------------------------------------------------
 
 
@@ -73,7 +73,7 @@ def _scalar_or_array(values: np.ndarray, t: ArrayLike) -> float | np.ndarray:
 def impulse(t: ArrayLike, period: int = 10) -> float | np.ndarray:
     """Local periodic impulse ``imp_t = exp(-(2 * mod(t, s) / s)^2)``.
 
-    Paper Section 2.3.2 (minus signs restored from the stated range, SPEC 4). It is 1 at every
+    Paper Section 2.3.2 (minus signs restored from the stated range, Section 2.3). It is 1 at every
     multiple of ``s`` and decays to ``exp(-(2 (s - 1) / s)^2)`` (0.039 for ``s = 10``) just
     before the next one.
 
@@ -102,7 +102,7 @@ def impulse(t: ArrayLike, period: int = 10) -> float | np.ndarray:
 def global_decay(t: ArrayLike, total_steps: int, c: float = 0.25) -> float | np.ndarray:
     """Global decay ``d_t = exp(-2 (t - c * niter)^2 / niter^2)``.
 
-    Paper Section 2.3.2 (SPEC 4): the factor peaks at 1 at ``t = c * niter`` (iteration 750 of
+    Paper Section 2.3.2: the factor peaks at 1 at ``t = c * niter`` (iteration 750 of
     3000) and falls to ``exp(-2 (1 - c)^2)`` (0.325) at the last iteration.
 
     Parameters
@@ -173,7 +173,7 @@ class DGrad(Optimizer):
 
     Nanni, Maguolo and Lumini, "Exploiting Adam-like optimization algorithms to improve the
     performance of convolutional neural networks" (arXiv 2021), as described in Section 2.3.1
-    of the Sensors 2021 paper (SPEC 4). With Adam's moments ``m_t``, ``u_t`` (Section 2.3):
+    of the Sensors 2021 paper (Section 2.3). With Adam's moments ``m_t``, ``u_t`` (Section 2.3):
 
     * ``Delta_t = |g_t - avg_t|``, ``avg_t`` = ``u_t`` (the paper's words: "the moving average of
       the component-wise squares of the gradient") or ``m_t``; both uncorrected, after the
@@ -198,7 +198,7 @@ class DGrad(Optimizer):
         Added to ``sqrt(u_hat)`` in the denominator, as in MATLAB ``adamupdate``.
     avg : {"u", "m"}, default "u"
         The moving average that ``g_t`` is compared with: ``u_t`` as the paper says, or ``m_t``
-        (the natural generalisation of diffGrad). The original code is lost (SPEC 4, UNKNOWN).
+        (the natural generalisation of diffGrad). The original code is lost (Section 2.3, UNKNOWN).
     max_eps : float, default 1e-12
         Added to ``max(Delta_t)`` so that a tensor whose ``Delta`` is all zero gets
         ``xi = 0.5`` instead of NaN; 0 reproduces the printed formula literally.
@@ -292,7 +292,7 @@ class DGrad(Optimizer):
 class DecayDGrad(DGrad):
     r"""DecayDGrad: DGrad whose factor is damped by a periodic impulse and a global decay.
 
-    New in Nanni et al., Sensors 2021, Section 2.3.2 (SPEC 4):
+    New in Nanni et al., Sensors 2021, Section 2.3.2:
     ``xi_t = Sig(4 Delta_hat_t) * imp_t * d_t`` with ``imp_t = exp(-(2 mod(t, s) / s)^2)``
     (:func:`impulse`) and ``d_t = exp(-2 (t - c niter)^2 / niter^2)`` (:func:`global_decay`);
     the update is DGrad's Eq. (12). Past ``total_steps`` the decay keeps falling.
@@ -377,7 +377,7 @@ def get(name: str) -> type[Optimizer]:
 def create(
     name: str, params: Params, lr: float = 1e-4, total_steps: int = 3000, **kw: Any
 ) -> Optimizer:
-    """Build optimiser ``name`` with the paper's settings (SPEC 3.3, 3.5).
+    """Build optimiser ``name`` with the paper's settings (Section 4, 3.5).
 
     ``betas = (0.9, 0.99)`` and ``eps = 1e-8`` for all three unless ``kw`` overrides them;
     ``total_steps`` is used by DecayDGrad only.

@@ -1,14 +1,14 @@
 """The paper's published numbers, each with its provenance.
 
 Nanni, Minchio, Brahnam, Sarraggiotto, Lumini, Sensors 2021, 21(17), 5809. The available copy of
-the article lost most table bodies (SPEC 1.1): what survives is listed here exactly as printed,
+the article lost most table bodies (Section 4): what survives is listed here exactly as printed,
 and every cell that was lost is listed too, with ``value=None``, so that a table can say *which*
 published numbers it cannot show.
 
 These numbers are **reference values, never outputs**: nothing in :mod:`dissim` computes a
 result from them. The book prints them only in the columns headed "paper".
 
-Provenance tags follow ``paper/SPEC.md``: ``[P]`` the paper text, ``[INF]`` an inference,
+Provenance tags: ``[P]`` the paper text, ``[INF]`` an inference,
 ``[UNKNOWN]`` not recoverable.
 
 >>> published("Table 3", row="[12]")["value"].tolist()
@@ -48,7 +48,7 @@ class Published:
         The printed accuracy (%) or time, or ``None`` when the cell was lost or holds no number
         (for example "xxx *", did not converge).
     provenance : str
-        Where the value comes from, with a SPEC tag, or :data:`LOST`.
+        Where the value comes from, with a provenance tag, or :data:`LOST`.
     note : str, optional
         What a reader must know to use the value (for example which sub-row it may be).
     """
@@ -180,10 +180,10 @@ def _table4() -> list[Published]:
     ]
 
 
-#: Every published cell of Tables 1-4, surviving or lost (SPEC 1.2-1.5).
+#: Every published cell of Tables 1-4, surviving or lost (Table 1-1.5).
 PUBLISHED: tuple[Published, ...] = tuple(_table1() + _table2() + _table3() + _table4())
 
-#: The paper's qualitative claims per table (SPEC 1.2-1.4 "Text facts"; Section 4 of the paper).
+#: The paper's qualitative claims per table (Table 1-1.4 "Text facts"; Section 4 of the paper).
 QUALITATIVE: dict[str, list[str]] = {
     "Table 1": [
         "Triplet is similar to Cross on three data sets, better on InfLar and worse on CAT.",

@@ -1,4 +1,4 @@
-"""Network inputs: resize, original or HASC bands, three channels (paper Section 2.1, SPEC 2.1).
+"""Network inputs: resize, original or HASC bands, three channels (paper Section 2).
 
 Every image is resized to the network's square input (224 x 224 in the paper) and presented as
 three bands: colour images keep their bands; grey images are replicated three times. The HASC
@@ -6,7 +6,7 @@ input applies :func:`dissim.hasc.hasc_image` band by band ("If the original imag
 HASC is applied separately on each band; if it is grey level, the HASC image is replicated three
 times", Section 2.1).
 
-Choices the paper leaves open (SPEC 2.1, book chapter "Assumptions"):
+Choices the paper leaves open (Section 2, book chapter "Assumptions"):
 
 * Resampling: bicubic with antialiasing, like MATLAB's ``imresize`` default (Pillow's bicubic
   filter widens its support when shrinking, i.e. antialiases).
@@ -26,6 +26,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from dissim.errors import ConfigError
+from dissim.hasc import hasc_image
 
 REPRESENTATIONS = ("orig", "hasc")
 PIXEL_RANGES = ("0-255", "unit")
@@ -65,9 +66,9 @@ def to_network_input(
     size : int
         Square input side (224 in the paper, smaller in the ``quick``/``smoke`` profiles).
     representation : {"orig", "hasc"}
-        The original bands, or the HASC image of each band (SPEC 2.3, our reconstruction).
+        The original bands, or the HASC image of each band (book: Assumptions; our reconstruction).
     pixel_range : {"0-255", "unit"}
-        Unnormalised 0-255 floats (default, SPEC 2.1) or divided by 255.
+        Unnormalised 0-255 floats (default, Section 2) or divided by 255.
     progress : bool
         Show a progress bar (HASC takes a fraction of a second per image).
 
@@ -86,8 +87,6 @@ def to_network_input(
         raise ConfigError(
             f"unknown pixel_range {pixel_range!r}; choose one of {', '.join(PIXEL_RANGES)}"
         )
-    if representation == "hasc":
-        from dissim.hasc import hasc_image  # imported lazily: only HASC runs need it
     out = np.empty((len(images), 3, size, size), dtype=np.float32)
     it = tqdm(images, desc=f"{representation} inputs", disable=not progress, leave=False)
     for i, image in enumerate(it):

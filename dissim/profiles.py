@@ -1,4 +1,4 @@
-"""Profiles: the scale at which the paper's protocol runs (DESIGN.md, "Profiles").
+"""Profiles: the scale at which the paper's protocol runs (book: Scale).
 
 A profile may shrink iterations, batch size, folds, data-set size and input size (never below a
 topology's minimum valid side, see :func:`dissim.topologies.min_input_size`); it never changes a
@@ -10,7 +10,7 @@ topology's layers. Every stored result and every table names the profile that pr
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 from dissim.errors import ConfigError
 
@@ -29,7 +29,7 @@ class Profile:
     iterations : int
         Siamese training iterations (paper: 3000, Section 3).
     batch_size : int
-        Pairs (or triplets) per iteration (paper: unknown; MathWorks default 180, SPEC 3.3).
+        Pairs (or triplets) per iteration (paper: unknown; MathWorks default 180, Section 4).
     k_values : tuple of int
         Prototypes per class (paper: 15, 30, 45, 60; Section 2.2.1).
     one_net_per_k : bool
@@ -43,7 +43,7 @@ class Profile:
         "If the siamese network does not converge in the training set we rerun the training"
         ([R]); how many reruns before the member is stored as not converged.
     cnns : tuple of str
-        The eCNN members (:mod:`dissim.baselines`): the paper's four are unknown (SPEC 7).
+        The eCNN members (:mod:`dissim.baselines`): the paper's four are unknown (Section 4).
     cnn_epochs, cnn_batch_size : int
         Fine-tuning epochs and batch (paper: 20 epochs, batch 30; Section 4).
     cnn_input_size : int or None
@@ -74,7 +74,6 @@ class Profile:
     amp: str | None = None
     tf32: bool = False
     channels_last: bool = False
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """A JSON-serialisable view, stored with every result."""

@@ -1,4 +1,4 @@
-"""Prototypes of the dissimilarity space: supervised k-means (SPEC §5.1).
+"""Prototypes of the dissimilarity space: supervised k-means (Section 2.1).
 
 k-means runs in the space of the vectorised network-input images (the toolbox README) or of any
 feature vectors, separately on each class's training samples; the centroids, reshaped back to
@@ -26,7 +26,7 @@ __all__ = ["SupervisedKMeans"]
 
 
 class SupervisedKMeans(BaseEstimator):
-    """k centroids per class (or k in all) by scikit-learn's k-means (SPEC §5.1).
+    """k centroids per class (or k in all) by scikit-learn's k-means (Section 2.1).
 
     MATLAB ``kmeans`` defaults translated to ``KMeans(n_clusters=k, init="k-means++",
     n_init=1, max_iter=100, random_state=...)``. Flattening is row-major (C order); the
@@ -37,7 +37,7 @@ class SupervisedKMeans(BaseEstimator):
     Parameters
     ----------
     k : int, default 15
-        Prototypes per class (``per_class=True``, the SPEC default: total ``k * n_classes``,
+        Prototypes per class (``per_class=True``, our default: total ``k * n_classes``,
         [UNKNOWN] in the paper) or in all (``per_class=False``). The paper uses 15, 30, 45, 60.
     per_class : bool, default True
         Supervised (one k-means per class, classes in sorted label order) or one k-means on all

@@ -1,4 +1,4 @@
-"""The Siamese network around one Appendix A subnetwork (SPEC 3.4, 5.2; paper Figure 2).
+"""The Siamese network around one Appendix A subnetwork (Section 2.2, 5.2; paper Figure 2).
 
 Both branches share the subnetwork f, whose embedding is squashed by a sigmoid,
 ``F = sigmoid(f(x))`` [MW].  Two modes:
@@ -10,7 +10,7 @@ Both branches share the subnetwork f, whose embedding is squashed by a sigmoid,
   delta = 1e-6 inside the root, ``sqrt(sum((F1 - F2)^2) + 1e-6)`` [R] -- a *distance*.
 
 :meth:`SiameseNet.score_matrix` scores every image against every prototype from embeddings
-computed once, which is how the FULLY space is built (SPEC 5.2).
+computed once, which is how the FULLY space is built (Section 2.1).
 
 >>> from dissim.topologies import create
 >>> net = SiameseNet(create(6, in_channels=1, input_size=58), mode="cross")
@@ -30,11 +30,11 @@ from dissim.topologies import Backbone
 __all__ = ["MODES", "SiameseNet", "euclidean"]
 
 MODES = ("cross", "triplet")
-DELTA = 1e-6  # inside the square root of the triplet distance [R, SPEC 3.4]
+DELTA = 1e-6  # inside the square root of the triplet distance [R, Section 2.2]
 
 
 def euclidean(a: Tensor, b: Tensor, delta: float = DELTA) -> Tensor:
-    """Row-wise ``sqrt(sum((a - b)^2) + delta)`` over the last axis (SPEC 3.4 [R]).
+    """Row-wise ``sqrt(sum((a - b)^2) + delta)`` over the last axis (Section 2.2 [R]).
 
     The delta keeps the gradient finite when ``a == b``: ``euclidean(a, a) == sqrt(delta)``.
     """
@@ -51,7 +51,7 @@ class SiameseNet(nn.Module):
     mode : str
         ``"cross"`` (FC head + sigmoid, a similarity) or ``"triplet"`` (Euclidean distance, no
         head).  The head's weights and bias start at ``0.01 * randn`` as in the MathWorks
-        example (SPEC 3.3).
+        example (Section 4).
 
     Attributes
     ----------

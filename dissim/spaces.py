@@ -1,23 +1,25 @@
-"""The two dissimilarity spaces of the paper, FULLY and DEEPER (Section 2.2.2, SPEC 5).
+"""The two dissimilarity spaces of the paper, FULLY and DEEPER (Section 2.1).
 
 An image ``x`` is represented by its dissimilarities to the prototypes ``p_1 .. p_K`` (the
 supervised k-means centroids of the training images, :mod:`dissim.prototypes`):
 
 * **FULLY** -- the trained Siamese network scores the pair ``(x, p_i)``: with the Cross loss the
   head's similarity ``sigmoid(w . |F(x) - F(p_i)| + b)``; with the Triplet loss the Euclidean
-  distance ``sqrt(sum((F(x) - F(p_i))^2) + 1e-6)`` between sigmoid embeddings (SPEC 5.2).
+  distance ``sqrt(sum((F(x) - F(p_i))^2) + 1e-6)`` between sigmoid embeddings (Section 2.1).
 * **DEEPER** -- the activation of an inner layer (the topology's DEEPER tap) is reduced per
   channel to its 9 x 9 low-frequency DCT-II block (:func:`dissim.dct.reduce`), and feature ``i``
-  is the cosine distance between the reduced vectors of ``x`` and ``p_i`` (SPEC 5.3).
+  is the cosine distance between the reduced vectors of ``x`` and ``p_i`` (Section 2.1).
 
 Every image and every prototype goes through the backbone once (:func:`encode` returns both the
 embedding and the DEEPER code from one pass); the K comparisons per image are then computed from
 those encodings, never by re-running the network per pair.
 
-Both spaces are scikit-learn transformers: ``fit(X_train, y_train)`` finds the prototypes,
-``transform(X)`` returns the ``(n_images, n_prototypes)`` dissimilarity matrix.
+Both spaces are one scikit-learn transformer, :class:`DissimilaritySpace`:
+``fit(X_train, y_train)`` finds the prototypes, ``transform(X)`` returns the
+``(n_images, n_prototypes)`` dissimilarity matrix.
 
->>> space = FullySpace(net, k=15).fit(x_train, y_train)        # doctest: +SKIP
+>>> space = DissimilaritySpace(NetworkEncoder(net), "fully", k=15).fit(x_train, y_train)
+... # doctest: +SKIP
 >>> d_train, d_test = space.transform(x_train), space.transform(x_test)  # doctest: +SKIP
 """
 
@@ -36,6 +38,7 @@ from dissim.errors import ConfigError
 from dissim.prototypes import SupervisedKMeans
 
 CLUSTER_SPACES = ("pixel", "feature")
+SPACE_NAMES = ("fully", "deeper")
 
 
 @dataclass
@@ -45,9 +48,9 @@ class Encoding:
     Attributes
     ----------
     embedding : Tensor (N, D)
-        ``sigmoid(f(x))``, the Siamese embedding (SPEC 3.4).
+        ``sigmoid(f(x))``, the Siamese embedding (Section 2.2).
     code : Tensor (N, 81 * C) or None
-        The DEEPER tap reduced by the 9 x 9 DCT per channel (SPEC 5.3).
+        The DEEPER tap reduced by the 9 x 9 DCT per channel (Section 2.1).
     """
 
     embedding: torch.Tensor
@@ -107,114 +110,158 @@ def fully_matrix(net, emb: torch.Tensor, proto_emb: torch.Tensor) -> torch.Tenso
 
 
 def deeper_matrix(code: torch.Tensor, proto_code: torch.Tensor) -> torch.Tensor:
-    """DEEPER: cosine distance between DCT codes of images and prototypes (SPEC 5.3)."""
+    """DEEPER: cosine distance between DCT codes of images and prototypes (Section 2.1)."""
     return cosine_distance(code, proto_code)
 
 
-class _PrototypeSpace(TransformerMixin, BaseEstimator):
-    """Shared chores of FULLY and DEEPER: prototypes, encoding, comparison.
+class NetworkEncoder:
+    """A Siamese network as the encoder of the member pipeline: one backbone pass per image.
 
-    Subclasses define ``_deeper`` (whether the DEEPER code is needed), ``_features`` (which part
-    of an :class:`Encoding` is compared) and ``_compare`` (the distance).
+    The pipeline (train -> encode -> prototypes -> space -> SVM) only asks an encoder for
+    :meth:`encode` and :meth:`compare`; any object with these two methods can stand in for the
+    trained network (an initialised, untrained network, or the pixels themselves).
+
+    Parameters
+    ----------
+    net : SiameseNet
+        Trained (or only initialised) network.
+    dct_size : int, default 9
+        Side of the low-frequency DCT block of the DEEPER code (Section 2.1).
+    batch_size : int, default 64
+        Images per backbone pass.
     """
 
-    _deeper: bool = False
-
-    def __init__(
-        self,
-        net=None,
-        k: int = 15,
-        per_class: bool = True,
-        cluster_space: str = "pixel",
-        random_state: int = 0,
-        batch_size: int = 64,
-        device: str | None = None,
-    ) -> None:
+    def __init__(self, net, dct_size: int = 9, batch_size: int = 64) -> None:
         self.net = net
+        self.dct_size = dct_size
+        self.batch_size = batch_size
+
+    def encode(self, x, *, deeper: bool = True) -> Encoding:
+        """Embeddings (and DEEPER codes) of network inputs ``x`` (N, C, S, S), on the CPU."""
+        return encode(self.net, x, deeper=deeper, dct_size=self.dct_size,
+                      batch_size=self.batch_size)
+
+    def compare(self, space: str, feats: torch.Tensor, proto: torch.Tensor) -> torch.Tensor:
+        """The ``(n_images, n_prototypes)`` dissimilarities of one space (Section 2.1)."""
+        if space == "fully":
+            return fully_matrix(self.net, feats, proto)
+        return deeper_matrix(feats, proto)
+
+
+class PixelEncoder:
+    """The pixels themselves as the encoder: the "no network" control of the results tables.
+
+    The same pipeline (prototypes -> space -> SVM) with the Siamese network replaced by its
+    input layer: images are zero-centred with the training set's mean image (as the networks'
+    input layer does); DEEPER compares the 9 x 9 DCT per channel of the image (cosine distance),
+    FULLY the zero-centred pixel vectors (Euclidean distance).
+
+    Parameters
+    ----------
+    mean : array (C, S, S) or None
+        The mean training image (None: no centring).
+    dct_size : int, default 9
+    """
+
+    def __init__(self, mean=None, dct_size: int = 9) -> None:
+        self.mean = None if mean is None else torch.as_tensor(np.asarray(mean, np.float32))
+        self.dct_size = dct_size
+
+    def encode(self, x, *, deeper: bool = True) -> Encoding:
+        """Flattened centred pixels and (optionally) their per-channel DCT code."""
+        xt = torch.as_tensor(np.asarray(x, np.float32))
+        if self.mean is not None:
+            xt = xt - self.mean
+        code = dct_reduce(xt, self.dct_size) if deeper else None
+        return Encoding(xt.flatten(1), code)
+
+    def compare(self, space: str, feats: torch.Tensor, proto: torch.Tensor) -> torch.Tensor:
+        """Euclidean distance of pixel vectors (FULLY) or cosine of DCT codes (DEEPER)."""
+        if space == "fully":
+            return torch.cdist(feats.double(), proto.double()).float()
+        return deeper_matrix(feats, proto)
+
+
+def features(enc: Encoding, space: str) -> torch.Tensor:
+    """The part of an :class:`Encoding` that ``space`` compares: embedding or DEEPER code."""
+    return enc.embedding if space == "fully" else enc.code
+
+
+class DissimilaritySpace(TransformerMixin, BaseEstimator):
+    """FULLY or DEEPER (Section 2.1) as a scikit-learn transformer.
+
+    ``fit(X, y)`` finds the prototypes of the training images (supervised k-means on the
+    images, or on the compared features with ``cluster_space="feature"``) and encodes them;
+    ``transform(X)`` returns the ``(n_images, n_prototypes)`` dissimilarity matrix.
+    :meth:`from_prototypes` builds a fitted space from prototype features found elsewhere
+    (the member pipeline shares one k-means and one encoding between FULLY and DEEPER).
+
+    Parameters
+    ----------
+    encoder : NetworkEncoder
+        Encodes images and compares features (any object with ``encode`` and ``compare``).
+    space : {"fully", "deeper"}
+    k, per_class, random_state
+        Supervised k-means (:class:`~dissim.prototypes.SupervisedKMeans`).
+    cluster_space : {"pixel", "feature"}
+        k-means on the network inputs (the companion's README) or on the compared features.
+    """
+
+    def __init__(self, encoder=None, space: str = "fully", k: int = 15, per_class: bool = True,
+                 cluster_space: str = "pixel", random_state: int = 0) -> None:
+        self.encoder = encoder
+        self.space = space
         self.k = k
         self.per_class = per_class
         self.cluster_space = cluster_space
         self.random_state = random_state
-        self.batch_size = batch_size
-        self.device = device
 
-    # -- hooks -----------------------------------------------------------------------------
-    def _features(self, enc: Encoding) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @classmethod
+    def from_prototypes(cls, encoder, space: str, prototype_features: torch.Tensor,
+                        **params) -> DissimilaritySpace:
+        """A fitted space whose prototypes' features are ``prototype_features``."""
+        out = cls(encoder, space, **params)
+        out._check()
+        out.prototype_features_ = prototype_features
+        out.n_features_out_ = len(prototype_features)
+        return out
 
-    def _compare(self, feats: torch.Tensor, proto: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError  # pragma: no cover - abstract
-
-    # -- scikit-learn API ---------------------------------------------------------------------
-    def _encode(self, x) -> Encoding:
-        return encode(
-            self.net, x, deeper=self._deeper, batch_size=self.batch_size, device=self.device
-        )
-
-    def fit(self, X, y):
-        """Find the prototypes of the training images ``X`` (N, C, S, S) with labels ``y``."""
-        if self.net is None:
-            raise ConfigError(f"{type(self).__name__} needs a trained SiameseNet (net=...)")
+    def _check(self) -> None:
+        if self.encoder is None:
+            raise ConfigError("DissimilaritySpace needs an encoder (encoder=NetworkEncoder(net))")
+        if self.space not in SPACE_NAMES:
+            raise ConfigError(f"unknown space {self.space!r}; choose fully or deeper")
         if self.cluster_space not in CLUSTER_SPACES:
             raise ConfigError(
                 f"unknown cluster_space {self.cluster_space!r}; choose pixel or feature"
             )
+
+    def fit(self, X, y, class_names=None) -> DissimilaritySpace:
+        """Find the prototypes of the training images ``X`` (N, C, S, S) with labels ``y``."""
+        self._check()
         km = SupervisedKMeans(k=self.k, per_class=self.per_class, random_state=self.random_state)
-        if self.cluster_space == "pixel":  # SPEC 5.1 [R]: k-means on the input images
-            km.fit(np.asarray(X), y)
+        deeper = self.space == "deeper"
+        if self.cluster_space == "pixel":  # k-means on the input images (companion README)
+            km.fit(np.asarray(X), y, class_names=class_names)
             self.prototypes_ = km.prototypes_
-            self.prototype_features_ = self._features(self._encode(self.prototypes_))
+            feats = features(self.encoder.encode(self.prototypes_, deeper=deeper), self.space)
         else:  # ablation: k-means on the compared features themselves
-            km.fit(self._features(self._encode(X)).numpy(), y)
+            km.fit(features(self.encoder.encode(X, deeper=deeper), self.space).numpy(), y,
+                   class_names=class_names)
             self.prototypes_ = None
-            self.prototype_features_ = torch.as_tensor(km.prototypes_)
+            feats = torch.as_tensor(km.prototypes_)
+        self.prototype_features_ = feats
         self.prototype_labels_ = km.prototype_labels_
-        self.n_features_out_ = len(self.prototype_labels_)
+        self.n_features_out_ = len(feats)
         return self
 
     def transform(self, X) -> np.ndarray:
         """The dissimilarity matrix (n_images, n_prototypes) of ``X``."""
         check_is_fitted(self, "prototype_features_")
-        return self.transform_encoded(self._encode(X))
+        return self.transform_encoded(self.encoder.encode(X, deeper=self.space == "deeper"))
 
     def transform_encoded(self, enc: Encoding) -> np.ndarray:
-        """Like :meth:`transform` from an :class:`Encoding` computed once by :func:`encode`."""
+        """Like :meth:`transform` from an :class:`Encoding` computed once by the encoder."""
         check_is_fitted(self, "prototype_features_")
-        return self._compare(self._features(enc), self.prototype_features_).numpy()
-
-
-class FullySpace(_PrototypeSpace):
-    """FULLY: the Siamese network's own score between an image and each prototype (SPEC 5.2)."""
-
-    _deeper = False
-
-    def _features(self, enc: Encoding) -> torch.Tensor:
-        return enc.embedding
-
-    def _compare(self, feats, proto):
-        return fully_matrix(self.net, feats, proto)
-
-
-class DeeperSpace(_PrototypeSpace):
-    """DEEPER: cosine distance between 9x9-DCT codes of an inner layer (SPEC 5.3)."""
-
-    _deeper = True
-
-    def _features(self, enc: Encoding) -> torch.Tensor:
-        return enc.code
-
-    def _compare(self, feats, proto):
-        return deeper_matrix(feats, proto)
-
-
-SPACES: dict[str, type[_PrototypeSpace]] = {"fully": FullySpace, "deeper": DeeperSpace}
-
-
-def get(name: str) -> type[_PrototypeSpace]:
-    """``"fully"`` -> :class:`FullySpace`, ``"deeper"`` -> :class:`DeeperSpace`."""
-    try:
-        return SPACES[name.lower()]
-    except KeyError:
-        raise ConfigError(f"unknown space {name!r}; choose fully or deeper") from None
-
-
+        return self.encoder.compare(self.space, features(enc, self.space),
+                                    self.prototype_features_).numpy()

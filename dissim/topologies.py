@@ -1,14 +1,14 @@
-"""The eight Siamese subnetworks of Appendix A (SPEC 9), as PyTorch modules with a tiny registry.
+"""The eight Siamese subnetworks of Appendix A, as PyTorch modules with a tiny registry.
 
 Each topology is a stack of named layers (``conv1``, ``relu1``, ``pool1`` ... counted per kind,
 as a MATLAB layer array would name them) followed by one fully connected layer whose output is
-the embedding (pre-sigmoid; the sigmoid belongs to the Siamese wrapper, SPEC 3.4).
+the embedding (pre-sigmoid; the sigmoid belongs to the Siamese wrapper, Section 2.2).
 
-Conventions (SPEC 9, inferred from Appendix A's activation sizes): convolutions are stride 1 and
+Conventions (inferred from Appendix A's activation sizes): convolutions are stride 1 and
 unpadded; max-pools are 2x2 stride 2 with floor; the FC input size follows ``input_size`` and is
 measured by a forward pass on the ``meta`` device (nothing is allocated).  Appendix A's learnable
 counts imply one input channel; the paper's text feeds three, so ``in_channels`` is a parameter
-and only the first layer's count changes (SPEC 2.1).
+and only the first layer's count changes (Section 2).
 
 Topology-specific points:
 
@@ -41,7 +41,7 @@ layer.  For topologies 2-8 the paper gives nothing; our choice is MATLAB's defau
 (Xavier) uniform weights with MATLAB's fans (``k*k*in_per_group``, ``k*k*out_per_group``)
 and zero biases.
 
-DEEPER tap (SPEC 5.3).  The paper's rule is "the layer before the last ReLU or fully connected
+DEEPER tap (Section 2.1).  The paper's rule is "the layer before the last ReLU or fully connected
 layer"; the bold rows of Appendix A that would say more were lost.  The default tap is the
 literal rule -- the layer just before the last (Leaky)ReLU, or the last layer before the FC when
 there is no ReLU -- and ``create(..., deeper_layer="pool2")`` picks any other layer:
@@ -92,7 +92,7 @@ NORMALIZATIONS = ("zerocenter", "none")
 
 
 class MatlabSameConv2d(nn.Conv2d):
-    """A convolution with MATLAB's ``'Padding','same'`` (SPEC 9, topology 5).
+    """A convolution with MATLAB's ``'Padding','same'`` (Appendix A, topology 5).
 
     The output side is ``ceil(n / stride)``; the total padding ``(out-1)*stride + k - n`` is
     split with the odd pixel at the bottom/right, exactly as MATLAB's ``convolution2dLayer``.
@@ -172,7 +172,7 @@ def available() -> list[int]:
     return sorted(_REGISTRY)
 
 
-# ---- Appendix A, one factory per network (SPEC 9 gives the verified arithmetic) -------------
+# ---- Appendix A, one factory per network (the book's Topologies page checks the arithmetic)
 
 
 @register(1, init="narrow-normal")
@@ -239,7 +239,7 @@ class Backbone(nn.Module):
     """One Appendix A subnetwork: named feature layers, then the FC embedding layer.
 
     Build it with :func:`create`.  Attributes: ``topology``, ``input_size``, ``in_channels``,
-    ``embedding_dim`` (D), ``deeper_layer`` (the name of the DEEPER tap, SPEC 5.3), ``features``
+    ``embedding_dim`` (D), ``deeper_layer`` (the name of the DEEPER tap, Section 2.1), ``features``
     (an ``nn.Sequential`` of named layers) and ``fc``.
     """
 
@@ -306,7 +306,7 @@ class Backbone(nn.Module):
         return self.fc(torch.flatten(x, 1)), tap
 
     def forward(self, x: Tensor) -> Tensor:
-        """The FC embedding (N, D), pre-sigmoid (SPEC 3.4)."""
+        """The FC embedding (N, D), pre-sigmoid (Section 2.2)."""
         return self.fc(torch.flatten(self.features(self._input(x)), 1))
 
     def deeper(self, x: Tensor) -> Tensor:
@@ -325,13 +325,13 @@ class Backbone(nn.Module):
 
 
 def _default_tap(names: list[str]) -> str:
-    """SPEC 5.3's literal rule: the layer before the last (Leaky)ReLU, else the last layer."""
+    """Section 2.1's literal rule: the layer before the last (Leaky)ReLU, else the last layer."""
     relus = [i for i, n in enumerate(names) if n.startswith(("relu", "lrelu"))]
     return names[relus[-1] - 1] if relus else names[-1]
 
 
 def _init_(module: nn.Module, how: str) -> None:
-    """Initialise every conv/FC of ``module`` in place (module docstring, SPEC 3.3)."""
+    """Initialise every conv/FC of ``module`` in place (module docstring)."""
     for m in module.modules():
         if not isinstance(m, nn.Conv2d | nn.Linear):
             continue
@@ -399,13 +399,13 @@ def create(topology: int, in_channels: int = 3, input_size: int = 224, *, device
     topology : int
         Network number of Appendix A.
     in_channels : int
-        Input channels (3 in the paper's text; Appendix A's counts assume 1, SPEC 2.1).
+        Input channels (3 in the paper's text; Appendix A's counts assume 1, Section 2).
     input_size : int
         Input side in pixels (224 in the paper); must be at least :func:`min_input_size`.
     device : torch.device or str, optional
         Where the parameters live; ``"meta"`` builds shapes only and allocates nothing.
     deeper_layer : str, optional
-        Name of the DEEPER tap layer (e.g. ``"conv4"``); None picks the SPEC 5.3 default.
+        Name of the DEEPER tap layer (e.g. ``"conv4"``); None picks the Section 2.1 default.
     normalization : {"zerocenter", "none"}
         The input layer (module docstring); the mean image is set later by
         :meth:`Backbone.fit_input` and is zero until then.

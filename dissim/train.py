@@ -1,4 +1,4 @@
-"""Siamese training (paper Section 2.2, SPEC 3): pair / triplet sampling and the training loop.
+"""Siamese training (paper Section 2.2): pair / triplet sampling and the training loop.
 
 The loop follows MATLAB's custom Siamese training loop that the paper used ("the default
 settings in the MATLAB framework for Siamese networks were used"): a fresh random mini-batch of
@@ -158,7 +158,7 @@ def _sampling_classes(labels, what: str) -> tuple[dict[int, np.ndarray], np.ndar
 def sample_pairs(
     labels: np.ndarray, batch_size: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Draw a mini-batch of pairs like MathWorks' ``getSiameseBatch`` (SPEC 3.1).
+    """Draw a mini-batch of pairs like MathWorks' ``getSiameseBatch`` (the paper's MATLAB example).
 
     Each pair is similar with probability 1/2: a class drawn uniformly among the classes with at
     least two images, then two different images of it (label 1); otherwise two different classes
@@ -192,7 +192,7 @@ def sample_pairs(
 def sample_triplets(
     labels: np.ndarray, batch_size: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Draw anchor, positive and negative indices (SPEC 3.2, our choice consistent with 3.1).
+    """Draw anchor, positive and negative indices (Section 2.2.2; our choice, like the pairs).
 
     The anchor class is uniform over the classes with at least two images; anchor and positive
     are two different images of it; the negative is one image of another, uniformly drawn class.
@@ -582,5 +582,35 @@ def train_siamese(
     net, log = best
     log.attempts = attempt + 1
     log.total_seconds = total
+    net.eval()
+    return net, log
+
+
+def untrained_network(
+    x: np.ndarray | torch.Tensor,
+    labels: np.ndarray,
+    cfg: TrainConfig,
+    *,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+) -> tuple[SiameseNet, TrainLog]:
+    """The network of ``cfg`` at initialisation (input layer fitted): the untrained control.
+
+    A drop-in for :func:`train_siamese` with zero iterations: the log holds the pair accuracies
+    of the initialised network (``pair_accuracy`` = ``untrained_pair_accuracy``), an empty loss
+    curve and ``converged=False``.
+    """
+    device = torch.device(device) if device is not None else default_device()
+    labels = np.asarray(labels)
+    x = place_inputs(x, device)
+    train_idx, heldout_idx = split_holdout(labels, cfg.holdout, cfg.seed)
+    net = build_network(x, cfg, cfg.seed, device)
+    acc = evaluate_pairs(net, x, labels, cfg.eval_pairs, cfg.seed + 1, device,
+                         train_idx=train_idx, heldout_idx=heldout_idx)
+    log = TrainLog(device=str(device), heldout_images=len(heldout_idx), attempts=0,
+                   pair_accuracy=acc["train"], heldout_pair_accuracy=acc["heldout"],
+                   untrained_pair_accuracy=acc["train"],
+                   untrained_heldout_pair_accuracy=acc["heldout"],
+                   pair_threshold=acc["threshold"])
     net.eval()
     return net, log

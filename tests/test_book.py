@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from dissim.book import GLOBAL, NOTEBOOK_DIR, PER_DATASET, check_parameters
 from dissim.errors import ConfigError
+from dissim.report.book import GLOBAL, NOTEBOOK_DIR, PER_DATASET, check_parameters
 
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 
@@ -56,14 +56,14 @@ def _config_repository() -> tuple[str, str]:
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
 def test_install_cell_is_the_generated_one_and_names_the_config_url(nb: Path):
-    from dissim.book import INSTALL_TAG, install_cell
+    from dissim.report.book import INSTALL_TAG, install_cell
 
     cells = json.loads(nb.read_text())["cells"]
     install = [c for c in cells if INSTALL_TAG in c.get("metadata", {}).get("tags", [])]
     assert len(install) == 1, "one install cell per notebook"
     assert "remove-cell" in install[0]["metadata"]["tags"]
     assert "".join(install[0]["source"]) == install_cell(), (
-        "run: python -c 'from dissim.book import sync_install_cells; sync_install_cells()'")
+        "run: python -c 'from dissim.report.book import sync_install_cells; sync_install_cells()'")
     url, branch = _config_repository()
     assert f"git+{url}@{branch}" in install_cell()
     code = [ln for ln in install_cell().splitlines() if not ln.startswith("#")]
@@ -74,7 +74,7 @@ def test_install_cell_is_the_generated_one_and_names_the_config_url(nb: Path):
 def _run_install_cell(find_spec_result):
     import importlib.util
 
-    from dissim.book import install_cell
+    from dissim.report.book import install_cell
 
     calls = []
 
@@ -96,7 +96,7 @@ def test_install_cell_is_a_no_op_where_dissim_imports():
 
 
 def test_install_cell_installs_the_colab_extra_where_dissim_is_missing():
-    from dissim.book import install_spec
+    from dissim.report.book import install_spec
 
     calls = _run_install_cell(lambda real, name, *a: None if name == "dissim" else real(name))
     url, branch = _config_repository()
@@ -116,11 +116,11 @@ def test_colab_path_pins_no_torch_and_the_extra_exists():
 
 
 def test_readme_badges_come_from_the_config():
-    from dissim.book import readme_badges
+    from dissim.report.book import readme_badges
 
     readme = (ROOT / "README.md").read_text()
     for line in filter(None, readme_badges().splitlines()):
-        assert line in readme, f"README.md lacks {line!r} (dissim.book.readme_badges())"
+        assert line in readme, f"README.md lacks {line!r} (dissim.report.book.readme_badges())"
     url, branch = _config_repository()
     owner_name = url.removeprefix("https://github.com/")
     assert f"mybinder.org/v2/gh/{owner_name}/{branch}" in readme
@@ -130,7 +130,7 @@ def test_readme_badges_come_from_the_config():
 
 
 def test_launch_buttons_open_the_source_notebook():
-    from dissim.sphinx_launch import source_notebook_url
+    from dissim.report.sphinx_launch import source_notebook_url
 
     assert source_notebook_url(
         "https://colab.research.google.com/github/o/r/blob/main/book/results/textures/"
@@ -140,11 +140,11 @@ def test_launch_buttons_open_the_source_notebook():
         "https://mybinder.org/v2/gh/o/r/main?urlpath=lab/tree/book/results/figure4.ipynb"
     ).endswith("urlpath=lab/tree/notebooks/figure4.ipynb")
     cfg = (ROOT / "_config.yml").read_text()
-    assert "dissim.sphinx_launch" in cfg and "sphinx-mathjax-offline" in cfg
+    assert "dissim.report.sphinx_launch" in cfg and "sphinx-mathjax-offline" in cfg
 
 
 def test_parse_parameters_uses_papermills_coercion_and_the_declared_types():
-    from dissim.book import parse_parameters
+    from dissim.report.book import parse_parameters
 
     nb = NOTEBOOK_DIR / "table2.ipynb"
     assert parse_parameters(nb, [("last_topology", "4"), ("inputs", "orig")]) == {
@@ -160,7 +160,7 @@ def test_parse_parameters_uses_papermills_coercion_and_the_declared_types():
 @pytest.fixture
 def no_kernel(monkeypatch):
     """Fail if the runner would start a kernel; record what it would have run."""
-    import dissim.book as book
+    from dissim.report import book
 
     ran = []
     monkeypatch.setattr(book, "execute", lambda nb, out, params, **kw: ran.append(
@@ -205,7 +205,7 @@ def test_book_run_passes_p_parameters_and_a_repository_relative_store(no_kernel)
 def test_executed_notebook_hides_injected_parameters_and_build_paths(tmp_path):
     import nbformat
 
-    from dissim.book import REPO, _for_readers
+    from dissim.report.book import REPO, _for_readers
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell('results_dir = "results"',

@@ -32,8 +32,7 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from dissim import DataError, DissimilarityClassifier
-from dissim.classifier import RBFSVMs
-from dissim.fusion import svm_scores
+from dissim.fusion import RBFSVMs, svm_scores
 from dissim.images import as_images
 
 FAST = dict(profile="smoke", topologies=(8,))
@@ -148,8 +147,19 @@ def test_rbf_svms_equal_sklearn(n_classes, scaling):
     y = np.arange(30) % n_classes
     T = rng.random((9, 7))
     ours = RBFSVMs.fit(D, y, n_classes, scaling=scaling).decision_function(T)
-    ref = svm_scores(D, y, T, scaling=scaling, n_classes=n_classes)
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+    from sklearn.svm import SVC
+
+    scaler = {"minmax": MinMaxScaler(), "standard": StandardScaler()}.get(scaling)
+    if scaler is not None:
+        D, T = scaler.fit_transform(D), scaler.transform(T)
+    ref = OneVsRestClassifier(SVC(kernel="rbf", C=1000.0, gamma=0.1)).fit(D, y)
+    ref = ref.decision_function(T)
+    ref = np.stack([-ref, ref], axis=1) if ref.ndim == 1 else ref
     np.testing.assert_allclose(ours, ref, rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(svm_scores(D, y, T, n_classes=n_classes, scaling="none"),
+                                  RBFSVMs.fit(D, y, n_classes).decision_function(T))
 
 
 # -- the estimator -------------------------------------------------------------------------------

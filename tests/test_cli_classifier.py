@@ -10,18 +10,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dissim import classifier_cli
+from dissim.cli import main as dissim_main
 
 ARGS = ["--profile", "smoke", "--topologies", "8", "--methods", "cross", "--spaces", "fully"]
 
 
 def run(argv, capsys) -> tuple[int, str, str]:
-    """``dissim ARGV`` through the main CLI once it has these commands, else this module's."""
-    from dissim import cli
-
-    names = cli.build_parser()._subparsers._group_actions[0].choices
-    main = cli.main if "evaluate" in names else classifier_cli.main
-    code = main([str(a) for a in argv])
+    """``dissim ARGV`` through the main CLI (one error path)."""
+    code = dissim_main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return code, out, err.split("\r")[-1]  # what is left on screen after the progress bars
 
@@ -44,7 +40,7 @@ def tree(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model(tree, tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "model.dissim"
-    code = classifier_cli.main(["fit", str(tree), "--out", str(path), *ARGS])
+    code = dissim_main(["fit", str(tree), "--out", str(path), *ARGS])
     assert code == 0 and path.is_file()
     return path
 

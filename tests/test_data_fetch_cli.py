@@ -12,8 +12,8 @@ import pytest
 import yaml
 from PIL import Image
 
+from dissim.cli import main
 from dissim.data import check, load
-from dissim.data.cli import main_for_tests
 from dissim.data.fetch import fetch
 from dissim.data.manifest import manifests_dir
 from dissim.errors import DataError
@@ -98,22 +98,22 @@ def test_archive_placed_by_hand_is_verified_and_unpacked(tmp_path, fake_manifest
     assert check("sums", dest) == []
     ds = load("sums", dest, progress=False)
     assert len(ds) == 12 and sorted(set(ds.groups.tolist())) == [0, 1, 2]
-    assert main_for_tests(["data", "check", "sums", "--root", str(dest)]) == 0
+    assert main(["data", "check", "sums", "--root", str(dest)]) == 0
 
 
 def test_cli_list_info(capsys):
-    assert main_for_tests(["data", "list"]) == 0
+    assert main(["data", "list"]) == 0
     out = capsys.readouterr().out
     assert "inflar" in out and "textures*" in out
-    assert main_for_tests(["data", "info", "inflar"]) == 0
+    assert main(["data", "info", "inflar"]) == 0
     assert "fixed_folds" in capsys.readouterr().out
 
 
 def test_cli_errors_are_one_line_exit_2(capsys, tmp_path):
-    assert main_for_tests(["data", "info", "nope"]) == 2
+    assert main(["data", "info", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("dissim: error: unknown data set 'nope'") and err.count("\n") == 1
-    assert main_for_tests(["data", "fetch", "cat", "--dest", str(tmp_path)]) == 2
+    assert main(["data", "fetch", "cat", "--dest", str(tmp_path)]) == 2
 
 
 def test_cli_check_reports_problems_and_ok(capsys, tmp_path):
@@ -122,8 +122,8 @@ def test_cli_check_reports_problems_and_ok(capsys, tmp_path):
             d = tmp_path / f"Fold{f}" / c
             d.mkdir(parents=True)
             Image.fromarray(np.zeros((2, 2), np.uint8)).save(d / "0.png")
-    assert main_for_tests(["data", "check", "inflar", "--root", str(tmp_path)]) == 1
+    assert main(["data", "check", "inflar", "--root", str(tmp_path)]) == 1
     assert "class B: 3 files, expected 180" in capsys.readouterr().out
-    assert main_for_tests(["data", "check", "folder", "--root", str(tmp_path / "Fold1")]) == 0
+    assert main(["data", "check", "folder", "--root", str(tmp_path / "Fold1")]) == 0
     assert capsys.readouterr().out.strip() == "OK: 4 images in 4 classes"
-    assert main_for_tests(["data", "check", "folder"]) == 2
+    assert main(["data", "check", "folder"]) == 2

@@ -5,23 +5,30 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import dissim.train
 from dissim.data import DEFAULT_DATASET
 from dissim.errors import ConfigError
-from dissim.experiment import Member, Options, group_units, run_member, run_members
+from dissim.pipeline.experiment import Member, Options, group_units
+from dissim.pipeline.runner import ensure_member, ensure_members
+from dissim.train import train_siamese
+
+
+class CountingTrainer:
+    """The training step, passed in, counting the networks it trains."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, *a, **k):
+        self.calls.append(a[2])
+        return train_siamese(*a, **k)
+
+    def __len__(self):
+        return len(self.calls)
 
 
 @pytest.fixture
-def count_trainings(monkeypatch):
-    calls = []
-    real = dissim.train.train_siamese
-
-    def counting(*a, **k):
-        calls.append(a[2])
-        return real(*a, **k)
-
-    monkeypatch.setattr(dissim.train, "train_siamese", counting)
-    return calls
+def count_trainings():
+    return CountingTrainer()
 
 
 def _members(**kw):
@@ -32,7 +39,7 @@ def _members(**kw):
 
 def test_smoke_members_share_one_network_and_are_reused(store, count_trainings):
     members = _members()
-    results = run_members(members, store, progress=False)
+    results = ensure_members(members, store, progress=False, trainer=count_trainings)
     assert len(count_trainings) == 1  # one network serves both spaces and both k (smoke)
     for m, r in results.items():
         n_classes = len(r.meta["data"]["classes"])
@@ -42,28 +49,29 @@ def test_smoke_members_share_one_network_and_are_reused(store, count_trainings):
         assert r.meta["environment"]["torch"]
         # FULLY has k*C features per image, stored as the value range of the space
         assert r.meta["timings"]["train_seconds"] > 0
-    again = run_members(members, store, progress=False)
+    again = ensure_members(members, store, progress=False, trainer=count_trainings)
     assert len(count_trainings) == 1  # nothing recomputed
     for m in members:
         np.testing.assert_array_equal(again[m].scores, results[m].scores)
 
 
 def test_same_seed_bit_identical_other_seed_differs(tmp_path):
-    from dissim.store import ResultsStore
+    from dissim.pipeline.store import ResultsStore
 
     m = Member(dataset=DEFAULT_DATASET, profile="smoke", topology=7, space="deeper", k=2)
-    a = run_member(m, ResultsStore(tmp_path / "a"), progress=False)
-    b = run_member(m, ResultsStore(tmp_path / "b"), progress=False)
+    a = ensure_member(m, ResultsStore(tmp_path / "a"), progress=False)
+    b = ensure_member(m, ResultsStore(tmp_path / "b"), progress=False)
     np.testing.assert_array_equal(a.scores, b.scores)
-    c = run_member(Member(**{**m.to_dict(), "seed": 1}), ResultsStore(tmp_path / "c"),
+    c = ensure_member(Member(**{**m.to_dict(), "seed": 1}), ResultsStore(tmp_path / "c"),
                    progress=False)
     assert not np.array_equal(a.scores, c.scores)
 
 
 def test_options_change_the_key(store, count_trainings):
     m = _members()[0]
-    run_member(m, store, progress=False)
-    run_member(m, store, options=Options(svm_scaling="minmax"), progress=False)
+    ensure_member(m, store, progress=False, trainer=count_trainings)
+    ensure_member(m, store, options=Options(svm_scaling="minmax"), progress=False,
+                  trainer=count_trainings)
     assert len(count_trainings) == 2
 
 
@@ -84,4 +92,4 @@ def test_member_validation():
 def test_missing_fold_is_a_clear_error(store):
     m = Member(dataset=DEFAULT_DATASET, profile="smoke", topology=7, fold=99)
     with pytest.raises(ConfigError, match="fold 99 does not exist"):
-        run_member(m, store, progress=False)
+        ensure_member(m, store, progress=False)

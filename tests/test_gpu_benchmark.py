@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from dissim import benchmark, report
+from dissim.report import benchmark
+from dissim.report import views as report
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
 

@@ -19,14 +19,15 @@ import numpy as np
 import pytest
 import torch
 
-import dissim.experiment
 from dissim.cli import main
+from dissim.cli.run import parse_ints, parse_names
 from dissim.data import DEFAULT_DATASET
 from dissim.errors import ConfigError
-from dissim.experiment import Member, Options, member_key
-from dissim.grid import expand, group_units, parse_ints, parse_names, run_grid
+from dissim.pipeline.executors import DaskExecutor, UnitTask
+from dissim.pipeline.experiment import Member, Options, compute_unit, member_key
+from dissim.pipeline.runner import expand, group_units, run, with_switches
+from dissim.pipeline.store import ResultsStore
 from dissim.profiles import get as get_profile
-from dissim.store import ResultsStore
 
 REPO = Path(__file__).resolve().parents[1]
 GRID = ["--profile", "smoke", "--topologies", "7", "--methods", "cross", "--folds", "0,1",
@@ -45,7 +46,7 @@ def _scores(store: ResultsStore) -> dict[str, np.ndarray]:
 def reference(tmp_path_factory) -> dict[str, np.ndarray]:
     """The uninterrupted local run: key -> scores."""
     store = ResultsStore(tmp_path_factory.mktemp("reference"))
-    report = run_grid(_members(), store, threads=1, progress=False)
+    report = run(_members(), store, task=UnitTask(threads=1))
     assert report.returncode == 0 and report.stored == 8 and report.networks == 2
     return _scores(store)
 
@@ -85,8 +86,8 @@ def test_dask_gives_the_local_scores_and_isolates_a_failure(tmp_path, reference)
     store = ResultsStore(tmp_path)
     bad = Member(dataset=DEFAULT_DATASET, profile="smoke", topology=7, fold=5, k=2)
     out = io.StringIO()
-    report = run_grid([*_members(folds=[0]), bad], store, executor="dask", workers=2,
-                      threads=1, progress=False, stream=out)
+    report = run([*_members(folds=[0]), bad], store, task=UnitTask(threads=1), stream=out,
+                 executor=DaskExecutor(workers=2, progress=False, stream=out))
     assert report.returncode == 1 and report.stored == 4
     assert report.summary().endswith("1 of 2 networks failed; see above")
     assert "network failed: textures fold 5" in out.getvalue()
@@ -101,7 +102,7 @@ def test_resume_after_sigkill(tmp_path, reference):
     """kill -9 the CLI once the first entry is stored; rerun; nothing stored is recomputed."""
     folder = tmp_path / "results"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "dissim.cli", "grid", *GRID, "--results", str(folder)]
+    cmd = [sys.executable, "-m", "dissim", "grid", *GRID, "--results", str(folder)]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
@@ -117,7 +118,7 @@ def test_resume_after_sigkill(tmp_path, reference):
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.glob("*/*.npz")}
     assert 1 <= len(before) < 8  # killed mid-run
 
-    report = run_grid(_members(), ResultsStore(folder), threads=1, progress=False)
+    report = run(_members(), ResultsStore(folder), task=UnitTask(threads=1))
     assert report.returncode == 0
     assert report.reused == len(before) and report.stored == 8 - len(before)
     for path, (mtime, data) in before.items():
@@ -126,25 +127,57 @@ def test_resume_after_sigkill(tmp_path, reference):
     assert got.keys() == reference.keys()
     for key, scores in reference.items():
         np.testing.assert_array_equal(got[key], scores)
-    assert run_grid(_members(), ResultsStore(folder), progress=False).networks == 0
+    assert run(_members(), ResultsStore(folder)).networks == 0
 
 
-def test_failed_unit_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
-    real = dissim.experiment.compute_unit
-
+def test_failed_unit_does_not_stop_the_others(tmp_path):
     def failing(unit, **kw):
         if unit.base.fold == 1:
             raise RuntimeError("simulated crash")
-        return real(unit, **kw)
+        return compute_unit(unit, **kw)
 
-    monkeypatch.setattr(dissim.experiment, "compute_unit", failing)
-    assert main(["grid", *GRID, "--results", str(tmp_path)]) == 1
-    err = capsys.readouterr().err
+    out = io.StringIO()
+    report = run(_members(), ResultsStore(tmp_path), task=UnitTask(threads=1, compute=failing),
+                 stream=out)
+    assert report.returncode == 1
+    err = out.getvalue()
     assert "network failed: textures fold 1 orig topology 7 cross seed 0 [smoke]" in err
     assert "RuntimeError: simulated crash" in err
-    assert err.rstrip().splitlines()[-1].endswith("1 of 2 networks failed; see above")
+    assert report.summary().endswith("1 of 2 networks failed; see above")
     stored = [r.meta["member"] for r in ResultsStore(tmp_path)]
     assert len(stored) == 4 and {m["fold"] for m in stored} == {0}
+    assert list((tmp_path / ".locks").iterdir()) == []  # every network's lock released
+
+
+def test_grid_takes_the_network_lock(tmp_path):
+    """A grid waits for a network another run holds, then reuses what that run stored."""
+    from dissim.pipeline.experiment import network_lock_name
+
+    store = ResultsStore(tmp_path)
+    unit = group_units(_members(folds=[0]))[0]
+    seen = []
+
+    def spy(unit, **kw):
+        seen.append(unit)
+        return compute_unit(unit, **kw)
+
+    with store.lock(network_lock_name(unit, Options(), None), timeout=1):
+        with pytest.raises(Exception, match="is busy"):  # the grid blocks on the held lock
+            import threading
+
+            done = threading.Event()
+
+            def grid():
+                run(_members(folds=[0]), store, task=UnitTask(threads=1, compute=spy))
+                done.set()
+
+            t = threading.Thread(target=grid, daemon=True)
+            t.start()
+            assert not done.wait(2) and seen == []  # waiting, nothing trained
+            with store.lock(network_lock_name(unit, Options(), None), timeout=0.1):
+                pass
+    t.join(120)
+    assert done.is_set() and len(seen) == 1
 
 
 def test_gpu_switches_off_keep_the_store_keys():
@@ -155,23 +188,20 @@ def test_gpu_switches_off_keep_the_store_keys():
     assert member_key(m, Options(), prof.with_(amp="bf16"), "data") != key
 
 
-def test_switched_profile_is_named_and_reaches_a_fresh_worker(monkeypatch):
-    import dissim.executors
-    import dissim.grid
+def test_switched_profile_is_a_value_that_travels_with_its_members():
+    import pickle
+
     import dissim.profiles
 
-    monkeypatch.setitem(dissim.profiles.PROFILES, "smoke+bf16+tf32", None)  # removed after
-    name = dissim.grid.with_switches("smoke", amp="bf16", tf32=True)
-    prof = get_profile(name)
-    assert name == "smoke+bf16+tf32" and prof.amp == "bf16" and prof.tf32
+    prof = with_switches("smoke", amp="bf16", tf32=True)
+    assert prof.name == "smoke+bf16+tf32" and prof.amp == "bf16" and prof.tf32
     assert not prof.channels_last and prof.iterations == get_profile("smoke").iterations
-    assert dissim.grid.with_switches("smoke") == "smoke"
-    # a worker process knows only the built-in profiles: the task registers the client's
-    unit = group_units([Member(dataset=DEFAULT_DATASET, profile=name, topology=7)])[0]
-    monkeypatch.delitem(dissim.profiles.PROFILES, name)
-    monkeypatch.setattr(dissim.experiment, "compute_unit",
-                        lambda unit, **kw: [get_profile(unit.base.profile)])
-    assert dissim.executors.compute(unit, Options(), None, "cpu", None, prof) == [prof]
+    assert with_switches("smoke") == get_profile("smoke")
+    assert prof.name not in dissim.profiles.PROFILES  # nothing registered
+    # a worker process knows only the built-in profiles: the unit carries the client's
+    unit = group_units([Member(dataset=DEFAULT_DATASET, profile=prof, topology=7)])[0]
+    task = UnitTask(device="cpu", compute=lambda unit, **kw: [unit.base.profile])
+    assert task(pickle.loads(pickle.dumps(unit))) == [prof]
 
 
 def _train(**switches):

@@ -24,8 +24,9 @@ import torch
 import dissim.train
 from dissim.data import DEFAULT_DATASET
 from dissim.errors import ResourceError
-from dissim.experiment import Member, run_member
-from dissim.store import ResultsStore
+from dissim.pipeline.experiment import Member
+from dissim.pipeline.runner import ensure_member
+from dissim.pipeline.store import ResultsStore
 from dissim.train import TrainConfig, train_siamese
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
@@ -39,7 +40,7 @@ def spawn(code: str, *args: str) -> subprocess.Popen:
 WRITER = """
     import sys
     import numpy as np
-    from dissim.store import ResultsStore
+    from dissim.pipeline.store import ResultsStore
 
     store = ResultsStore(sys.argv[1])
     big = np.random.default_rng(0).standard_normal((1500, 1000))  # 12 MB a write
@@ -105,7 +106,7 @@ def test_lock_excludes_times_out_with_the_holder_and_dies_with_it(tmp_path):
 
     proc = spawn("""
         import sys, time
-        from dissim.store import ResultsStore
+        from dissim.pipeline.store import ResultsStore
         with ResultsStore(sys.argv[1]).lock("unit"):
             print("held", flush=True)
             time.sleep(60)
@@ -123,28 +124,29 @@ def test_lock_excludes_times_out_with_the_holder_and_dies_with_it(tmp_path):
 
 GRID = """
     import dataclasses, hashlib, json, os, sys, time
-    import dissim.train
-    from dissim.experiment import Member, dataset_fingerprint, run_members
-    from dissim.store import ResultsStore
+    from dissim.pipeline import runner
+    from dissim.pipeline.executors import UnitTask
+    from dissim.pipeline.experiment import Member, fingerprint_of
+    from dissim.pipeline.store import ResultsStore
+    from dissim.train import train_siamese
 
     results, log, go = sys.argv[1:4]
-    real = dissim.train.train_siamese
 
     def logged(x, y, cfg, **kwargs):
         with open(log, "a") as fh:
             fh.write(f"{os.getpid()}\\n")
-        return real(x, y, dataclasses.replace(cfg, eval_pairs=8), **kwargs)  # seconds, not 5
+        return train_siamese(x, y, dataclasses.replace(cfg, eval_pairs=8), **kwargs)
 
-    dissim.train.train_siamese = logged
     members = [Member(dataset="textures", profile="smoke", topology=7, space=s, k=k)
                for s in ("fully", "deeper") for k in (2, 3)]  # one network (smoke)
-    dataset_fingerprint("textures", None, "smoke", 0)  # load before the start line
+    fingerprint_of(members[0], None)  # load before the start line
     print("ready", flush=True)
     while not os.path.exists(go):
         time.sleep(0.005)
-    out = run_members(members, ResultsStore(results), progress=False)
-    print(json.dumps({r.key: hashlib.sha256(r.scores.tobytes()).hexdigest()
-                      for r in out.values()}))
+    store = ResultsStore(results)
+    report = runner.run(members, store, task=UnitTask(trainer=logged))  # what `dissim grid` runs
+    assert report.returncode == 0
+    print(json.dumps({r.key: hashlib.sha256(r.scores.tobytes()).hexdigest() for r in store}))
 """
 
 
@@ -219,7 +221,7 @@ def test_nan_loss_always_is_not_converged(nan_loss):
 
 def test_member_whose_loss_is_always_nan_is_stored_as_not_converged(store, nan_loss):
     m = Member(dataset=DEFAULT_DATASET, profile="smoke", topology=7, space="fully", k=2)
-    result = run_member(m, store, progress=False)
+    result = ensure_member(m, store, progress=False)
     assert result.meta["train"]["converged"] is False
     assert result.meta["train"]["attempts"] == 1  # smoke: max_train_retries = 0
     assert np.all(np.isfinite(result.scores))

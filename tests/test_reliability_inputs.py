@@ -24,7 +24,7 @@ import dissim.train
 from dissim.cli import main
 from dissim.data.manifest import manifests_dir
 from dissim.errors import ConfigError
-from dissim.store import ResultsStore
+from dissim.pipeline.store import ResultsStore
 
 
 def make_tree(root: Path, per_class: int = 6, side: int = 20) -> Path:
@@ -135,7 +135,7 @@ def test_class_smaller_than_k_fails_before_training(tmp_path, capsys, no_trainin
     assert files_in(tmp_path / "results") == []
 
 
-def test_mixed_grey_rgb_rgba_16bit_folder_runs_end_to_end(tmp_path, capsys, fast_pair_accuracy):
+def test_mixed_grey_rgb_rgba_16bit_folder_runs_end_to_end(tmp_path, capsys):
     root = make_tree(tmp_path / "data")
     code = main(member_argv(tmp_path, root, "--k", "2", "--space", "deeper"))
     out = capsys.readouterr().out
@@ -187,7 +187,7 @@ def test_topology_that_cannot_fit_is_refused_before_allocation(tmp_path, capsys,
 
 def test_profiles_raise_inputs_to_the_topology_minimum():
     """A profile below a topology's minimum side is raised, never fed a too-small input."""
-    from dissim.experiment import input_size
+    from dissim.pipeline.experiment import input_size
     from dissim.profiles import get
     from dissim.topologies import create, min_input_size
 
@@ -208,7 +208,7 @@ def test_profiles_raise_inputs_to_the_topology_minimum():
     ({"seed": "0"}, "parameter 'seed' of table1.ipynb must be int (default 0); got '0'"),
 ])
 def test_notebook_parameters_are_checked_before_running(tmp_path, monkeypatch, params, message):
-    import dissim.book as book
+    from dissim.report import book
 
     with pytest.raises(ConfigError) as err:
         book.check_parameters(book.NOTEBOOK_DIR / "table1.ipynb", params)

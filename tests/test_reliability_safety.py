@@ -23,9 +23,10 @@ import pytest
 
 import dissim
 import dissim.train
-from dissim import experiment
-from dissim.experiment import Member, run_member
-from dissim.store import ResultsStore
+from dissim.pipeline import experiment
+from dissim.pipeline.experiment import Member
+from dissim.pipeline.runner import ensure_member
+from dissim.pipeline.store import ResultsStore
 
 REPO = Path(dissim.__file__).resolve().parents[1]
 
@@ -137,7 +138,7 @@ def test_no_unsafe_loading_in_the_package_or_the_notebooks():
     assert found == [], "unsafe loading:\n" + "\n".join(found)
 
 
-def test_same_seed_hasc_deeper_member_is_bit_identical(tmp_path, fast_pair_accuracy):
+def test_same_seed_hasc_deeper_member_is_bit_identical(tmp_path, fast_trainer):
     from test_reliability_inputs import make_tree
 
     root = str(make_tree(tmp_path / "data"))
@@ -148,7 +149,8 @@ def test_same_seed_hasc_deeper_member_is_bit_identical(tmp_path, fast_pair_accur
     for name in ("a", "b"):
         for cache in caches:  # a fresh process: data, folds and HASC inputs recomputed
             cache.cache_clear()
-        runs.append(run_member(m, ResultsStore(tmp_path / name), root=root, progress=False))
+        runs.append(ensure_member(m, ResultsStore(tmp_path / name), root=root, progress=False,
+                                  trainer=fast_trainer))
     a, b = runs
     assert a.key == b.key
     np.testing.assert_array_equal(a.scores, b.scores)
@@ -159,7 +161,7 @@ def test_same_seed_hasc_deeper_member_is_bit_identical(tmp_path, fast_pair_accur
 @pytest.mark.parametrize("name", [
     pytest.param("inflar", marks=pytest.mark.xfail(strict=True, reason=(
         "Zenodo record 1162784 publishes no SHA-256 (only an md5 in its API): fill "
-        "archive.sha256 in data_manifests/inflar.yml from a download checked against it"))),
+        "archive.sha256 in dissim/data/manifests/inflar.yml from a download checked against it"))),
     "cat", "birdz", "rpe", "port",
 ])
 def test_downloadable_archives_name_a_checksum(name):
@@ -196,7 +198,7 @@ def test_torchvision_weights_are_verified_and_never_unpickled(tmp_path, monkeypa
     weights.parent.mkdir()
     marker = tmp_path / "code_ran"
     weights.write_bytes(pickle.dumps(_Payload(marker)))
-    with pytest.raises(DataError, match=f"checksum mismatch for {weights}: its name says sha256 "
+    with pytest.raises(DataError, match=f"checksum mismatch for {weights}: expected sha256 "
                                         "1378be20..., got "):
         baselines.create("googlenet", 3, download=False)
     # a file whose hash prefix matched all the same (32 bits) is still never unpickled

@@ -8,7 +8,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
-from dissim import report
+from dissim.report import views as report
 
 matplotlib.use("Agg")
 

@@ -10,7 +10,7 @@ from scipy.spatial.distance import cdist
 
 from dissim.errors import ConfigError
 from dissim.siamese import SiameseNet
-from dissim.spaces import DeeperSpace, FullySpace, cosine_distance, encode
+from dissim.spaces import DissimilaritySpace, NetworkEncoder, cosine_distance, encode
 from dissim.topologies import create
 
 SIZE = 62  # topology 7's smallest valid input: cheap
@@ -38,7 +38,7 @@ def test_cosine_distance_equals_scipy():
 
 def test_fully_equals_per_pair_siamese_forward(net, data):
     x, y = data
-    space = FullySpace(net, k=2).fit(x, y)
+    space = DissimilaritySpace(NetworkEncoder(net), "fully", k=2).fit(x, y)
     d = space.transform(x[:5])
     assert d.shape == (5, 2 * 3)  # k per class
     with torch.no_grad():  # oracle: run the network on every (image, prototype) pair
@@ -54,7 +54,7 @@ def test_fully_equals_per_pair_siamese_forward(net, data):
 
 def test_deeper_equals_scipy_dct_and_cosine(net, data):
     x, y = data
-    space = DeeperSpace(net, k=2).fit(x, y)
+    space = DissimilaritySpace(NetworkEncoder(net), "deeper", k=2).fit(x, y)
     d = space.transform(x[:3])
 
     def code(images):  # oracle: scipy's orthonormal DCT-II, top-left 9x9 of every channel
@@ -86,20 +86,23 @@ def test_one_pass_encoding_matches_separate_calls(net, data):
 
 def test_feature_space_clustering_switch(net, data):
     x, y = data
-    space = FullySpace(net, k=2, cluster_space="feature").fit(x, y)
+    space = DissimilaritySpace(NetworkEncoder(net), "fully", k=2,
+                               cluster_space="feature").fit(x, y)
     assert space.prototypes_ is None and space.transform(x).shape == (12, 6)
 
 
 def test_errors(net, data):
     x, y = data
     with pytest.raises(ConfigError, match="cluster_space"):
-        FullySpace(net, cluster_space="wavelet").fit(x, y)
-    with pytest.raises(ConfigError, match="needs a trained SiameseNet"):
-        DeeperSpace().fit(x, y)
+        DissimilaritySpace(NetworkEncoder(net), cluster_space="wavelet").fit(x, y)
+    with pytest.raises(ConfigError, match="unknown space 'sobel'"):
+        DissimilaritySpace(NetworkEncoder(net), "sobel").fit(x, y)
+    with pytest.raises(ConfigError, match="needs an encoder"):
+        DissimilaritySpace(space="deeper").fit(x, y)
 
 
 def test_sklearn_clone_and_params(net):
     from sklearn.base import clone
 
-    space = FullySpace(net, k=3)
+    space = DissimilaritySpace(NetworkEncoder(net), k=3)
     assert clone(space).get_params()["k"] == 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dissim.store import ResultsStore, config_key
+from dissim.pipeline.store import ResultsStore, config_key
 
 
 def _put(store, key="ab" * 32):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dissim import report
-from dissim.baselines.member import CNNMember
-from dissim.experiment import Member
 from dissim.fusion import zscore
-from dissim.store import Result
-from dissim.tables import fused_accuracy, table1, table2, table3
+from dissim.pipeline.cnn import CNNMember
+from dissim.pipeline.experiment import Member
+from dissim.pipeline.store import Result
+from dissim.report import views as report
+from dissim.report.tables import fused_accuracy, table1, table2, table3
 
 Y = np.array([0, 1, 2, 2])
 IDX = np.array([10, 11, 12, 13])

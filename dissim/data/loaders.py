@@ -1,10 +1,10 @@
 """Reading data sets from folders: the :class:`Dataset` container, image decoding and checks.
 
 A data set on disk is a tree of class-named folders (optionally inside fold folders, as InfLar's
-``FRAMES/Fold{1,2,3}/{B,I,S,U}``, SPEC section 8). Images are read with Pillow and normalised to
+``FRAMES/Fold{1,2,3}/{B,I,S,U}``, Section 3). Images are read with Pillow and normalised to
 ``uint8`` arrays, ``HxW`` (grey) or ``HxWx3`` (colour): RGBA and LA are composited on white,
 palette images become RGB, 16-bit images are scaled by ``x / 257``. The paper's toolbox "works
-with both gray level and color images" (SPEC section 0, [R] 3), so grey images stay grey.
+with both gray level and color images" (the companion README, [R] 3), so grey images stay grey.
 
 Every user mistake raises a :class:`~dissim.errors.DataError` that names the culprit file or
 folder; :func:`check` collects the same problems as a list instead of raising.
@@ -20,7 +20,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from scipy.io import wavfile
+from tqdm import tqdm
 
+from dissim.data.spectrogram import cache_dir, cached_wav_image
 from dissim.errors import DataError
 
 IMAGE_EXTS = frozenset({
@@ -39,7 +42,7 @@ class Dataset:
         Data-set name (a manifest name, or ``folder`` for :func:`load_folder`).
     images : list of numpy.ndarray
         ``uint8`` arrays, ``HxW`` (grey) or ``HxWx3`` (colour), native size (resizing to the
-        network input happens later, SPEC section 2.1).
+        network input happens later, Section 2).
     labels : numpy.ndarray
         ``int64`` of shape ``(N,)``, index into ``classes``.
     classes : list of str
@@ -257,13 +260,9 @@ def read_items(items, *, audio: bool = False, progress: bool = False, desc: str 
     ``spectrogram`` holds keyword arguments of :func:`dissim.data.spectrogram.wav_to_image`
     (a manifest's optional ``spectrogram:`` mapping).
     """
-    from tqdm import tqdm
-
     out = []
     for p, _, _ in tqdm(items, desc=desc, disable=not progress, leave=False):
         if audio and p.suffix.lower() in AUDIO_EXTS:
-            from dissim.data.spectrogram import cached_wav_image
-
             out.append(cached_wav_image(p, **(spectrogram or {})))
         else:
             out.append(read_image(p, max_side=max_side))
@@ -307,8 +306,6 @@ def load_folder(
 def _verify_file(p: Path, problems: list[str]) -> None:
     try:
         if p.suffix.lower() in AUDIO_EXTS:
-            from scipy.io import wavfile
-
             wavfile.read(p, mmap=True)
         else:
             with Image.open(p) as img:
@@ -345,11 +342,25 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def sha256_problem(path: str | Path, expected: str | None, *, prefix: bool = False) -> str | None:
+    """Why ``path`` fails its expected SHA-256 (None: it matches, or nothing is expected).
+
+    The one checksum check of downloads, data folders and CNN weights. ``prefix``: ``expected``
+    is only the first hex digits (as in torchvision's file names).
+    """
+    if not expected:
+        return None
+    actual = file_sha256(path)
+    want = str(expected).lower()
+    if (actual.startswith(want) if prefix else actual == want):
+        return None
+    return (f"checksum mismatch for {path}: expected sha256 {expected}{'...' if prefix else ''}, "
+            f"got {actual}; delete the file and download it again")
+
+
 def default_root(name: str) -> Path:
     """Where data set ``name`` lives by default: ``$DISSIM_DATA/<name>`` or the cache."""
     base = os.environ.get("DISSIM_DATA")
     if base:
         return Path(base).expanduser() / name
-    from dissim.data.spectrogram import cache_dir
-
     return cache_dir() / "data" / name

@@ -1,10 +1,10 @@
-"""Data-set manifests: one YAML file per data set (DESIGN.md, "Layout"; SPEC section 8).
+"""Data-set manifests: one YAML file per data set (Section 3; book: Data).
 
 A manifest names a data set's source, licence, layout, classes with expected counts and its
-evaluation protocol. Unknown facts stay ``unknown`` or ``null`` (SPEC section 0): nothing is
-guessed. Manifests live in ``data_manifests/`` at the repository root (next to the ``dissim``
-package in an editable install); the environment variable ``DISSIM_MANIFESTS`` points to another
-folder.
+evaluation protocol. Unknown facts stay ``unknown`` or ``null`` (the companion README): nothing is
+guessed. Manifests ship inside the package (``dissim/data/manifests/``, found with
+:mod:`importlib.resources`, so an installed wheel has them); the environment variable
+``DISSIM_MANIFESTS`` points to another folder.
 
 >>> manifest("inflar")["protocol"]["kind"]
 'fixed_folds'
@@ -15,11 +15,11 @@ from __future__ import annotations
 import copy
 import os
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 
 import yaml
 
-import dissim
 from dissim.errors import DataError
 
 #: Protocol kinds understood by :func:`dissim.data.protocols.folds`.
@@ -28,11 +28,11 @@ _REQUIRED = ("name", "title", "kind", "licence", "source", "protocol")
 
 
 def manifests_dir() -> Path:
-    """The folder holding the manifests (``DISSIM_MANIFESTS`` or ``<repo>/data_manifests``)."""
+    """The folder holding the manifests (``DISSIM_MANIFESTS``, else the package's own)."""
     env = os.environ.get("DISSIM_MANIFESTS")
     if env:
         return Path(env).expanduser()
-    return Path(dissim.__file__).resolve().parents[1] / "data_manifests"
+    return Path(str(files("dissim.data") / "manifests"))
 
 
 def names() -> list[str]:
@@ -40,7 +40,7 @@ def names() -> list[str]:
     folder = manifests_dir()
     if not folder.is_dir():
         raise DataError(
-            f"manifest folder {folder} not found; set DISSIM_MANIFESTS to the data_manifests folder"
+            f"manifest folder {folder} not found; set DISSIM_MANIFESTS to a folder of manifests"
         )
     return sorted(p.stem for p in folder.glob("*.yml"))
 
@@ -53,7 +53,7 @@ def _parse(path: str, mtime: float) -> dict:
     except yaml.YAMLError as err:
         raise DataError(f"manifest {path} is not valid YAML ({err.__class__.__name__})") from None
     if not isinstance(m, dict):
-        raise DataError(f"manifest {path} is not a mapping; see data_manifests/inflar.yml")
+        raise DataError(f"manifest {path} is not a mapping; see dissim/data/manifests/inflar.yml")
     missing = [k for k in _REQUIRED if k not in m]
     if missing:
         raise DataError(f"manifest {path} lacks the key(s) {', '.join(missing)}")

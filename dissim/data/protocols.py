@@ -1,4 +1,4 @@
-"""Evaluation protocols: the train/test index splits of each data set (SPEC section 8).
+"""Evaluation protocols: the train/test index splits of each data set (Section 3).
 
 The manifest's ``protocol.kind`` picks one of:
 
@@ -6,7 +6,7 @@ The manifest's ``protocol.kind`` picks one of:
     Stratified k-fold CV, shuffled with the seed (CAT, Port: 10-fold [P]).
 ``group_kfold``
     Stratified group k-fold: no group is split between train and test (RPE: sub-windows of one
-    source image stay together, SPEC section 8 default; the embedded ``textures`` set).
+    source image stay together, Section 3 default; the embedded ``textures`` set).
 ``fixed_folds``
     The data set's own folds, read from the fold folders into ``Dataset.groups``; leave one fold
     out (InfLar: Fold1..Fold3, split by patient [P]).
@@ -14,7 +14,7 @@ The manifest's ``protocol.kind`` picks one of:
     Repeated stratified hold-out (BIRDz: "ten runs" [P]; the split of its source paper is not
     public, so the test fraction defaults to ``DEFAULT_TEST_SIZE``, a ``dissim`` choice).
 
-Folds must be fixed and shared by the Siamese runs and the eCNN baseline (SPEC section 8): every
+Folds must be fixed and shared by the Siamese runs and the eCNN baseline (Section 3): every
 split here is a pure function of the data set and the seed.
 """
 

@@ -1,7 +1,7 @@
-"""Audio clips to spectrogram images, for the two vocalisation sets CAT and BIRDz (SPEC section 8).
+"""Audio clips to spectrogram images, for the two vocalisation sets CAT and BIRDz (Section 3).
 
 The paper classifies animal sounds "represented as spectrograms" [P] but the group's spectrogram
-parameters are [UNKNOWN] (SPEC section 8). ``dissim`` chooses, and documents here:
+parameters are [UNKNOWN] (Section 3). ``dissim`` chooses, and documents here:
 
 * mono signal (channels averaged), no resampling;
 * Hann window of ``n_fft`` samples, the power of two nearest to 25 ms of signal (256 at 8 kHz,
@@ -13,7 +13,7 @@ parameters are [UNKNOWN] (SPEC section 8). ``dissim`` chooses, and documents her
   ``fmax``; linear frequency by default;
 * low frequencies at the bottom row (image convention of a plotted spectrogram);
 * native size unless ``size=(height, width)`` is given (resizing to the network input happens
-  later in the pipeline, SPEC section 2.1).
+  later in the pipeline, Section 2).
 
 Converted images are cached on disk as PNG under ``$DISSIM_CACHE`` (default ``~/.cache/dissim``),
 keyed by the clip's bytes and the parameters.

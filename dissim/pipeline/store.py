@@ -1,7 +1,7 @@
 """The results store: one score matrix per member, content-addressed, atomic, resumable.
 
-Every table of the paper is a fusion of stored score matrices, so fusing never retrains anything
-(DESIGN.md). An entry is a single ``.npz`` file named by the member's key (a SHA-256 of its
+Every table of the paper is a fusion of stored score matrices (Section 4), so fusing never
+retrains anything. An entry is a single ``.npz`` file named by the member's key (a SHA-256 of its
 configuration, its options and the data fingerprint) holding:
 
 * ``scores`` -- the (n_test, n_classes) SVM decision values on the test fold;
@@ -18,9 +18,10 @@ the stale ones.
 
 Several processes may share one store (two grid runs, a grid and a notebook): :meth:`lock` is
 a per-unit lock (an ``fcntl.flock`` on ``.locks/<name>.lock``, released by the kernel when its
-holder dies, so a killed run never leaves a stale lock). :func:`dissim.experiment.run_unit`
-trains a network under its lock and re-reads the store once it holds it, so a second run
-waiting on the same network reuses the first run's entries instead of training again.
+holder dies, so a killed run never leaves a stale lock). The runner
+(:func:`dissim.pipeline.runner.run`, behind ``dissim run``, ``dissim grid`` and the book) trains
+each network under its lock and re-reads the store once it holds it, so a second run waiting on
+the same network reuses the first run's entries instead of training again.
 """
 
 from __future__ import annotations
@@ -39,10 +40,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from dissim.errors import ResourceError
 
+try:
+    import fcntl as _fcntl  # POSIX only
+except ImportError:  # pragma: no cover - Windows
+    _fcntl = None
+
 FORMAT_VERSION = 1
+#: The results store of the command line, the runner and the book (``$DISSIM_RESULTS``).
+DEFAULT_RESULTS = os.environ.get("DISSIM_RESULTS", "results")
 #: Temporary files older than this (seconds) belong to a dead write (a write takes seconds).
 STALE_TMP_SECONDS = 3600.0
 
@@ -187,10 +196,7 @@ class ResultsStore:
         folder = self.root / ".locks"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{name}.lock"
-        try:
-            import fcntl  # POSIX only
-        except ImportError:
-            fcntl = None
+        fcntl = _fcntl
         start = time.monotonic()
         while fcntl is not None:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -245,10 +251,8 @@ class ResultsStore:
             if result is not None:
                 yield result
 
-    def table(self):
+    def table(self) -> pd.DataFrame:
         """A pandas DataFrame with one row per valid entry: config fields, accuracy, timings."""
-        import pandas as pd
-
         rows = []
         for r in self:
             row = dict(r.meta.get("member", {}))

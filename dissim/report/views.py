@@ -2,18 +2,19 @@
 
 Notebooks hold no logic; they call these functions. Published numbers come only from
 :mod:`dissim.paper` and are always labelled as published; our numbers come from the tables of
-:mod:`dissim.tables`, computed in the run that built the page.
+:mod:`dissim.report.tables`, computed in the run that built the page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from dissim import paper
-from dissim.tables import TABLE1_COLUMNS, TABLE2_ROWS
+from dissim.report.tables import CONTROL_COLUMN, CONTROLS, TABLE1_COLUMNS, TABLE2_ROWS
 
 NBSP = "\u00a0"
 
@@ -50,20 +51,35 @@ def _points(ax, x, values, color="black") -> None:
                zorder=3, linewidths=0)
 
 
+def _cells(df: pd.DataFrame) -> list[str]:
+    """'mean ± sd' per row, marked '(c/n converged)' when a network behind it did not converge
+    (the rerun rule's test, book: Training health); controls have no such mark."""
+    out = []
+    for _, r in df.iterrows():
+        cell = _fmt(r["mean"], r["std"])
+        n = r.get("networks")
+        if n is not None and not pd.isna(n) and r["converged"] < n:
+            cell += f"{NBSP}({int(r['converged'])}/{int(n)}{NBSP}converged)"
+        out.append(cell)
+    return out
+
+
 def table1_view(df: pd.DataFrame) -> pd.DataFrame:
-    """Table 1 laid out as in the paper: builders (F, D, F+D) x methods, 'mean ± std' (%)."""
-    cells = df.assign(cell=[_fmt(m, s) for m, s in zip(df["mean"], df["std"], strict=True)])
+    """Table 1 laid out as in the paper: builders (F, D, F+D) x methods, 'mean ± std' (%),
+    then the control columns when present."""
+    cells = df.assign(cell=_cells(df))
     view = cells.pivot(index="builder", columns="method", values="cell")
-    return view.reindex(index=["F", "D", "F+D"], columns=list(TABLE1_COLUMNS))
+    cols = list(TABLE1_COLUMNS) + [c for c in CONTROLS.values() if c in view.columns]
+    return view.reindex(index=["F", "D", "F+D"], columns=cols)
 
 
 def table2_view(df: pd.DataFrame) -> pd.DataFrame:
     """Table 2: rows = topologies and fusions, columns = the four configurations, plus the
     published InfLar and Port values (one unknown sub-row per topology; paper, Table 2)."""
-    cells = df.assign(cell=[_fmt(m, s) for m, s in zip(df["mean"], df["std"], strict=True)])
+    cells = df.assign(cell=_cells(df))
     view = cells.pivot(index="row", columns="configuration", values="cell")
     order = list(dict.fromkeys(df["row"]))
-    cols = [c for c in TABLE2_ROWS if c in view.columns]
+    cols = [c for c in (*TABLE2_ROWS, CONTROL_COLUMN) if c in view.columns]
     view = view.reindex(index=order, columns=cols).fillna("")
     return _with_published(view, "Table 2")
 
@@ -90,7 +106,7 @@ def table3_view(df: pd.DataFrame) -> pd.DataFrame:
     """Table 3: our CNNs, eCNN, Siamese fusions and Fusion + eCNN beside the published rows
     (the paper's four CNNs are unknown, so our CNN rows have no published counterpart)."""
     view = pd.DataFrame(
-        {"ours": [_fmt(m, s) for m, s in zip(df["mean"], df["std"], strict=True)]},
+        {"ours": _cells(df)},
         index=pd.Index(df["row"], name="row"),
     )
     previous = pd.DataFrame({"ours": ["not reproduced"] * 3},
@@ -101,8 +117,6 @@ def table3_view(df: pd.DataFrame) -> pd.DataFrame:
 def plot_table3(df: pd.DataFrame, folds: pd.DataFrame | None = None):
     """Horizontal bars: CNNs, eCNN, Siamese fusions and their fusion with eCNN; the dots are
     the per-fold accuracies (:func:`fold_points`)."""
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(df) + 1))
     colors = ["C2" if "eCNN" in r and "+" in r else "C1" if r.startswith("Fusion") else "C0"
               for r in df["row"]]
@@ -130,8 +144,6 @@ def table4_view(df: pd.DataFrame) -> pd.DataFrame:
 def plot_table2(df: pd.DataFrame, folds: pd.DataFrame | None = None):
     """Grouped bars: accuracy per topology for the four configurations, fusions at the end;
     the dots are the per-fold accuracies (:func:`fold_points`)."""
-    import matplotlib.pyplot as plt
-
     rows = list(dict.fromkeys(df["row"]))
     configs = list(dict.fromkeys(df["configuration"]))
     fig, ax = plt.subplots(figsize=(10, 3.6))
@@ -155,9 +167,7 @@ def plot_table2(df: pd.DataFrame, folds: pd.DataFrame | None = None):
 def plot_table1(df: pd.DataFrame, folds: pd.DataFrame | None = None):
     """Bars per method, one bar per builder (F, D, F+D), with the fold spread; the dots are
     the per-fold accuracies (:func:`fold_points`)."""
-    import matplotlib.pyplot as plt
-
-    methods = list(TABLE1_COLUMNS)
+    methods = list(TABLE1_COLUMNS) + [c for c in CONTROLS.values() if c in set(df["method"])]
     fig, ax = plt.subplots(figsize=(9, 3.4))
     for j, builder in enumerate(["F", "D", "F+D"]):
         sub = df[df["builder"] == builder].set_index("method").reindex(methods)
@@ -177,8 +187,6 @@ def plot_table1(df: pd.DataFrame, folds: pd.DataFrame | None = None):
 
 def plot_table4(df: pd.DataFrame):
     """Training seconds per topology and loss (log scale)."""
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(7, 3))
     for j, (loss, sub) in enumerate(df.groupby("loss")):
         ax.bar(sub["topology"] + (j - 0.5) * 0.4, sub["mean"], 0.4, label=loss)
@@ -192,8 +200,6 @@ def plot_table4(df: pd.DataFrame):
 
 def plot_figure4(curves: dict):
     """Figure 4: the global decay d_t and the modulated step factor imp_t * d_t."""
-    import matplotlib.pyplot as plt
-
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
     axes[0].plot(curves["t"], curves["d"], color="C0")
     axes[0].set_title(r"global decay $d_t$")
@@ -233,8 +239,6 @@ def published_note(table: str) -> str:
 
 def plot_scaling(df: pd.DataFrame):
     """Seconds against each factor (images, prototypes, input size)."""
-    import matplotlib.pyplot as plt
-
     factors = list(dict.fromkeys(df["factor"]))
     fig, axes = plt.subplots(1, len(factors), figsize=(4 * len(factors), 3.2))
     for ax, factor in zip(np.atleast_1d(axes), factors, strict=True):
@@ -249,7 +253,7 @@ def plot_scaling(df: pd.DataFrame):
 
 
 def performance_view(train: dict, fully: dict, dct: dict, hasc: dict) -> pd.DataFrame:
-    """The speed figures of :mod:`dissim.benchmark`, ours beside the reference each beats."""
+    """The speed figures of :mod:`dissim.report.benchmark`, ours beside the reference each beats."""
     rows = [
         {"what": f"training, topology {train['topology']} at {train['size']} px, "
                  f"{train['pairs']} pairs",
@@ -274,7 +278,7 @@ def performance_view(train: dict, fully: dict, dct: dict, hasc: dict) -> pd.Data
 
 def gpu_results_view(results: dict | None) -> pd.DataFrame | None:
     """Speed and memory per topology and precision from ``benchmarks/gpu.py``'s results
-    (:func:`dissim.benchmark.load_gpu_results`); None when there is no GPU measurement."""
+    (:func:`dissim.report.benchmark.load_gpu_results`); None when there is no GPU measurement."""
     if not results:
         return None
     rows = []
@@ -311,3 +315,50 @@ def gpu_results_note(results: dict | None) -> str:
         text += (f" Topology 1 on {folder['root']} ({folder['size']} px, {folder['pairs']} "
                  f"pairs): {folder['seconds_per_1000']:.0f} s per 1000 iterations.")
     return text
+
+
+def training_health_view(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per topology and method: mean over folds of the loss at the start and the end
+    of training, the pair accuracies after training and of the untrained network, and how many
+    networks converged (:func:`dissim.report.tables.training_health`)."""
+    rows = []
+    for (t, method), d in df.groupby(["topology", "method"], sort=True):
+        def pair(a, b, d=d):
+            return f"{d[a].mean():.2f} ({d[b].mean():.2f})"
+        rows.append({
+            "topology": t, "method": method,
+            "loss start → end": f"{d['first_loss'].mean():.3f} → {d['final_loss'].mean():.3f}",
+            "training pairs: trained (untrained)": pair("pair_accuracy",
+                                                        "untrained_pair_accuracy"),
+            "held-out pairs: trained (untrained)": pair("heldout_pair_accuracy",
+                                                        "untrained_heldout_pair_accuracy"),
+            "converged": f"{int(d['converged'].sum())}/{len(d)}",
+        })
+    return pd.DataFrame(rows).set_index(["topology", "method"])
+
+
+def plot_learning_curves(df: pd.DataFrame):
+    """Loss curves per topology (one panel each), one line per method and fold; the dashed
+    line is ln 2, the cross-entropy of a network that has learned nothing."""
+    topologies = sorted(df["topology"].unique())
+    cols = min(4, len(topologies))
+    rows = int(np.ceil(len(topologies) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.5 * rows), squeeze=False,
+                             sharey=False)
+    colors = {"cross": "C0", "crossdd": "C1", "triplet": "C2"}
+    for ax, t in zip(axes.flat, topologies, strict=False):
+        for _, r in df[df["topology"] == t].iterrows():
+            curve = np.asarray(r["loss_curve"], dtype=float)
+            step = max(1, r["iterations"] // max(1, len(curve)))
+            ax.plot(np.arange(len(curve)) * step, curve, color=colors.get(r["method"], "C3"),
+                    lw=1, alpha=0.8, label=r["method"] if r["fold"] == df["fold"].min() else None)
+        ax.axhline(np.log(2), ls="--", lw=0.8, color="grey")
+        ax.set_title(f"topology {t}", fontsize=9)
+        ax.set_xlabel("iteration", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(topologies):]:
+        ax.axis("off")
+    axes.flat[0].set_ylabel("loss", fontsize=8)
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -29,12 +29,18 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from dissim.errors import ConfigError, DissimError
+import nbformat
+import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from dissim.data import DEFAULT_DATASET
+from dissim.errors import ConfigError, DissimError
+from dissim.pipeline.store import DEFAULT_RESULTS
+from dissim.profiles import get as get_profile
+
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO / "notebooks"
 OUT_DIR = REPO / "book" / "results"
-PER_DATASET = ("table1", "table2", "table3", "table4", "assumptions")
+PER_DATASET = ("training_health", "table1", "table2", "table3", "table4", "assumptions")
 GLOBAL = ("figure4", "performance")
 _TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool, "None": type(None)}
 CONFIG = REPO / "_config.yml"
@@ -43,8 +49,6 @@ INSTALL_TAG = "install"  # the tag (beside remove-cell) of each notebook's insta
 
 def repository() -> tuple[str, str]:
     """The repository URL and branch: ``_config.yml``'s ``repository:``, their one source."""
-    import yaml
-
     repo = yaml.safe_load(CONFIG.read_text())["repository"]
     return str(repo["url"]).rstrip("/"), str(repo.get("branch", "main"))
 
@@ -75,8 +79,6 @@ def install_cell() -> str:
 
 def sync_install_cells(notebooks: Iterable[Path] | None = None) -> list[Path]:
     """Rewrite the install cell of each notebook to :func:`install_cell`; return those changed."""
-    import nbformat
-
     changed = []
     for path in notebooks or sorted(NOTEBOOK_DIR.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
@@ -122,7 +124,7 @@ def readme_badges() -> str:
 
 def declared_parameters(notebook: str | Path) -> dict[str, dict]:
     """The parameters cell of a notebook: name -> {inferred_type_name, default, help}."""
-    import papermill
+    import papermill  # optional, heavy
 
     return papermill.inspect_notebook(str(notebook))
 
@@ -195,8 +197,6 @@ def _repo_relative(path: str) -> str:
 def _for_readers(path: Path) -> None:
     """Make an executed notebook travel: hide papermill's injected-parameters cell (the page
     states the values in its caption) and keep no path of the build machine in its metadata."""
-    import nbformat
-
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
@@ -215,7 +215,7 @@ def execute(notebook: Path, output: Path, parameters: dict, *, timeout: int | No
 
     ``log_output`` streams the kernel's output (the progress bars) to this terminal.
     """
-    import papermill
+    import papermill  # optional, heavy
 
     check_parameters(notebook, parameters)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -248,8 +248,6 @@ def execute(notebook: Path, output: Path, parameters: dict, *, timeout: int | No
 def _title_with_dataset(path: Path, dataset: str, profile: str | None) -> None:
     """Name the data set and profile in the page title, so the book's sidebar tells the
     pages of several data sets apart ("Table 1: ... (textures, quick)")."""
-    import nbformat
-
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "markdown" and cell.source.startswith("# "):
@@ -265,16 +263,13 @@ def run(
     datasets: list[str] | None = None,
     *,
     seed: int = 0,
-    results_dir: str = "results",
+    results_dir: str = DEFAULT_RESULTS,
     data_root: str | None = None,
     notebooks: list[str] | None = None,
     extra: dict | None = None,
     log_output: bool = True,
 ) -> list[Path]:
     """Execute the book's notebooks for each data set; return the pages written."""
-    from dissim.data import DEFAULT_DATASET
-    from dissim.profiles import get as get_profile
-
     get_profile(profile)  # fail early on an unknown profile
     datasets = datasets or [DEFAULT_DATASET]
     chosen = notebooks or list(GLOBAL + PER_DATASET)
@@ -311,30 +306,6 @@ def run(
             print(f"[book] {name} done in {time.perf_counter() - t0:.0f} s -> "
                   f"{out.relative_to(REPO)}", flush=True)
     return written
-
-
-def add_parser(sub) -> None:
-    """``dissim book run``."""
-    from dissim.profiles import PROFILES
-
-    p = sub.add_parser("book", help="execute the book's notebooks (papermill)")
-    bs = p.add_subparsers(dest="book_cmd", required=True)
-    r = bs.add_parser("run", help="run every table and figure notebook per data set")
-    r.add_argument("--profile", default="quick", choices=sorted(PROFILES))
-    r.add_argument("--dataset", action="append", default=None,
-                   help="data set (repeatable; default: the embedded default)")
-    r.add_argument("--root", default=None, help="data folder for paper data sets")
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--results", default=os.environ.get("DISSIM_RESULTS", "results"))
-    r.add_argument("--notebooks", "--notebook", default=None,
-                   help="comma-separated subset, e.g. table1,figure4")
-    r.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
-                   metavar=("NAME", "VALUE"),
-                   help="a notebook parameter, as papermill's -p (repeatable), e.g. "
-                        "-p last_topology 4; checked against each notebook's parameters cell")
-    r.set_defaults(func=_cmd_run)
-
-
 def book_parameters(notebooks: list[str] | None, pairs: list[tuple[str, str]]) -> dict:
     """The ``-p`` pairs of ``dissim book run``, parsed and checked for every chosen notebook."""
     chosen = notebooks or list(GLOBAL + PER_DATASET)
@@ -346,11 +317,3 @@ def book_parameters(notebooks: list[str] | None, pairs: list[tuple[str, str]]) -
                 f"unknown notebook {name!r}; choose from {', '.join(GLOBAL + PER_DATASET)}")
         extra = parse_parameters(path, pairs)
     return extra
-
-
-def _cmd_run(a) -> int:
-    notebooks = a.notebooks.split(",") if a.notebooks else None
-    extra = book_parameters(notebooks, [tuple(p) for p in a.parameter])
-    run(a.profile, a.dataset, seed=a.seed, results_dir=a.results, data_root=a.root,
-        notebooks=notebooks, extra=extra)
-    return 0

@@ -15,11 +15,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
+import torch.nn.functional as F
+from scipy.fft import dctn
+from torch.utils.flop_counter import FlopCounterMode
 
 from dissim.dct import reduce
+from dissim.hasc import hasc_band
 from dissim.siamese import SiameseNet
+from dissim.spaces import deeper_matrix, encode, fully_matrix
 from dissim.topologies import create
+from dissim.train import TrainConfig, train_siamese
 
 
 def machine() -> str:
@@ -53,8 +60,6 @@ def _images(n: int, size: int, seed: int = 0) -> np.ndarray:
 def fully_speedup(images: int = 200, prototypes: int = 60, topology: int = 6,
                   size: int = 58) -> dict:
     """FULLY from cached embeddings vs one Siamese forward per (image, prototype) pair."""
-    from dissim.spaces import encode, fully_matrix
-
     torch.manual_seed(0)
     net = SiameseNet(create(topology, input_size=size), mode="cross").eval()
     x, p = _images(images, size), _images(prototypes, size, seed=1)
@@ -77,8 +82,6 @@ def fully_speedup(images: int = 200, prototypes: int = 60, topology: int = 6,
 
 def dct_speedup(shape: Sequence[int] = (64, 64, 19, 19)) -> dict:
     """:func:`dissim.dct.reduce` vs a per-channel ``scipy.fft.dctn`` loop."""
-    from scipy.fft import dctn
-
     tap = torch.from_numpy(np.random.default_rng(0).normal(size=shape).astype(np.float32))
     fast = reduce(tap)
     t_fast = timeit(lambda: reduce(tap), repeats=10)
@@ -95,8 +98,6 @@ def dct_speedup(shape: Sequence[int] = (64, 64, 19, 19)) -> dict:
 
 def hasc_seconds(size: int = 224) -> dict:
     """Seconds per HASC band (exact and with EMI on a stride-2 grid)."""
-    from dissim.hasc import hasc_band
-
     band = np.random.default_rng(0).integers(0, 256, (size, size)).astype(np.uint8)
     return {"size": size, "exact_s": timeit(lambda: hasc_band(band)),
             "stride2_s": timeit(lambda: hasc_band(band, emi_stride=2))}
@@ -105,10 +106,7 @@ def hasc_seconds(size: int = 224) -> dict:
 def train_throughput(topology: int = 1, size: int = 224, pairs: int = 16,
                      iterations: int = 3) -> dict:
     """Images/s of :func:`dissim.train.train_siamese` vs a bare torch loop, and GFLOP/s."""
-    import torch.nn.functional as F
-    from torch.utils.flop_counter import FlopCounterMode
 
-    from dissim.train import TrainConfig, train_siamese
 
     n = 64
     x = torch.from_numpy(_images(n, size))
@@ -149,8 +147,6 @@ def train_throughput(topology: int = 1, size: int = 224, pairs: int = 16,
 
 def space_seconds(images: int, prototypes: int, size: int, topology: int = 6) -> float:
     """Wall time to build FULLY + DEEPER for ``images`` against ``prototypes`` (no training)."""
-    from dissim.spaces import deeper_matrix, encode, fully_matrix
-
     torch.manual_seed(0)
     net = SiameseNet(create(topology, input_size=size), mode="cross").eval()
     x, p = _images(images, size), _images(prototypes, size, seed=1)
@@ -165,7 +161,6 @@ def scaling(images=(50, 100, 200, 400), prototypes=(30, 90, 180, 360),
             sizes=(58, 80, 112, 160), topology: int = 6):
     """How the space-building time grows with images, prototypes and input size (a DataFrame:
     ``factor``, ``value``, ``seconds``); the other two factors stay at their first value."""
-    import pandas as pd
 
     rows = []
     for n in images:

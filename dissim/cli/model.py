@@ -5,49 +5,59 @@
     dissim evaluate IMAGE_FOLDER | --dataset NAME [--folds 5] [--plot confusion.png]
 
 ``IMAGE_FOLDER`` holds one sub-folder per class (:func:`dissim.data.load_folder`); a bad tree
-is one :class:`~dissim.errors.DataError` line and exit status 2. ``evaluate`` runs the paper's
-protocol on it: stratified k-fold (group k-fold for an embedded set with groups), one
-classifier per fold, per-fold accuracy, mean and standard deviation, the pooled confusion
-matrix and the most confused pairs.
+is one :class:`~dissim.errors.DataError` line, exit status 2 (:func:`dissim.cli.main`).
+``evaluate`` runs the paper's protocol on it: stratified k-fold (group k-fold for an embedded
+set with groups), one classifier per fold, per-fold accuracy, mean and standard deviation,
+the pooled confusion matrix and the most confused pairs.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
+from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
+from tqdm import tqdm
 
+from dissim import data
+from dissim.baselines import available as available_cnns
+from dissim.data import IMAGE_EXTS, load_folder, read_image
 from dissim.errors import DataError
+from dissim.fusion import SCALINGS
+from dissim.pipeline.classifier import DissimilarityClassifier
+from dissim.pipeline.experiment import INPUTS, METHODS, SPACE_NAMES
+from dissim.profiles import PROFILES
+from dissim.profiles import get as get_profile
+from dissim.topologies import available as available_topologies
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    from dissim.experiment import INPUTS, METHODS, SPACE_NAMES
-    from dissim.profiles import PROFILES
-
     p.add_argument("--profile", default="quick", choices=sorted(PROFILES),
                    help="scale of training (default quick)")
     p.add_argument("--topologies", type=int, nargs="+", default=[1], metavar="T",
-                   help="Appendix A topologies 1-8 (default 1)")
+                   help="Appendix A topologies, of "
+                   f"{' '.join(map(str, available_topologies()))} (default 1)")
     p.add_argument("--methods", nargs="+", default=["cross", "triplet"], choices=list(METHODS),
                    help="loss/optimizer pairs (default cross triplet)")
     p.add_argument("--spaces", nargs="+", default=list(SPACE_NAMES), choices=SPACE_NAMES)
     p.add_argument("--k", type=int, nargs="+", default=None,
                    help="prototypes per class (default: the profile's k values)")
     p.add_argument("--inputs", nargs="+", default=["orig"], choices=INPUTS)
-    p.add_argument("--ecnn", default=None, help="add a fine-tuned ImageNet CNN, e.g. "
-                   "efficientnet_lite0, fused by z-score sum")
-    p.add_argument("--svm-scaling", default="none", choices=("none", "minmax", "standard"))
+    p.add_argument("--ecnn", default=None, metavar="CNN",
+                   help="add a fine-tuned ImageNet CNN fused by z-score sum, one of "
+                   f"{', '.join(available_cnns())}")
+    p.add_argument("--svm-scaling", default="none", choices=SCALINGS)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
 
 
 def _classifier(args, verbose: bool = True):
-    from dissim.classifier import DissimilarityClassifier
-
     return DissimilarityClassifier(
         topologies=tuple(args.topologies), methods=tuple(args.methods),
         spaces=tuple(args.spaces), k_values=None if args.k is None else tuple(args.k),
@@ -89,8 +99,6 @@ def add_parsers(sub) -> None:
 
 
 def _cmd_fit(args) -> int:
-    from dissim.data import load_folder
-
     t0 = time.perf_counter()
     ds = load_folder(args.folder, progress=True)
     clf = _classifier(args).fit(ds.images, np.array(ds.classes)[ds.labels])
@@ -107,8 +115,6 @@ def _cmd_fit(args) -> int:
 
 
 def _image_files(specs: Sequence[str]) -> list[Path]:
-    from dissim.data import IMAGE_EXTS
-
     files: list[Path] = []
     for spec in specs:
         p = Path(spec).expanduser()
@@ -126,16 +132,11 @@ def _image_files(specs: Sequence[str]) -> list[Path]:
 
 
 def _cmd_predict(args) -> int:
-    from dissim.classifier import DissimilarityClassifier
-    from dissim.data import read_image
-
     clf = DissimilarityClassifier.load(args.model, device=args.device)
     files = _image_files(args.images)
     scores = clf.decision_function([read_image(f) for f in files])
     best = scores.argmax(axis=1)
     if args.csv:
-        import csv
-
         w = csv.writer(sys.stdout)
         w.writerow(["file", "class", "score"])
         for f, b, s in zip(files, best, scores, strict=True):
@@ -148,9 +149,6 @@ def _cmd_predict(args) -> int:
 
 
 def _load_eval_data(args):
-    from dissim import data
-    from dissim.profiles import get as get_profile
-
     if (args.folder is None) == (args.dataset is None):
         raise DataError("give an image folder or --dataset NAME (one of them)")
     cap = args.max_per_class
@@ -183,27 +181,16 @@ def confused_pairs(cm: np.ndarray, classes: Sequence[str], top: int = 5) -> list
 
 
 def _plot(cm: np.ndarray, classes: Sequence[str], path: str, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: the CLI never opens a window
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import ConfusionMatrixDisplay
-
-    fig, ax = plt.subplots(figsize=(1.2 + 0.7 * len(classes), 1 + 0.7 * len(classes)))
+    fig = Figure(figsize=(1.2 + 0.7 * len(classes), 1 + 0.7 * len(classes)))  # no window
+    ax = fig.subplots()
     ConfusionMatrixDisplay(cm, display_labels=list(classes)).plot(
         ax=ax, cmap="Blues", colorbar=False, xticks_rotation=45)
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def _cmd_evaluate(args) -> int:
-    from sklearn.metrics import confusion_matrix
-    from tqdm import tqdm
-
-    from dissim import data
-
     t0 = time.perf_counter()
     ds = _load_eval_data(args)
     folds = data.folds(ds, seed=args.seed, n_splits=args.folds)[: args.max_folds]
@@ -236,14 +223,3 @@ def _cmd_evaluate(args) -> int:
         _plot(cm, ds.classes, args.plot, f"{name}: {100 * np.mean(accs):.1f}%")
         print(f"wrote {args.plot}")
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``dissim fit | predict | evaluate`` through :func:`dissim.cli.main` (one error path)."""
-    from dissim.cli import main as dissim_main
-
-    return dissim_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,33 +1,32 @@
-"""``dissim data ...``: list, describe, check and fetch data sets (wired into ``dissim.cli``).
+"""``dissim data ...``: list, describe, check and fetch data sets.
 
-Handlers return an exit code: 0 OK, 1 problems found by ``check``, 2 a user error
-(:class:`~dissim.errors.DissimError`, printed as one line ``dissim: error: <msg>``).
+Handlers return an exit code: 0 OK, 1 problems found by ``check``; a user error
+(:class:`~dissim.errors.DissimError`) goes to :func:`dissim.cli.main`'s one error path.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
-from dissim.errors import DissimError
-
-
-def report_errors(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """Run ``handler(args)``; a :class:`DissimError` becomes one stderr line and exit code 2."""
-    try:
-        return int(handler(args))
-    except DissimError as err:
-        print(f"dissim: error: {err}", file=sys.stderr)
-        return 2
+from dissim.data import (
+    DEFAULT_DATASET,
+    FOLDER,
+    check,
+    check_folder,
+    count_files,
+    list_datasets,
+    manifest,
+)
+from dissim.data.fetch import fetch
+from dissim.data.loaders import scan_tree
+from dissim.errors import DataError
 
 
 def _list(args: argparse.Namespace) -> int:
-    from dissim.data import DEFAULT_DATASET, list_datasets
-
     rows = list_datasets()
     print(f"{'name':<14} {'kind':<6} {'where':<9} {'classes':>7} {'images':>7}  title")
     for r in rows:
@@ -41,19 +40,14 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from dissim.data import manifest
-
     print(yaml.safe_dump(manifest(args.name), sort_keys=False, allow_unicode=True), end="")
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
-    from dissim.data import check, check_folder, count_files
-    from dissim.data.loaders import scan_tree
-
-    if args.name == "folder":
+    if args.name == FOLDER:
         if args.root is None:
-            raise DissimError("`dissim data check folder` needs --root DIR")
+            raise DataError("`dissim data check folder` needs --root DIR")
         problems = check_folder(args.root)
     else:
         problems = check(args.name, args.root)
@@ -62,7 +56,7 @@ def _check(args: argparse.Namespace) -> int:
     if problems:
         print(f"{len(problems)} problem(s) found", file=sys.stderr)
         return 1
-    if args.name == "folder":
+    if args.name == FOLDER:
         classes, items = scan_tree(Path(args.root).expanduser(), problems=[])
         n, c = len(items), len(classes)
     else:
@@ -72,8 +66,6 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from dissim.data.fetch import fetch
-
     path = fetch(args.name, args.dest)
     print(f"{args.name}: data in {path}; check it with `dissim data check {args.name} "
           f"--root {path}`")
@@ -81,31 +73,19 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers) -> None:
-    """Add the ``data`` command (sub-commands list, info, check, fetch) to ``subparsers``.
-
-    Each leaf parser stores its handler in ``args.handler`` (and, for ``dissim.cli.main``, in
-    ``args.func``); run it with :func:`report_errors`.
-    """
+    """Add the ``data`` command (sub-commands list, info, check, fetch) to ``subparsers``."""
     p = subparsers.add_parser("data", help="list, describe, check and fetch data sets")
     sub = p.add_subparsers(dest="data_command", required=True)
     s = sub.add_parser("list", help="the known data sets")
-    s.set_defaults(handler=_list, func=_list)
+    s.set_defaults(func=_list)
     s = sub.add_parser("info", help="a data set's manifest")
     s.add_argument("name")
-    s.set_defaults(handler=_info, func=_info)
+    s.set_defaults(func=_info)
     s = sub.add_parser("check", help="check a data folder (use NAME 'folder' for any tree)")
     s.add_argument("name")
     s.add_argument("--root", default=None, help="the data folder (default $DISSIM_DATA/NAME)")
-    s.set_defaults(handler=_check, func=_check)
+    s.set_defaults(func=_check)
     s = sub.add_parser("fetch", help="download a data set with a public archive")
     s.add_argument("name")
     s.add_argument("--dest", default=None, help="target folder (default $DISSIM_DATA/NAME)")
-    s.set_defaults(handler=_fetch, func=_fetch)
-
-
-def main_for_tests(argv: list[str]) -> int:
-    """Parse ``argv`` (starting with ``data``) with only this command and run it."""
-    parser = argparse.ArgumentParser(prog="dissim")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return report_errors(args.handler, args)
+    s.set_defaults(func=_fetch)

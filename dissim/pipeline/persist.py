@@ -1,4 +1,5 @@
-"""Saving and loading a fitted :class:`~dissim.classifier.DissimilarityClassifier`, pickle-free.
+"""Saving and loading a fitted :class:`~dissim.pipeline.classifier.DissimilarityClassifier`,
+pickle-free.
 
 A model file is a zip archive holding
 
@@ -13,7 +14,7 @@ A model file is a zip archive holding
 ``prototypes.safetensors``
     Member ``m<i>``'s prototype features (FULLY: embeddings; DEEPER: DCT codes).
 ``svms.npz``
-    Member ``m<i>``'s one-vs-rest RBF SVMs as arrays (:class:`~dissim.classifier.RBFSVMs`):
+    Member ``m<i>``'s one-vs-rest RBF SVMs as arrays (:class:`~dissim.fusion.RBFSVMs`):
     ``m<i>.c<c>.sv`` (support vectors), ``m<i>.c<c>.dual`` (dual coefficients),
     ``m<i>.intercept``, ``m<i>.gamma`` and, with feature scaling, ``m<i>.scale`` and
     ``m<i>.offset``. Read with ``np.load(..., allow_pickle=False)``.
@@ -29,24 +30,24 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
 
+from dissim import __version__
 from dissim.errors import DataError
+from dissim.fusion import RBFSVMs
+from dissim.pipeline.member import METHODS, Member, Network, SpaceMember
+from dissim.siamese import SiameseNet
+from dissim.spaces import DissimilaritySpace, NetworkEncoder
+from dissim.topologies import create
 
 FORMAT = "dissim.classifier"
 FORMAT_VERSION = 1
-
-
-def _safetensors():
-    try:
-        from safetensors.torch import load, save
-    except ImportError:  # pragma: no cover - a declared dependency
-        raise DataError("saving and loading models needs safetensors: pip install safetensors"
-                        ) from None
-    return load, save
 
 
 def _jsonable(value):
@@ -57,23 +58,17 @@ def _jsonable(value):
     return value
 
 
-def save(clf, path: str | Path) -> Path:
-    """Write fitted ``clf`` to ``path`` (a zip, see the module docstring); return the path."""
-    from sklearn.utils.validation import check_is_fitted
-
-    from dissim import __version__
-    from dissim.experiment import METHODS
-
-    check_is_fitted(clf, "members_")
-    _, st_save = _safetensors()
+def save(path: str | Path, *, params: dict, classes: np.ndarray, k_values, networks: list[Network],
+         members: list[Member], train_logs: list[dict], ecnn=None) -> Path:
+    """Write a fitted classifier's parts to ``path`` (a zip, see the module docstring)."""
     path = Path(path).expanduser()
     nets, protos, svms = {}, {}, {}
-    for j, nw in enumerate(clf.networks_):
+    for j, nw in enumerate(networks):
         for key, t in nw.net.state_dict().items():
             nets[f"n{j}.{key}"] = t.detach().cpu().contiguous()
-    for i, m in enumerate(clf.members_):
-        protos[f"m{i}"] = m.prototypes.detach().cpu().contiguous()
-        s = m.svms
+    for i, m in enumerate(members):
+        protos[f"m{i}"] = m.fitted.transformer.prototype_features_.detach().cpu().contiguous()
+        s = m.fitted.svms
         svms[f"m{i}.intercept"] = s.intercept
         svms[f"m{i}.gamma"] = np.array(s.gamma)
         for c, (sv, a) in enumerate(zip(s.support, s.dual, strict=True)):
@@ -82,21 +77,19 @@ def save(clf, path: str | Path) -> Path:
             svms[f"m{i}.scale"], svms[f"m{i}.offset"] = s.scale, s.offset
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "dissim_version": __version__,
-        "params": {k: _jsonable(v) for k, v in clf.get_params(deep=False).items()},
-        "classes": _jsonable(clf.classes_.tolist()), "classes_dtype": clf.classes_.dtype.str,
-        "k_values": list(clf.k_values_),
+        "params": {k: _jsonable(v) for k, v in params.items()},
+        "classes": _jsonable(classes.tolist()), "classes_dtype": classes.dtype.str,
+        "k_values": list(k_values),
         "networks": [{"input": nw.input, "topology": nw.topology, "method": nw.method,
                       "loss": METHODS[nw.method][0], "optimizer": METHODS[nw.method][1],
                       "input_size": nw.input_size, "deeper_layer": nw.net.backbone.deeper_layer,
                       "converged": log["converged"], "pair_accuracy": log["pair_accuracy"],
                       "train_seconds": log["seconds"]}
-                     for nw, log in zip(clf.networks_, clf.train_logs_, strict=True)],
+                     for nw, log in zip(networks, train_logs, strict=True)],
         "members": [{"network": m.network, "space": m.space, "k": m.k,
-                     "n_classes": len(m.svms.support)} for m in clf.members_],
-        "ecnn": None,
+                     "n_classes": len(m.fitted.svms.support)} for m in members],
+        "ecnn": None if ecnn is None else {"name": params.get("ecnn")},
     }
-    if clf.ecnn_model_ is not None:
-        manifest["ecnn"] = {"name": clf.ecnn}
     npz = io.BytesIO()
     np.savez(npz, **svms)
     tmp = path.with_name(path.name + ".tmp")
@@ -106,9 +99,8 @@ def save(clf, path: str | Path) -> Path:
         # float weights barely deflate (~10 %) and deflating 100s of MB takes seconds: store
         z.writestr("networks.safetensors", st_save(nets), compress_type=zipfile.ZIP_STORED)
         z.writestr("prototypes.safetensors", st_save(protos), compress_type=zipfile.ZIP_STORED)
-        if clf.ecnn_model_ is not None:
-            state = {k: t.detach().cpu().contiguous()
-                     for k, t in clf.ecnn_model_.state_dict().items()}
+        if ecnn is not None:
+            state = {k: t.detach().cpu().contiguous() for k, t in ecnn.state_dict().items()}
             z.writestr("ecnn.safetensors", st_save(state), compress_type=zipfile.ZIP_STORED)
     tmp.replace(path)
     return path
@@ -125,14 +117,21 @@ def _prefixed(state: dict, prefix: str) -> dict:
     return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
 
-def load(path: str | Path, *, device: str | None = None):
-    """Read a model written by :func:`save`; ``device`` overrides the saved ``device``."""
-    from dissim import __version__
-    from dissim.classifier import DissimilarityClassifier, Member, Network, RBFSVMs
-    from dissim.siamese import SiameseNet
-    from dissim.topologies import create
+@dataclass
+class Parts:
+    """What :func:`load` reads: the classifier's parameters and fitted attributes."""
 
-    st_load, _ = _safetensors()
+    params: dict
+    classes: np.ndarray
+    k_values: tuple[int, ...]
+    networks: list[Network]
+    train_logs: list[dict]
+    members: list[tuple[int, SpaceMember]]
+    ecnn_state: dict | None
+
+
+def load(path: str | Path, *, device: str | None = None) -> Parts:
+    """Read a model written by :func:`save`; ``device`` overrides the saved ``device``."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"model file {path} not found; write one with `dissim fit`")
@@ -160,11 +159,8 @@ def load(path: str | Path, *, device: str | None = None):
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in man["params"].items()}
     if device is not None:
         params["device"] = device
-    clf = DissimilarityClassifier(**params)
     dev = torch.device(params["device"]) if params["device"] else None
-    clf.classes_ = np.array(man["classes"], dtype=np.dtype(man["classes_dtype"]))
-    clf.k_values_ = tuple(man["k_values"])
-    clf.networks_, clf.train_logs_ = [], []
+    networks, logs, encoders = [], [], []
     for j, rec in enumerate(man["networks"]):
         backbone = create(rec["topology"], in_channels=3, input_size=rec["input_size"],
                           deeper_layer=rec["deeper_layer"])
@@ -173,12 +169,12 @@ def load(path: str | Path, *, device: str | None = None):
         net.eval()
         if dev is not None:
             net.to(dev)
-        clf.networks_.append(Network(rec["input"], rec["topology"], rec["method"],
-                                     rec["input_size"], net))
-        clf.train_logs_.append({"converged": rec["converged"],
-                                "pair_accuracy": rec["pair_accuracy"],
-                                "seconds": rec["train_seconds"]})
-    clf.members_ = []
+        networks.append(Network(rec["input"], rec["topology"], rec["method"],
+                                rec["input_size"], net))
+        encoders.append(NetworkEncoder(net))
+        logs.append({"converged": rec["converged"], "pair_accuracy": rec["pair_accuracy"],
+                     "seconds": rec["train_seconds"]})
+    members = []
     for i, rec in enumerate(man["members"]):
         c = range(rec["n_classes"])
         scaled = f"m{i}.scale" in svms.files
@@ -186,15 +182,8 @@ def load(path: str | Path, *, device: str | None = None):
                     [svms[f"m{i}.c{k}.dual"] for k in c], svms[f"m{i}.intercept"],
                     svms[f"m{i}.scale"] if scaled else None,
                     svms[f"m{i}.offset"] if scaled else None)
-        clf.members_.append(Member(rec["network"], rec["space"], rec["k"], protos[f"m{i}"], s))
-    clf.ecnn_model_ = None
-    if ecnn_state is not None:
-        from dissim.baselines import create as create_cnn
-        from dissim.profiles import get as get_profile
-
-        prof_side = clf._ecnn_side(get_profile(clf.profile))
-        model = create_cnn(man["ecnn"]["name"], len(clf.classes_), pretrained=False,
-                           input_size=prof_side)
-        model.load_state_dict(ecnn_state, strict=True)
-        clf.ecnn_model_ = model.eval().to(dev) if dev is not None else model.eval()
-    return clf
+        space = DissimilaritySpace.from_prototypes(encoders[rec["network"]], rec["space"],
+                                                   protos[f"m{i}"], k=rec["k"])
+        members.append((rec["network"], SpaceMember(rec["space"], rec["k"], space, s)))
+    classes = np.array(man["classes"], dtype=np.dtype(man["classes_dtype"]))
+    return Parts(params, classes, tuple(man["k_values"]), networks, logs, members, ecnn_state)

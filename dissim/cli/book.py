@@ -1,0 +1,35 @@
+"""``dissim book run``: execute the book's notebooks (:mod:`dissim.report.book`)."""
+
+from __future__ import annotations
+
+from dissim.pipeline.store import DEFAULT_RESULTS
+from dissim.profiles import PROFILES
+from dissim.report import book
+
+
+def add_parser(sub) -> None:
+    """Add ``dissim book run`` to the CLI's subparsers."""
+    p = sub.add_parser("book", help="execute the book's notebooks (papermill)")
+    bs = p.add_subparsers(dest="book_cmd", required=True)
+    r = bs.add_parser("run", help="run every table and figure notebook per data set")
+    r.add_argument("--profile", default="quick", choices=sorted(PROFILES))
+    r.add_argument("--dataset", action="append", default=None,
+                   help="data set (repeatable; default: the embedded default)")
+    r.add_argument("--root", default=None, help="data folder for paper data sets")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--results", default=DEFAULT_RESULTS, help="results store folder")
+    r.add_argument("--notebooks", "--notebook", default=None,
+                   help="comma-separated subset, e.g. table1,figure4")
+    r.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                   metavar=("NAME", "VALUE"),
+                   help="a notebook parameter, as papermill's -p (repeatable), e.g. "
+                        "-p last_topology 4; checked against each notebook's parameters cell")
+    r.set_defaults(func=_cmd_run)
+
+
+def _cmd_run(args) -> int:
+    notebooks = args.notebooks.split(",") if args.notebooks else None
+    extra = book.book_parameters(notebooks, [tuple(p) for p in args.parameter])
+    book.run(args.profile, args.dataset, seed=args.seed, results_dir=args.results,
+             data_root=args.root, notebooks=notebooks, extra=extra)
+    return 0

@@ -1,0 +1,202 @@
+"""``dissim run``, ``dissim grid`` and ``dissim results``: the runner on the command line.
+
+Both ``run`` (one member) and ``grid`` (many) go through :func:`dissim.pipeline.runner.run`:
+one way to expand members, find the missing ones, lock their networks and store them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from dissim.data import DEFAULT_DATASET
+from dissim.errors import ConfigError
+from dissim.optim import NAMES as OPTIMIZERS
+from dissim.pipeline import runner
+from dissim.pipeline.executors import EXECUTORS, UnitTask, executor
+from dissim.pipeline.experiment import INPUTS, METHODS, SPACE_NAMES, Member, Options, key_of
+from dissim.pipeline.store import DEFAULT_RESULTS, ResultsStore
+from dissim.profiles import PROFILES
+from dissim.profiles import get as get_profile
+from dissim.topologies import available as available_topologies
+from dissim.train import LOSSES
+
+
+# ---------------------------------------------------------------------------------------------
+# parsing lists
+# ---------------------------------------------------------------------------------------------
+def parse_ints(text: str, what: str) -> tuple[int, ...]:
+    """``"1-3,7"`` -> ``(1, 2, 3, 7)``; a one-line :class:`ConfigError` names a bad item."""
+    out: list[int] = []
+    for item in str(text).split(","):
+        lo, sep, hi = item.strip().partition("-")
+        try:
+            values = range(int(lo), int(hi) + 1) if sep else [int(lo)]
+        except ValueError:
+            raise ConfigError(f"--{what}: {item.strip()!r} is not an integer or a range "
+                              f"like 1-8") from None
+        out.extend(v for v in values if v not in out)
+    if not out:
+        raise ConfigError(f"--{what} is empty; give e.g. 1-8 or 0,2")
+    return tuple(out)
+
+
+def parse_names(text: str, allowed: Sequence[str], what: str) -> tuple[str, ...]:
+    """``"cross,triplet"`` -> ``("cross", "triplet")``, each checked against ``allowed``."""
+    names = tuple(dict.fromkeys(n.strip().lower() for n in str(text).split(",") if n.strip()))
+    for name in names:
+        if name not in allowed:
+            raise ConfigError(f"--{what}: unknown {name!r}; choose from {','.join(allowed)}")
+    if not names:
+        raise ConfigError(f"--{what} is empty; choose from {','.join(allowed)}")
+    return names
+
+
+def _topology_range() -> str:
+    known = available_topologies()
+    return f"{min(known)}-{max(known)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# dissim run
+# ---------------------------------------------------------------------------------------------
+def _add_run(sub) -> None:
+    p = sub.add_parser("run", help="run (or reuse) one member and print its accuracy")
+    p.add_argument("--dataset", default=None, help="data set name (default: the embedded "
+                   "one); 'folder' for any tree of class folders given by --root")
+    p.add_argument("--root", default=None, help="folder holding the data set (paper sets, "
+                   "'folder')")
+    p.add_argument("--profile", default="quick", choices=sorted(PROFILES))
+    p.add_argument("--fold", type=int, default=0)
+    p.add_argument("--input", default="orig", choices=INPUTS)
+    p.add_argument("--topology", type=int, default=1, choices=available_topologies(),
+                   metavar=_topology_range())
+    p.add_argument("--loss", default="cross", choices=LOSSES)
+    p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
+    p.add_argument("--space", default="fully", choices=SPACE_NAMES)
+    p.add_argument("--k", type=int, default=None, help="prototypes per class (default: the "
+                   "profile's first k)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--results", default=DEFAULT_RESULTS, help="results store folder")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
+    p.set_defaults(func=_cmd_run)
+
+
+def _cmd_run(args) -> int:
+    prof = get_profile(args.profile)
+    k = args.k if args.k is not None else prof.k_values[0]
+    member = Member(
+        dataset=args.dataset or DEFAULT_DATASET, fold=args.fold, input=args.input,
+        topology=args.topology, loss=args.loss, optimizer=args.optimizer, space=args.space,
+        k=k, seed=args.seed, profile=prof,
+    )
+    store = ResultsStore(args.results)
+    result = runner.ensure_members([member], store, root=args.root, device=args.device)[member]
+    t = result.meta.get("timings", {})
+    print(f"{member.dataset} fold {member.fold} {member.input} topology {member.topology} "
+          f"{member.method} {member.space} k={member.k} seed {member.seed} "
+          f"[{prof.name}]: accuracy {100 * result.accuracy:.2f}% "
+          f"(train {t.get('train_seconds', 0):.1f} s)")
+    print(f"stored: {store.path(key_of(member, Options(), args.root))}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# dissim results
+# ---------------------------------------------------------------------------------------------
+def _add_results(sub) -> None:
+    p = sub.add_parser("results", help="inspect the results store")
+    rs = p.add_subparsers(dest="results_cmd", required=True)
+    ls = rs.add_parser("ls", help="list stored members")
+    ls.add_argument("--results", default=DEFAULT_RESULTS)
+    ls.set_defaults(func=_cmd_results_ls)
+
+
+def _cmd_results_ls(args) -> int:
+    table = ResultsStore(args.results).table()
+    if table.empty:
+        print(f"no results in {args.results}")
+        return 0
+    cols = [c for c in ("key", "dataset", "fold", "input", "topology", "loss", "optimizer",
+                        "space", "k", "seed", "profile", "accuracy", "train_seconds")
+            if c in table]
+    print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# dissim grid
+# ---------------------------------------------------------------------------------------------
+def _add_grid(sub) -> None:
+    p = sub.add_parser(
+        "grid", help="run a grid of members (sequentially or on Dask), skipping stored ones",
+        description="Expand a grid of members, skip those already in the results store and "
+                    "train the rest, one network per unit. Exit status 1 if any network failed.",
+    )
+    p.add_argument("--dataset", default=None, help="data set name (default: the embedded one)")
+    p.add_argument("--root", default=None, help="folder holding the data set (on every worker)")
+    p.add_argument("--profile", default="quick", choices=sorted(PROFILES))
+    p.add_argument("--topologies", default=_topology_range(),
+                   help=f"e.g. {_topology_range()} or 1,3,7 (default: all)")
+    p.add_argument("--methods", default=",".join(METHODS),
+                   help=f"comma list of {','.join(METHODS)} (default: all)")
+    p.add_argument("--spaces", default=",".join(SPACE_NAMES), help="fully,deeper (default)")
+    p.add_argument("--k", default=None, help="prototypes per class, e.g. 15,30 "
+                   "(default: the profile's k values)")
+    p.add_argument("--inputs", default="orig", help=f"{','.join(INPUTS)} (default orig)")
+    p.add_argument("--folds", default=None, help="e.g. 0-4 (default: every fold of the profile)")
+    p.add_argument("--seeds", default="0", help="e.g. 0-2 (default 0)")
+    p.add_argument("--results", default=DEFAULT_RESULTS, help="results store folder")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
+    p.add_argument("--amp", default=None, choices=("bf16",),
+                   help="train under bfloat16 autocast (profile name gets +bf16)")
+    p.add_argument("--tf32", action="store_true", help="allow TensorFloat-32 on CUDA (+tf32)")
+    p.add_argument("--channels-last", action="store_true", help="NHWC training (+nhwc)")
+    p.add_argument("--executor", default="local", choices=EXECUTORS)
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address (default: env "
+                   "DASK_SCHEDULER_ADDRESS, else a LocalCluster)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="LocalCluster workers (default: one per GPU, else Dask's split)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch/BLAS threads per network (default: the cores per worker)")
+    p.add_argument("--dry-run", action="store_true", help="count the work and stop")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(func=_cmd_grid)
+
+
+def _cmd_grid(args) -> int:
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads must be >= 1; got {args.threads}")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1; got {args.workers}")
+    where = executor(args.executor, scheduler=args.scheduler, workers=args.workers,
+                     progress=args.progress)
+    profile = runner.with_switches(args.profile, amp=args.amp, tf32=args.tf32,
+                                   channels_last=args.channels_last)
+    members = runner.expand(
+        args.dataset or DEFAULT_DATASET, profile,
+        topologies=parse_ints(args.topologies, "topologies"),
+        methods=parse_names(args.methods, tuple(METHODS), "methods"),
+        spaces=parse_names(args.spaces, SPACE_NAMES, "spaces"),
+        ks=parse_ints(args.k, "k") if args.k else None,
+        inputs=parse_names(args.inputs, INPUTS, "inputs"),
+        folds=parse_ints(args.folds, "folds") if args.folds else None,
+        seeds=parse_ints(args.seeds, "seeds"), root=args.root,
+    )
+    store = ResultsStore(args.results)
+    if args.dry_run:
+        todo = runner.missing(members, store, root=args.root)
+        print(f"{len(members)} members, {len(members) - len(todo)} in {args.results}; "
+              f"{len(runner.group_units(todo))} networks to train")
+        return 0
+    task = UnitTask(root=args.root, device=args.device, threads=args.threads)
+    report = runner.run(members, store, executor=where, task=task)
+    print(report.summary(), file=sys.stderr if report.failures else sys.stdout)
+    return report.returncode
+
+
+def add_parsers(sub) -> None:
+    """Add ``run``, ``grid`` and ``results`` to the CLI's subparsers."""
+    _add_run(sub)
+    _add_results(sub)
+    _add_grid(sub)

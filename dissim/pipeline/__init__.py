@@ -1,0 +1,9 @@
+"""The composing layer: the member pipeline and everything that runs and stores it.
+
+:mod:`~dissim.pipeline.member` (train -> encode -> prototypes -> space -> SVM, once),
+:mod:`~dissim.pipeline.experiment` (members, keys, units), :mod:`~dissim.pipeline.runner` (the
+one orchestrator), :mod:`~dissim.pipeline.executors` (this process or Dask),
+:mod:`~dissim.pipeline.store` (the results store), :mod:`~dissim.pipeline.cnn` (eCNN members),
+:mod:`~dissim.pipeline.classifier` and :mod:`~dissim.pipeline.persist` (any images). Imports
+only the science modules (the README's "Layout").
+"""

@@ -1,0 +1,327 @@
+"""The paper's ensemble as one scikit-learn classifier for any images (Sections 2-4).
+
+:class:`DissimilarityClassifier` runs the member pipeline of the results store
+(:func:`dissim.pipeline.member.fit_unit`: train -> encode -> prototypes -> space -> SVM) for
+every (input, topology, method) it is given: one Siamese network (Section 2.2), supervised
+k-means prototypes of the training images for every k (Section 2.1), the FULLY and DEEPER
+dissimilarity spaces (Section 2.1) and one one-vs-rest RBF SVM per (network, k, space) member.
+Scores are fused by the average rule; an optional fine-tuned ImageNet CNN (``ecnn=``) is added
+by the z-score sum rule (Section 4). Seeds and options are those of ``dissim run``: on the same
+images the classifier's members score exactly as the stored members of fold 0.
+
+Defaults are the paper's best Siamese ensemble, "Triplet+Cross" with FULLY+DEEPER (Section 4,
+Table 2: the best average), on topology 1 (the MathWorks net) and scaled to the profile
+(:mod:`dissim.profiles`): ``paper`` trains each network 3000 iterations at 224 px with k in
+15/30/45/60 (one network per k); ``quick`` and ``smoke`` shrink iterations, batch and input side
+(never below the topology's minimum side). ``topologies=(1, 2, ..., 8)`` gives the paper's
+"Fusion 1-8".
+
+>>> clf = DissimilarityClassifier(profile="smoke", topologies=(6,))   # doctest: +SKIP
+>>> clf.fit(train_images, train_labels).score(test_images, test_labels)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+from tqdm import tqdm
+
+from dissim.baselines import create as create_cnn
+from dissim.baselines import get as get_cnn
+from dissim.baselines import predict as predict_cnn
+from dissim.errors import ConfigError, DataError
+from dissim.fusion import SCALINGS, average, zscore_sum
+from dissim.images import as_images
+from dissim.pipeline import persist
+from dissim.pipeline.member import (
+    INPUTS,
+    METHODS,
+    Member,
+    Network,
+    Options,
+    fit_cnn,
+    fit_unit,
+    input_size,
+    network_seed,
+    score_members,
+    train_config,
+)
+from dissim.preprocess import to_network_input
+from dissim.profiles import get as get_profile
+from dissim.spaces import SPACE_NAMES, NetworkEncoder
+from dissim.topologies import available
+
+__all__ = ["DissimilarityClassifier", "Member", "Network", "as_images"]
+
+#: ``ecnn_zscore`` names: the classifier's default ``row`` is batch independent.
+ECNN_ZSCORES = {"row": "row", "batch": "matrix"}
+
+
+class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
+    """Siamese dissimilarity-space ensemble (Nanni et al. 2021) as a scikit-learn classifier.
+
+    Parameters
+    ----------
+    topologies : tuple of int, default (1,)
+        Appendix A subnetworks; the paper's "Fusion 1-8" uses all eight.
+    methods : tuple of str, default ("cross", "triplet")
+        Paper names (Section 4): ``cross`` (BCE + Adam), ``crossdd`` (BCE + DecayDGrad),
+        ``triplet`` (triplet loss + Adam). One network per (input, topology, method).
+    spaces : tuple of str, default ("fully", "deeper")
+        Dissimilarity spaces built from each network (Section 2.1).
+    k_values : tuple of int, optional
+        Prototypes per class (default: the profile's; 15/30/45/60 in the paper). Values above
+        the smallest class's image count are dropped with a warning; when all are, that count is
+        used.
+    inputs : tuple of str, default ("orig",)
+        ``orig`` and/or ``hasc`` network inputs (Section 2).
+    profile : str, default "quick"
+        Scale (:mod:`dissim.profiles`): input side, iterations, batch size, reruns, k values,
+        one network per k or one for all k, the eCNN's epochs, batch and input side. The
+        profile's data-set caps (``max_per_class``, ``max_folds``) do not apply here.
+    device : str, optional
+        Torch device (default CUDA when present).
+    seed : int, default 0
+        Seeds training, k-means and the eCNN exactly as ``dissim run`` seeds fold 0
+        (:func:`dissim.pipeline.member.network_seed`).
+    ecnn : str, optional
+        Name of an ImageNet CNN (:func:`dissim.baselines.available`) fine-tuned on the same
+        images and fused with the Siamese ensemble by the z-score sum rule (Section 4).
+    ecnn_epochs : int, optional
+        Fine-tuning epochs (default: the profile's; 20 with ``paper``, as in Section 4).
+    ecnn_zscore : {"row", "batch"}, default "row"
+        Statistics of the z-scores before the sum: ``batch`` is the paper's (mean and std of the
+        whole score matrix of the images scored together, so a prediction depends on the batch);
+        ``row`` normalises each image's scores over the classes (batch independent).
+    svm_C, svm_gamma, svm_scaling
+        SVM settings (paper: 1000, 0.1, none; Section 2). The other open choices take the
+        defaults of :class:`~dissim.pipeline.member.Options`, as in ``dissim run``.
+    verbose : bool, default False
+        Progress bars.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Sorted class labels.
+    networks_ : list of Network
+    members_ : list of Member
+    k_values_ : tuple of int
+        The k values actually used.
+    train_logs_ : list of dict
+        :class:`~dissim.train.TrainLog` of each network (loss curve, convergence, time).
+
+    Notes
+    -----
+    There is no ``predict_proba``: the fused scores are averaged SVM margins, not probabilities.
+    Wrap the classifier in :class:`sklearn.calibration.CalibratedClassifierCV` (it uses
+    :meth:`decision_function`) when calibrated probabilities are needed.
+    """
+
+    def __init__(
+        self, topologies: Sequence[int] = (1,), methods: Sequence[str] = ("cross", "triplet"),
+        spaces: Sequence[str] = ("fully", "deeper"), k_values: Sequence[int] | None = None,
+        inputs: Sequence[str] = ("orig",), profile: str = "quick", device: str | None = None,
+        seed: int = 0, ecnn: str | None = None, ecnn_epochs: int | None = None,
+        ecnn_zscore: str = "row", svm_C: float = 1000.0, svm_gamma: float = 0.1,
+        svm_scaling: str = "none", verbose: bool = False,
+    ) -> None:
+        self.topologies = topologies
+        self.methods = methods
+        self.spaces = spaces
+        self.k_values = k_values
+        self.inputs = inputs
+        self.profile = profile
+        self.device = device
+        self.seed = seed
+        self.ecnn = ecnn
+        self.ecnn_epochs = ecnn_epochs
+        self.ecnn_zscore = ecnn_zscore
+        self.svm_C = svm_C
+        self.svm_gamma = svm_gamma
+        self.svm_scaling = svm_scaling
+        self.verbose = verbose
+
+    # -- validation ------------------------------------------------------------------------
+    def _check_params(self):
+        def names(value, allowed, what):
+            value = (value,) if isinstance(value, str | int | np.integer) else tuple(value)
+            bad = [v for v in value if v not in allowed]
+            if not value or bad:
+                raise ConfigError(f"{what} must be a non-empty subset of "
+                                  f"{', '.join(map(str, allowed))}; got {value!r}")
+            return tuple(dict.fromkeys(value))
+
+        prof = get_profile(self.profile)
+        if self.ecnn_zscore not in ECNN_ZSCORES:
+            raise ConfigError(f"unknown ecnn_zscore {self.ecnn_zscore!r}; choose row or batch")
+        if self.svm_scaling not in SCALINGS:
+            raise ConfigError(f"unknown svm_scaling {self.svm_scaling!r}; choose one of "
+                              f"{', '.join(SCALINGS)}")
+        if self.ecnn is not None:
+            get_cnn(self.ecnn)
+        return (prof, names(self.inputs, INPUTS, "inputs"),
+                names(self.topologies, available(), "topologies"),
+                names(self.methods, tuple(METHODS), "methods"),
+                names(self.spaces, SPACE_NAMES, "spaces"))
+
+    def _ks(self, prof, y: np.ndarray) -> tuple[int, ...]:
+        ks = prof.k_values if self.k_values is None else self.k_values
+        ks = (ks,) if isinstance(ks, int | np.integer) else tuple(ks)
+        if not ks or any(isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1
+                         for k in ks):
+            raise ConfigError(f"k_values must be positive integers; got {ks!r}")
+        smallest = int(np.bincount(y).min())
+        kept = tuple(sorted({int(k) for k in ks if k <= smallest})) or (smallest,)
+        if set(kept) != {int(k) for k in ks}:
+            warnings.warn(f"the smallest class has {smallest} images: k values {ks} -> {kept}",
+                          stacklevel=3)
+        return kept
+
+    def options(self) -> Options:
+        """The :class:`~dissim.pipeline.member.Options` the members are built with."""
+        return Options(svm_C=self.svm_C, svm_gamma=self.svm_gamma, svm_scaling=self.svm_scaling)
+
+    # -- fit ---------------------------------------------------------------------------------
+    def fit(self, X, y, *, trainer=None) -> DissimilarityClassifier:
+        """Train the ensemble (Sections 2-4) on images ``X`` with labels ``y``.
+
+        Parameters
+        ----------
+        X : sequence of images or paths
+            See :func:`dissim.images.as_images`; any sizes, grey or colour.
+        y : array-like, shape (n_images,)
+            Class labels of any kind (strings, integers); at least two classes.
+        trainer : callable, optional
+            The training step of the member pipeline (default
+            :func:`dissim.train.train_siamese`).
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        DataError
+            Unreadable images, mismatched labels, a single class.
+        ConfigError
+            An unknown topology, method, space, input, profile or CNN name.
+        """
+        prof, inputs, topologies, methods, spaces = self._check_params()
+        options = self.options()
+        images = as_images(X)
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(images):
+            raise DataError(f"got {len(images)} images but labels of shape {y.shape}")
+        check_classification_targets(y)
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise DataError(f"need at least two classes; got {self.classes_.tolist()}")
+        self.k_values_ = self._ks(prof, y_idx)
+        self.networks_, self.members_, self.train_logs_ = [], [], []
+        # one network per (input, topology, method), and per k when the profile says so
+        k_groups = ([(k,) for k in self.k_values_] if prof.one_net_per_k
+                    else [self.k_values_])
+        plan = [(i, t, m, ks) for i in inputs for t in topologies for m in methods
+                for ks in k_groups]
+        cache: dict[tuple[str, int], np.ndarray] = {}
+        extra = {} if trainer is None else {"trainer": trainer}
+        for inp, topo, method, ks in tqdm(plan, desc="networks", disable=not self.verbose):
+            size = input_size(topo, prof)
+            if (inp, size) not in cache:
+                cache[inp, size] = to_network_input(images, size, representation=inp,
+                                                    pixel_range=options.pixel_range,
+                                                    progress=self.verbose)
+            seed = network_seed(self.seed, 0, ks[0] if prof.one_net_per_k else None)
+            fitted = fit_unit(
+                cache[inp, size], y_idx, train_config(topo, method, prof, options, seed),
+                ks=ks, spaces=spaces, options=options, n_classes=len(self.classes_),
+                kmeans_seed=self.seed, class_names=[str(c) for c in self.classes_],
+                device=self.device, progress=self.verbose, **extra)
+            j = len(self.networks_)
+            self.networks_.append(Network(inp, topo, method, size, fitted.net))
+            self.train_logs_.append(fitted.log.to_dict())
+            self.members_ += [Member(j, fm) for fm in fitted.members]
+        self.ecnn_model_ = None
+        if self.ecnn is not None:
+            self.ecnn_model_ = fit_cnn(self.ecnn, images, y_idx, n_classes=len(self.classes_),
+                                       profile=prof, seed=network_seed(self.seed),
+                                       epochs=self.ecnn_epochs, device=self.device,
+                                       progress=self.verbose)
+        return self
+
+    # -- scoring -----------------------------------------------------------------------------
+    def member_scores(self, X) -> list[np.ndarray]:
+        """The SVM score matrix ``(n, n_classes)`` of every member, in ``members_`` order."""
+        check_is_fitted(self, "members_")
+        images = as_images(X)
+        pixel_range = self.options().pixel_range
+        cache: dict[tuple[str, int], np.ndarray] = {}
+        out: list[np.ndarray] = []
+        for j, nw in enumerate(self.networks_):
+            key = (nw.input, nw.input_size)
+            if key not in cache:
+                cache[key] = to_network_input(images, nw.input_size, representation=nw.input,
+                                              pixel_range=pixel_range)
+            mine = [m.fitted for m in self.members_ if m.network == j]
+            encoder = mine[0].transformer.encoder if mine else NetworkEncoder(nw.net)
+            out += score_members(encoder, mine, cache[key])
+        return out
+
+    def decision_function(self, X) -> np.ndarray:
+        """Fused scores ``(n, n_classes)``: average rule over members (Section 4), plus the
+        eCNN by the z-score sum rule when ``ecnn`` is set (Section 4)."""
+        check_is_fitted(self, "members_")
+        siamese = average(self.member_scores(X))
+        if self.ecnn_model_ is None:
+            return siamese
+        prof = get_profile(self.profile)
+        cnn = predict_cnn(self.ecnn_model_, self.ecnn, as_images(X), device=self.device,
+                          batch_size=prof.cnn_batch_size, input_size=prof.cnn_input_size)
+        return zscore_sum([siamese, cnn], ECNN_ZSCORES[self.ecnn_zscore])
+
+    def predict(self, X) -> np.ndarray:
+        """The class of each image: arg-max of :meth:`decision_function`."""
+        check_is_fitted(self, "members_")
+        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+
+    # -- persistence -------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model to ``path`` (a zip; format in :mod:`dissim.pipeline.persist`)."""
+        check_is_fitted(self, "members_")
+        return persist.save(path, params=self.get_params(deep=False), classes=self.classes_,
+                            k_values=self.k_values_, networks=self.networks_,
+                            members=self.members_, train_logs=self.train_logs_,
+                            ecnn=self.ecnn_model_)
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str | None = None) -> DissimilarityClassifier:
+        """Read a model written by :meth:`save` (no pickle is ever loaded)."""
+        parts = persist.load(path, device=device)
+        clf = cls(**parts.params)
+        clf.classes_, clf.k_values_ = parts.classes, parts.k_values
+        clf.networks_, clf.train_logs_ = parts.networks, parts.train_logs
+        clf.members_ = [Member(j, fm) for j, fm in parts.members]
+        clf.ecnn_model_ = None
+        if parts.ecnn_state is not None:
+            prof = get_profile(clf.profile)
+            model = create_cnn(clf.ecnn, len(clf.classes_), pretrained=False,
+                               input_size=prof.cnn_input_size)
+            model.load_state_dict(parts.ecnn_state, strict=True)
+            dev = torch.device(parts.params["device"]) if parts.params["device"] else None
+            clf.ecnn_model_ = model.eval().to(dev) if dev is not None else model.eval()
+        return clf
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # images (N, H, W[, C]) or paths, not features
+        tags.input_tags.three_d_array = True
+        tags.input_tags.string = True
+        tags.non_deterministic = False
+        return tags
