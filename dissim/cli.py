@@ -5,7 +5,9 @@
                --space fully --k 15 --fold 0
     dissim results ls [--results DIR]
 
-Every user error is one line on stderr, ``dissim: error: <what and how to fix>``, exit status 2.
+Every user error is one line on stderr, ``dissim: error: <what and how to fix>``, exit status 2;
+an internal error is one line too (exit status 1); ``--debug`` shows the traceback
+(:mod:`dissim.boundary`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-
-from dissim.errors import DissimError
 
 DEFAULT_RESULTS = os.environ.get("DISSIM_RESULTS", "results")
 
@@ -90,10 +90,14 @@ def _cmd_results_ls(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from dissim.argparse_oneline import OneLineParser
+
+    parser = OneLineParser(
         prog="dissim",
         description="Siamese dissimilarity spaces vs CNNs (Nanni et al., Sensors 2021).",
     )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error "
+                        "(anywhere on the line; or set DISSIM_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True)
     from dissim.data.cli import add_parser as add_data
 
@@ -111,17 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except DissimError as err:
-        print(f"dissim: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("dissim: interrupted; finished members are kept in the results store",
-              file=sys.stderr)
-        return 130
+    from dissim.boundary import run
+
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

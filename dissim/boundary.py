@@ -1,0 +1,43 @@
+"""The command line's one error boundary: every failure is one ``dissim: error:`` line.
+
+:func:`run` parses ``argv`` and runs the chosen command. A :class:`~dissim.errors.DissimError`
+or a third-party exception that bad input causes prints one line and returns 2; an unexpected
+exception prints one ``internal error`` line (with where to report it) and returns 1; Ctrl-C
+returns 130. ``--debug`` (anywhere on the command line) or ``DISSIM_DEBUG=1`` prints the
+traceback before that line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+
+from dissim.errors import debug_enabled, describe
+
+DEBUG_FLAG = "--debug"
+INTERRUPTED = 130
+
+
+def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` with ``parser`` and call ``args.func(args)``; return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = debug_enabled() or DEBUG_FLAG in argv
+    argv = [a for a in argv if a != DEBUG_FLAG]
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help (0) or a one-line argument error (2)
+        return done.code if isinstance(done.code, int) else 0
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("dissim: interrupted; finished members are kept in the results store",
+              file=sys.stderr)
+        return INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the boundary: everything becomes one line
+        message, status = describe(exc)
+        if debug:
+            traceback.print_exc()
+        print(f"dissim: error: {message}", file=sys.stderr)
+        return status
