@@ -14,7 +14,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from dissim.errors import debug_enabled, describe
+from dissim.errors import DissimWarning, debug_enabled, describe
 
 DEBUG_FLAG = "--debug"
 INTERRUPTED = 130
@@ -25,6 +25,7 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = debug_enabled() or DEBUG_FLAG in argv
     argv = [a for a in argv if a != DEBUG_FLAG]
+    _one_line_warnings()
     try:
         args = parser.parse_args(argv)
     except SystemExit as done:  # --help (0) or a one-line argument error (2)
@@ -41,3 +42,21 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
             traceback.print_exc()
         print(f"dissim: error: {message}", file=sys.stderr)
         return status
+
+
+def _one_line_warnings() -> None:
+    """Show :class:`~dissim.errors.DissimWarning` as ``dissim: warning: <message>``."""
+    import warnings
+
+    shown = warnings.showwarning
+    if getattr(shown, "_dissim", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, DissimWarning):
+            print(f"dissim: warning: {message}", file=file or sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    show._dissim = True
+    warnings.showwarning = show

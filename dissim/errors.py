@@ -35,6 +35,18 @@ class ResourceError(DissimError):
     (disk full, read-only folder)."""
 
 
+class DissimWarning(UserWarning):
+    """Something the user may want to fix; the command line shows it as one
+    ``dissim: warning:`` line and goes on."""
+
+
+def warn(message: str) -> None:
+    """Issue a :class:`DissimWarning` with a one-line ``message``."""
+    import warnings
+
+    warnings.warn(one_line(message), DissimWarning, stacklevel=2)
+
+
 #: Exit status of a user error and of an internal error.
 USER_ERROR, INTERNAL_ERROR = 2, 1
 DEBUG_HINT = "rerun with --debug or DISSIM_DEBUG=1 for the traceback"

@@ -13,16 +13,21 @@ from pathlib import Path
 
 import yaml
 
-from dissim.errors import DissimError
+from dissim import validate
+from dissim.errors import DissimError, describe
+
+#: the k of ``--dataset folder``'s stratified k-fold (:func:`dissim.data.load_folder`)
+FOLDER_SPLITS = 5
 
 
 def report_errors(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run ``handler(args)``; a :class:`DissimError` becomes one stderr line and exit code 2."""
     try:
         return int(handler(args))
-    except DissimError as err:
-        print(f"dissim: error: {err}", file=sys.stderr)
-        return 2
+    except Exception as err:  # noqa: BLE001 - one line, as dissim.boundary
+        message, status = describe(err)
+        print(f"dissim: error: {message}", file=sys.stderr)
+        return status
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -54,7 +59,9 @@ def _check(args: argparse.Namespace) -> int:
     if args.name == "folder":
         if args.root is None:
             raise DissimError("`dissim data check folder` needs --root DIR")
-        problems = check_folder(args.root)
+        validate.existing_folder(args.root, "data folder", "pass --root an existing folder "
+                                 "of class folders")
+        problems = check_folder(args.root, n_splits=FOLDER_SPLITS)
     else:
         problems = check(args.name, args.root)
     for p in problems:
@@ -74,6 +81,8 @@ def _check(args: argparse.Namespace) -> int:
 def _fetch(args: argparse.Namespace) -> int:
     from dissim.data.fetch import fetch
 
+    if args.dest is not None:
+        validate.writable_folder(args.dest, "destination folder", "--dest")
     path = fetch(args.name, args.dest)
     print(f"{args.name}: data in {path}; check it with `dissim data check {args.name} "
           f"--root {path}`")
