@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dissim import validate
+from dissim.atomic import atomic_path
 from dissim.errors import DataError
 
 
@@ -31,6 +33,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", default="quick", choices=sorted(PROFILES),
                    help="scale of training (default quick)")
     p.add_argument("--topologies", type=int, nargs="+", default=[1], metavar="T",
+                   choices=range(1, 9),
                    help="Appendix A topologies 1-8 (default 1)")
     p.add_argument("--methods", nargs="+", default=["cross", "triplet"], choices=list(METHODS),
                    help="loss/optimizer pairs (default cross triplet)")
@@ -91,6 +94,7 @@ def add_parsers(sub) -> None:
 def _cmd_fit(args) -> int:
     from dissim.data import load_folder
 
+    validate.fit_args(args)
     t0 = time.perf_counter()
     ds = load_folder(args.folder, progress=True)
     clf = _classifier(args).fit(ds.images, np.array(ds.classes)[ds.labels])
@@ -129,6 +133,7 @@ def _cmd_predict(args) -> int:
     from dissim.classifier import DissimilarityClassifier
     from dissim.data import read_image
 
+    validate.predict_args(args)
     clf = DissimilarityClassifier.load(args.model, device=args.device)
     files = _image_files(args.images)
     scores = clf.decision_function([read_image(f) for f in files])
@@ -194,7 +199,8 @@ def _plot(cm: np.ndarray, classes: Sequence[str], path: str, title: str) -> None
         ax=ax, cmap="Blues", colorbar=False, xticks_rotation=45)
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
 
 
@@ -204,6 +210,7 @@ def _cmd_evaluate(args) -> int:
 
     from dissim import data
 
+    validate.evaluate_args(args)
     t0 = time.perf_counter()
     ds = _load_eval_data(args)
     folds = data.folds(ds, seed=args.seed, n_splits=args.folds)[: args.max_folds]

@@ -17,6 +17,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from dissim import validate
+
 DEFAULT_RESULTS = os.environ.get("DISSIM_RESULTS", "results")
 
 
@@ -50,6 +52,7 @@ def _cmd_run(args) -> int:
     from dissim.profiles import get as get_profile
     from dissim.store import ResultsStore
 
+    validate.run_args(args)
     k = args.k if args.k is not None else get_profile(args.profile).k_values[0]
     member = Member(
         dataset=args.dataset or DEFAULT_DATASET, fold=args.fold, input=args.input,
@@ -78,6 +81,7 @@ def _add_results(sub) -> None:
 def _cmd_results_ls(args) -> int:
     from dissim.store import ResultsStore
 
+    validate.results_ls_args(args)
     table = ResultsStore(args.results).table()
     if table.empty:
         print(f"no results in {args.results}")

@@ -297,8 +297,10 @@ def add_parser(sub) -> None:
 
 
 def _cmd_grid(args) -> int:
+    from dissim import validate
     from dissim.data import DEFAULT_DATASET
 
+    validate.grid_args(args)
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads must be >= 1; got {args.threads}")
     if args.workers is not None and args.workers < 1:

@@ -147,3 +147,105 @@ def no_such_option(value, option: str, why: str) -> None:
     """Refuse an option that is given but would be ignored (``why`` says what to do)."""
     if value is not None:
         raise ConfigError(f"{option} {value} would be ignored: {why}")
+
+
+# -- per command: called first by each command of the command line ---------------------------
+def dataset_and_root(dataset: str | None, root: str | None) -> None:
+    """A known data set name; ``--root`` exactly where the data set reads a folder."""
+    from dissim.data import DEFAULT_DATASET, FOLDER, manifest
+
+    name = dataset or DEFAULT_DATASET
+    if name == FOLDER:
+        if root is None:
+            raise DataError("data set 'folder' needs --root DIR, a folder of class folders")
+    elif manifest(name).get("embedded") and root is not None:
+        raise ConfigError(f"--root {root} would be ignored: data set {name!r} is embedded; add "
+                          "--dataset folder to use it as a folder of class folders")
+    if root is not None:
+        existing_folder(root, "data folder", "pass --root an existing folder")
+
+
+def results_store(path: str, option: str = "--results") -> None:
+    """The results store is a folder (or can become one) that can be written."""
+    writable_folder(path, "results store", option)
+
+
+def run_args(a) -> None:
+    """``dissim run``."""
+    at_least(a.seed, 0, "--seed")
+    at_least(a.fold, 0, "--fold")
+    at_least(a.k, 1, "--k")
+    dataset_and_root(a.dataset, a.root)
+    device(a.device)
+    results_store(a.results)
+
+
+def results_ls_args(a) -> None:
+    """``dissim results ls``: an existing store must be a folder (a missing one is empty)."""
+    p = Path(a.results).expanduser()
+    if p.exists() and not p.is_dir():
+        raise DataError(f"results store {p} (--results) is a file, not a folder; pass a folder")
+
+
+def _model_args(a) -> None:
+    at_least(a.seed, 0, "--seed")
+    for k in a.k or ():
+        at_least(k, 1, "--k")
+    device(a.device)
+
+
+def fit_args(a) -> None:
+    """``dissim fit``: the folder, the model options and ``--out``, before any training."""
+    existing_folder(a.folder, "image folder", "pass a folder with one sub-folder per class")
+    _model_args(a)
+    output_file(a.out, "model file", "--out")
+
+
+def predict_args(a) -> None:
+    """``dissim predict``."""
+    device(a.device)
+    p = Path(a.model).expanduser()
+    if p.is_dir():
+        raise DataError(f"model file {p} is a folder; pass the file written by `dissim fit`")
+    if not p.is_file():
+        raise DataError(f"model file {p} not found; write one with `dissim fit`")
+
+
+def evaluate_args(a) -> None:
+    """``dissim evaluate``."""
+    if (a.folder is None) == (a.dataset is None):
+        raise DataError("give an image folder or --dataset NAME (one of them)")
+    if a.folder is not None:
+        existing_folder(a.folder, "image folder", "pass a folder with one sub-folder per class")
+    else:
+        dataset_and_root(a.dataset, None)
+    at_least(a.folds, 2, "--folds")
+    at_least(a.max_folds, 1, "--max-folds")
+    at_least(a.max_per_class, 0, "--max-per-class")
+    at_least(a.min_images, 0, "--min-images")
+    _model_args(a)
+    if a.plot is not None:
+        output_file(a.plot, "plot", "--plot")
+
+
+def grid_args(a) -> None:
+    """``dissim grid`` (the lists are parsed by the grid itself)."""
+    if a.executor == "local":  # on Dask, --root names a folder on the workers
+        dataset_and_root(a.dataset, a.root)
+    device(a.device)
+    results_store(a.results)
+
+
+def book_args(a) -> None:
+    """``dissim book run``: data sets, folder, seed and store, before any kernel starts."""
+    from dissim.data import FOLDER, manifest
+
+    at_least(a.seed, 0, "--seed")
+    for name in a.dataset or []:
+        if name != FOLDER:
+            manifest(name)  # an unknown name: one line listing how to see the known ones
+        elif a.root is None:
+            raise DataError("data set 'folder' needs --root DIR, a folder of class folders")
+    if a.root is not None:
+        existing_folder(a.root, "data folder", "pass --root an existing folder")
+    results_store(a.results)
