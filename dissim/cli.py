@@ -59,6 +59,7 @@ def _cmd_run(args) -> int:
         topology=args.topology, loss=args.loss, optimizer=args.optimizer, space=args.space,
         k=k, seed=args.seed, profile=args.profile,
     )
+    validate.member_data(member, args.root)
     store = ResultsStore(args.results)
     result = run_member(member, store, root=args.root, device=args.device)
     t = result.meta.get("timings", {})

@@ -272,8 +272,9 @@ def _read_verified(path: Path) -> tuple[dict, dict, dict, np.lib.npyio.NpzFile, 
     try:
         z = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise DataError(f"{path} is not a dissim model file ({err.__class__.__name__}: not a "
-                        "readable zip archive); pass a file written by `dissim fit`") from None
+        raise DataError(f"{path} is not a dissim model file (not a zip archive: "
+                        f"{err.__class__.__name__}); pass a file written by `dissim fit`"
+                        ) from None
     with z:
         try:
             man = json.loads(_read(z, MANIFEST, MAX_MANIFEST_BYTES).decode("utf-8"))

@@ -158,11 +158,14 @@ def dataset_and_root(dataset: str | None, root: str | None) -> None:
     if name == FOLDER:
         if root is None:
             raise DataError("data set 'folder' needs --root DIR, a folder of class folders")
-    elif manifest(name).get("embedded") and root is not None:
-        raise ConfigError(f"--root {root} would be ignored: data set {name!r} is embedded; add "
-                          "--dataset folder to use it as a folder of class folders")
-    if root is not None:
-        existing_folder(root, "data folder", "pass --root an existing folder")
+        existing_folder(root, "data folder", "pass an existing folder of class folders")
+    elif manifest(name).get("embedded"):
+        if root is not None:
+            raise ConfigError(f"--root {root} would be ignored: data set {name!r} is embedded; "
+                              "add --dataset folder to use it as a folder of class folders")
+    elif root is not None and not Path(root).expanduser().is_dir():
+        raise DataError(f"data folder {Path(root).expanduser()} for {name!r} not found; "
+                        f"download it with `dissim data fetch {name}` or pass --root")
 
 
 def results_store(path: str, option: str = "--results") -> None:
@@ -249,3 +252,16 @@ def book_args(a) -> None:
     if a.root is not None:
         existing_folder(a.root, "data folder", "pass --root an existing folder")
     results_store(a.results)
+
+
+def member_data(member, root: str | None) -> None:
+    """Read ``member``'s data set and make its folds before the results store is touched:
+    an unreadable image, a bad layout, a class too small for the folds or a fold that does
+    not exist stops here."""
+    from dissim.experiment import dataset_folds
+
+    folds = dataset_folds(member.dataset, root, member.profile, member.seed)
+    if not 0 <= member.fold < len(folds):
+        raise ConfigError(
+            f"fold {member.fold} does not exist: {member.dataset} has {len(folds)} folds in "
+            f"profile {member.profile}")

@@ -270,10 +270,10 @@ def test_load_refuses_bad_files(saved, tmp_path):
     cases = {
         "schema version 99": _rewrite(good, tmp_path / "v99.dissim", schema_version=99),
         "not a dissim model": _rewrite(good, tmp_path / "f.dissim", format="other"),
-        "not a readable zip": tmp_path / "junk.dissim",
+        "not a zip": tmp_path / "junk.dissim",
         "not found": tmp_path / "missing.dissim",
     }
-    cases["not a readable zip"].write_bytes(b"\x80\x04pickle")
+    cases["not a zip"].write_bytes(b"\x80\x04pickle")
     for message, path in cases.items():
         with pytest.raises(DataError, match=message) as err:
             DissimilarityClassifier.load(path)
