@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import shutil
 import struct
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -67,6 +68,9 @@ def make_bad_folders(base: Path) -> dict[str, Path]:
         shutil.copytree(good, out["split"] / part)
     (out["macosx"] / "__MACOSX").mkdir()
     (out["link"] / "a" / "gone.png").symlink_to(base / "nowhere.png")
+    out["tampered"] = base / "tampered.zip"
+    with zipfile.ZipFile(out["tampered"], "w") as z:
+        z.writestr("manifest.json", "[1, 2]")
     return out
 
 
