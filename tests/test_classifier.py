@@ -255,7 +255,7 @@ def test_save_load_round_trip(fitted, saved, data):
         np.load(io.BytesIO(z.read("svms.npz")), allow_pickle=False)  # no object arrays
     assert names == {"manifest.json", "networks.safetensors", "prototypes.safetensors",
                      "svms.npz"}
-    assert manifest["format_version"] == 1 and manifest["classes"] == ["cat", "dog", "owl"]
+    assert manifest["schema_version"] == 2 and manifest["classes"] == ["cat", "dog", "owl"]
     back = DissimilarityClassifier.load(path)
     assert back.get_params() == fitted.get_params()
     assert back.classes_.dtype == fitted.classes_.dtype
@@ -278,8 +278,8 @@ def _rewrite(src, dst, **changes):
 def test_load_refuses_bad_files(saved, tmp_path):
     good = saved
     cases = {
-        "format version 99": _rewrite(good, tmp_path / "v99.dissim", format_version=99),
-        "not a dissim classifier": _rewrite(good, tmp_path / "f.dissim", format="other"),
+        "schema version 99": _rewrite(good, tmp_path / "v99.dissim", schema_version=99),
+        "not a dissim model": _rewrite(good, tmp_path / "f.dissim", format="other"),
         "not a zip": tmp_path / "junk.dissim",
         "not found": tmp_path / "missing.dissim",
     }

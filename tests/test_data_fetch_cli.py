@@ -124,6 +124,12 @@ def test_cli_check_reports_problems_and_ok(capsys, tmp_path):
             Image.fromarray(np.zeros((2, 2), np.uint8)).save(d / "0.png")
     assert main(["data", "check", "inflar", "--root", str(tmp_path)]) == 1
     assert "class B: 3 files, expected 180" in capsys.readouterr().out
+    # one image per class cannot be trained on in the fold that tests it
+    assert main(["data", "check", "folder", "--root", str(tmp_path / "Fold1")]) == 1
+    assert "class 'B' has 1 image: with 5 folds" in capsys.readouterr().out
+    for c in "BISU":
+        for i in range(1, 5):
+            Image.fromarray(np.zeros((2, 2), np.uint8)).save(tmp_path / "Fold1" / c / f"{i}.png")
     assert main(["data", "check", "folder", "--root", str(tmp_path / "Fold1")]) == 0
-    assert capsys.readouterr().out.strip() == "OK: 4 images in 4 classes"
+    assert capsys.readouterr().out.strip() == "OK: 20 images in 4 classes"
     assert main(["data", "check", "folder"]) == 2

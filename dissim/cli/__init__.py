@@ -8,7 +8,11 @@
     dissim fit | predict | evaluate ...
     dissim book run --profile quick
 
-Every user error is one line on stderr, ``dissim: error: <what and how to fix>``, exit status 2.
+Every user error is one line on stderr, ``dissim: error: <what and how to fix>``, exit status 2,
+found before any training or kernel starts (:mod:`dissim.pipeline.validate`); argument errors are
+one line too (:class:`~dissim.cli.argparse_oneline.OneLineParser`). An internal error is one
+line as well (exit status 1); ``--debug`` or ``DISSIM_DEBUG=1`` shows the traceback
+(:mod:`dissim.cli.boundary`).
 Choices (profiles, topologies, losses, optimizers, spaces, executors) are read from their
 registries; the results store defaults to ``$DISSIM_RESULTS`` or ``results``.
 """
@@ -16,21 +20,22 @@ registries; the results store defaults to ``$DISSIM_RESULTS`` or ``results``.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
-from dissim.cli import book, data, model, run
-from dissim.errors import DissimError
+from dissim.cli import book, boundary, data, model, run
+from dissim.cli.argparse_oneline import OneLineParser
 
 __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``dissim`` parser with every sub-command."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="dissim",
         description="Siamese dissimilarity spaces vs CNNs (Nanni et al., Sensors 2021).",
     )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error "
+                        "(anywhere on the line; or set DISSIM_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True)
     data.add_parser(sub)
     run.add_parsers(sub)
@@ -40,15 +45,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``dissim`` with ``argv``; return the exit status (2 for a user error)."""
-    parser = build_parser()
-    args = parser.parse_args(None if argv is None else [str(a) for a in argv])
-    try:
-        return int(args.func(args) or 0)
-    except DissimError as err:
-        print(f"dissim: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("dissim: interrupted; finished members are kept in the results store",
-              file=sys.stderr)
-        return 130
+    """Run ``dissim`` with ``argv``; return the exit status (2 for a user error, 1 for an
+    internal one, 130 for Ctrl-C)."""
+    return boundary.run(build_parser(), argv)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dissim.pipeline import validate
 from dissim.pipeline.store import DEFAULT_RESULTS
 from dissim.profiles import PROFILES
 from dissim.report import book
@@ -28,6 +29,7 @@ def add_parser(sub) -> None:
 
 
 def _cmd_run(args) -> int:
+    validate.book_args(args)  # data sets, folder, seed, store: before any kernel starts
     notebooks = args.notebooks.split(",") if args.notebooks else None
     extra = book.book_parameters(notebooks, [tuple(p) for p in args.parameter])
     book.run(args.profile, args.dataset, seed=args.seed, results_dir=args.results,

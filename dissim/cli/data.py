@@ -24,6 +24,10 @@ from dissim.data import (
 from dissim.data.fetch import fetch
 from dissim.data.loaders import scan_tree
 from dissim.errors import DataError
+from dissim.pipeline import validate
+
+#: the k of ``--dataset folder``'s stratified k-fold (:func:`dissim.data.load_folder`)
+FOLDER_SPLITS = 5
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -48,7 +52,9 @@ def _check(args: argparse.Namespace) -> int:
     if args.name == FOLDER:
         if args.root is None:
             raise DataError("`dissim data check folder` needs --root DIR")
-        problems = check_folder(args.root)
+        validate.existing_folder(args.root, "data folder", "pass --root an existing folder "
+                                 "of class folders")
+        problems = check_folder(args.root, n_splits=FOLDER_SPLITS)
     else:
         problems = check(args.name, args.root)
     for p in problems:
@@ -66,6 +72,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> int:
+    if args.dest is not None:
+        validate.writable_folder(args.dest, "destination folder", "--dest")
     path = fetch(args.name, args.dest)
     print(f"{args.name}: data in {path}; check it with `dissim data check {args.name} "
           f"--root {path}`")

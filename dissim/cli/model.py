@@ -26,10 +26,12 @@ from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 from tqdm import tqdm
 
 from dissim import data
+from dissim.atomic import atomic_path
 from dissim.baselines import available as available_cnns
 from dissim.data import IMAGE_EXTS, load_folder, read_image
 from dissim.errors import DataError
 from dissim.fusion import SCALINGS
+from dissim.pipeline import validate
 from dissim.pipeline.classifier import DissimilarityClassifier
 from dissim.pipeline.experiment import INPUTS, METHODS, SPACE_NAMES
 from dissim.profiles import PROFILES
@@ -41,6 +43,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", default="quick", choices=sorted(PROFILES),
                    help="scale of training (default quick)")
     p.add_argument("--topologies", type=int, nargs="+", default=[1], metavar="T",
+                   choices=available_topologies(),
                    help="Appendix A topologies, of "
                    f"{' '.join(map(str, available_topologies()))} (default 1)")
     p.add_argument("--methods", nargs="+", default=["cross", "triplet"], choices=list(METHODS),
@@ -99,6 +102,7 @@ def add_parsers(sub) -> None:
 
 
 def _cmd_fit(args) -> int:
+    validate.fit_args(args)
     t0 = time.perf_counter()
     ds = load_folder(args.folder, progress=True)
     clf = _classifier(args).fit(ds.images, np.array(ds.classes)[ds.labels])
@@ -132,6 +136,7 @@ def _image_files(specs: Sequence[str]) -> list[Path]:
 
 
 def _cmd_predict(args) -> int:
+    validate.predict_args(args)
     clf = DissimilarityClassifier.load(args.model, device=args.device)
     files = _image_files(args.images)
     scores = clf.decision_function([read_image(f) for f in files])
@@ -187,10 +192,12 @@ def _plot(cm: np.ndarray, classes: Sequence[str], path: str, title: str) -> None
         ax=ax, cmap="Blues", colorbar=False, xticks_rotation=45)
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
 
 
 def _cmd_evaluate(args) -> int:
+    validate.evaluate_args(args)
     t0 = time.perf_counter()
     ds = _load_eval_data(args)
     folds = data.folds(ds, seed=args.seed, n_splits=args.folds)[: args.max_folds]

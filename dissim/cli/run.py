@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dissim.data import DEFAULT_DATASET
 from dissim.errors import ConfigError
 from dissim.optim import NAMES as OPTIMIZERS
-from dissim.pipeline import runner
+from dissim.pipeline import runner, validate
 from dissim.pipeline.executors import EXECUTORS, UnitTask, executor
 from dissim.pipeline.experiment import INPUTS, METHODS, SPACE_NAMES, Member, Options, key_of
 from dissim.pipeline.store import DEFAULT_RESULTS, ResultsStore
@@ -83,6 +83,7 @@ def _add_run(sub) -> None:
 
 
 def _cmd_run(args) -> int:
+    validate.run_args(args)
     prof = get_profile(args.profile)
     k = args.k if args.k is not None else prof.k_values[0]
     member = Member(
@@ -90,6 +91,7 @@ def _cmd_run(args) -> int:
         topology=args.topology, loss=args.loss, optimizer=args.optimizer, space=args.space,
         k=k, seed=args.seed, profile=prof,
     )
+    validate.member_data(member, args.root)  # data and folds before the store is touched
     store = ResultsStore(args.results)
     result = runner.ensure_members([member], store, root=args.root, device=args.device)[member]
     t = result.meta.get("timings", {})
@@ -113,6 +115,7 @@ def _add_results(sub) -> None:
 
 
 def _cmd_results_ls(args) -> int:
+    validate.results_ls_args(args)
     table = ResultsStore(args.results).table()
     if table.empty:
         print(f"no results in {args.results}")
@@ -165,6 +168,7 @@ def _add_grid(sub) -> None:
 
 
 def _cmd_grid(args) -> int:
+    validate.grid_args(args)
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads must be >= 1; got {args.threads}")
     if args.workers is not None and args.workers < 1:

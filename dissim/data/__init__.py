@@ -168,8 +168,10 @@ def check(name: str, root: str | Path | None = None) -> list[str]:
                 problems.append(problem)
     data_dir = _data_root(name, m, base)
     layout = m.get("layout") or {}
+    proto = m.get("protocol") or {}
+    k = proto.get("n_splits") or 5 if proto.get("kind") == "stratified_kfold" else None
     problems += check_folder(data_dir, counts=expected_counts(m), classes=class_names(m),
-                             fold_dirs=layout.get("fold_dirs"), exts=_exts(m))
+                             fold_dirs=layout.get("fold_dirs"), exts=_exts(m), n_splits=k)
     total = m.get("images")
     if total is not None and not expected_counts(m):
         _, items = scan_tree(data_dir, classes=class_names(m), fold_dirs=layout.get("fold_dirs"),

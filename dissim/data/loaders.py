@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from PIL import Image, UnidentifiedImageError
 from scipy.io import wavfile
 from tqdm import tqdm
 
+from dissim.data.protocols import small_classes
 from dissim.data.spectrogram import cache_dir, cached_wav_image
 from dissim.errors import DataError
 
@@ -30,6 +32,15 @@ IMAGE_EXTS = frozenset({
     ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".ppm", ".pgm", ".pbm",
 })
 AUDIO_EXTS = frozenset({".wav"})
+#: Largest image decoded, in pixels (Pillow's own default, set here on purpose): a larger one is
+#: refused as a possible decompression bomb. ``DISSIM_MAX_IMAGE_PIXELS`` raises it.
+MAX_IMAGE_PIXELS = int(os.environ.get("DISSIM_MAX_IMAGE_PIXELS", 89_478_485))
+#: Folder names of a train/test split, which are not classes (the protocol makes its own folds).
+SPLIT_NAMES = frozenset({"train", "training", "test", "testing", "val", "valid", "validation",
+                         "trainval", "dev"})
+#: Folders that archives and file browsers leave behind; never classes.
+JUNK_DIRS = frozenset({"__MACOSX", "__pycache__", "@eaDir", "$RECYCLE.BIN",
+                       "System Volume Information"})
 
 
 @dataclass
@@ -137,15 +148,24 @@ def read_image(path: str | Path, *, max_side: int | None = None) -> np.ndarray:
     DataError
         If Pillow cannot decode the file; the message names it and says "remove or replace it".
     """
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
-        with Image.open(path) as img:
-            img.load()
-            if max_side is not None and max(img.size) > max_side:
-                if img.mode in ("P", "1"):
-                    img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-                img.thumbnail((int(max_side), int(max_side)), Image.LANCZOS)
-            return to_uint8(img)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        with warnings.catch_warnings():
+            # between 1x and 2x the limit Pillow only warns: refuse those too
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.load()
+                if max_side is not None and max(img.size) > max_side:
+                    if img.mode in ("P", "1"):
+                        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+                    img.thumbnail((int(max_side), int(max_side)), Image.LANCZOS)
+                return to_uint8(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(
+            f"image {path} has more than {MAX_IMAGE_PIXELS} pixels (a possible decompression "
+            "bomb); shrink or remove it, or raise DISSIM_MAX_IMAGE_PIXELS if you trust it"
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as err:
         raise DataError(
             f"cannot read image {path} ({err.__class__.__name__}); remove or replace it"
         ) from None
@@ -186,8 +206,17 @@ def scan_tree(
         for top in tops:
             if top.is_dir():
                 seen.update(p.name for p in top.iterdir() if p.is_dir() and _visible(p))
-        found_classes = sorted(seen)
-        if not found_classes:
+        for junk in sorted(seen & JUNK_DIRS):
+            report(f"folder {root / junk} is not a class (left by an archiver or file browser); "
+                   "remove it")
+        found_classes = sorted(seen - JUNK_DIRS)
+        splits = sorted(c for c in found_classes if c.lower() in SPLIT_NAMES)
+        if splits and (len(splits) >= 2 or len(found_classes) == 1):
+            report(f"data folder {root} looks like a train/test split ({', '.join(splits)}), "
+                   "not a folder of classes; merge the splits into one folder per class "
+                   "(dissim makes its own folds)")
+            found_classes = []
+        elif not found_classes:
             report(f"data folder {root} has no class sub-folders; put one folder per class in it")
     items: list[tuple[Path, int, int]] = []
     for fi, top in enumerate(tops):
@@ -206,10 +235,12 @@ def scan_tree(
             if not cdir.is_dir():
                 report(f"class folder {cdir} not found")
                 continue
-            files = sorted(
-                p for p in cdir.rglob("*")
-                if p.is_file() and all(_visible(q) for q in p.relative_to(cdir).parts)
-            )
+            entries = [p for p in cdir.rglob("*")
+                       if all(_visible(q) for q in p.relative_to(cdir).parts)]
+            for p in entries:
+                if p.is_symlink() and not p.exists():
+                    report(f"file {p} is a broken link (to {os.readlink(p)}); fix or remove it")
+            files = sorted(p for p in entries if p.is_file())
             good = []
             for p in files:
                 if p.suffix.lower() in exts:
@@ -304,20 +335,23 @@ def load_folder(
 
 
 def _verify_file(p: Path, problems: list[str]) -> None:
+    """Decode ``p`` fully with the reader training uses (so truncated files are caught here)."""
     try:
         if p.suffix.lower() in AUDIO_EXTS:
             wavfile.read(p, mmap=True)
         else:
-            with Image.open(p) as img:
-                img.verify()
+            read_image(p)
+    except DataError as err:
+        problems.append(str(err))
     except Exception as err:  # noqa: BLE001 - every decoder failure is a problem to report
         problems.append(f"cannot read {p} ({err.__class__.__name__}); remove or replace it")
 
 
 def check_folder(root: str | Path, *, counts: dict[str, int] | None = None,
                  classes: list[str] | None = None, fold_dirs: list[str] | None = None,
-                 exts: frozenset[str] = IMAGE_EXTS) -> list[str]:
-    """Problems of a class-folder tree (empty list = OK): folders, file types, decoding, counts."""
+                 exts: frozenset[str] = IMAGE_EXTS, n_splits: int | None = None) -> list[str]:
+    """Problems of a class-folder tree (empty list = OK): folders, file types, broken links,
+    full decoding, counts, and (with ``n_splits``) classes too small for k-fold."""
     problems: list[str] = []
     root = Path(root).expanduser()
     found, items = scan_tree(root, classes=classes, fold_dirs=fold_dirs, exts=exts,
@@ -330,6 +364,8 @@ def check_folder(root: str | Path, *, counts: dict[str, int] | None = None,
             n = int(got[found.index(cname)])
             if n != want:
                 problems.append(f"class {cname}: {n} files, expected {want}")
+    if n_splits and found:
+        problems += small_classes(dict(zip(found, map(int, got), strict=True)), n_splits)
     return problems
 
 

@@ -20,6 +20,8 @@ split here is a pure function of the data set and the seed.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.model_selection import (
     LeaveOneGroupOut,
@@ -28,7 +30,7 @@ from sklearn.model_selection import (
     StratifiedShuffleSplit,
 )
 
-from dissim.errors import DataError
+from dissim.errors import DataError, warn
 
 #: test fraction of ``repeated_runs`` when the manifest gives none ([UNKNOWN] for BIRDz).
 DEFAULT_TEST_SIZE = 0.5
@@ -85,11 +87,54 @@ def folds(dataset, *, seed: int = 0, n_splits: int | None = None
             splits = cv.split(x, y)
         else:
             raise DataError(f"data set {name!r}: unknown protocol kind {kind!r}")
-        return [(_i(tr), _i(te)) for tr, te in splits]
+        with warnings.catch_warnings():  # a class smaller than k: warned below, once
+            warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+            out = [(_i(tr), _i(te)) for tr, te in splits]
     except ValueError as err:
         raise DataError(
             f"cannot make {k} {kind} splits of data set {name!r} ({len(y)} images): {err}"
         ) from None
+    _check_training_sets(dataset, out, kind)
+    return out
+
+
+def small_classes(counts: dict[str, int], n_splits: int) -> list[str]:
+    """Problems of k-fold on classes of ``counts`` images: a single image is only ever tested
+    (never predicted right); fewer images than folds leaves folds that test none of it."""
+    problems = []
+    for c, n in counts.items():
+        if n == 1:
+            problems.append(
+                f"class {c!r} has 1 image: with {n_splits} folds it is only in a test set, so "
+                f"it can never be predicted; add images (at least {n_splits}) or remove it")
+        elif 1 < n < n_splits:
+            problems.append(
+                f"class {c!r} has {n} images, fewer than the {n_splits} folds: {n_splits - n} "
+                f"fold(s) test none of it; add images or use fewer folds")
+    return problems
+
+
+def _check_training_sets(dataset, splits, kind: str) -> None:
+    """Refuse a split whose training set lacks a class (that class can never be predicted);
+    warn, once, about classes with fewer images than folds (the protocol still holds)."""
+    y = np.asarray(dataset.labels)
+    present = np.unique(y)
+    names = list(dataset.classes)
+    for f, (tr, _) in enumerate(splits):
+        lost = np.setdiff1d(present, y[tr])
+        if len(lost):
+            c = names[int(lost[0])] if int(lost[0]) < len(names) else int(lost[0])
+            n = int(np.sum(y == lost[0]))
+            raise DataError(
+                f"class {c!r} of data set {dataset.name!r} has {n} image(s): fold {f} of "
+                f"{len(splits)} ({kind}) has none of it to train on, so it can never be "
+                f"predicted there; add images to it or remove it (evaluate: --min-images "
+                f"{len(splits)})")
+    if kind == "stratified_kfold":
+        counts = {names[i] if i < len(names) else str(i): int(n)
+                  for i, n in enumerate(np.bincount(y)) if n}
+        for msg in small_classes(counts, len(splits)):
+            warn(msg)
 
 
 def _i(a) -> np.ndarray:

@@ -4,6 +4,7 @@
 :mod:`~dissim.pipeline.experiment` (members, keys, units), :mod:`~dissim.pipeline.runner` (the
 one orchestrator), :mod:`~dissim.pipeline.executors` (this process or Dask),
 :mod:`~dissim.pipeline.store` (the results store), :mod:`~dissim.pipeline.cnn` (eCNN members),
-:mod:`~dissim.pipeline.classifier` and :mod:`~dissim.pipeline.persist` (any images). Imports
+:mod:`~dissim.pipeline.classifier` and :mod:`~dissim.pipeline.persist` (any images),
+:mod:`~dissim.pipeline.validate` (arguments, paths and devices, checked before work). Imports
 only the science modules (the README's "Layout").
 """

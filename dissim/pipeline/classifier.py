@@ -27,13 +27,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from tqdm import tqdm
 
-from dissim.baselines import create as create_cnn
 from dissim.baselines import get as get_cnn
 from dissim.baselines import predict as predict_cnn
 from dissim.errors import ConfigError, DataError
@@ -302,21 +300,24 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path: str | Path, *, device: str | None = None) -> DissimilarityClassifier:
-        """Read a model written by :meth:`save` (no pickle is ever loaded)."""
-        parts = persist.load(path, device=device)
+        """Read and verify a model written by :meth:`save` (no pickle is ever loaded)."""
+        parts = persist.load(path, device=device, check_params=cls._check_saved_params)
         clf = cls(**parts.params)
         clf.classes_, clf.k_values_ = parts.classes, parts.k_values
         clf.networks_, clf.train_logs_ = parts.networks, parts.train_logs
         clf.members_ = [Member(j, fm) for j, fm in parts.members]
-        clf.ecnn_model_ = None
-        if parts.ecnn_state is not None:
-            prof = get_profile(clf.profile)
-            model = create_cnn(clf.ecnn, len(clf.classes_), pretrained=False,
-                               input_size=prof.cnn_input_size)
-            model.load_state_dict(parts.ecnn_state, strict=True)
-            dev = torch.device(parts.params["device"]) if parts.params["device"] else None
-            clf.ecnn_model_ = model.eval().to(dev) if dev is not None else model.eval()
+        clf.ecnn_model_ = parts.ecnn
         return clf
+
+    @classmethod
+    def _check_saved_params(cls, params: dict) -> None:
+        """A model file's parameters: exactly this class's, each of them acceptable."""
+        known = set(cls().get_params(deep=False))
+        if set(params) - known:
+            raise ConfigError(f"unknown parameter(s) {', '.join(sorted(set(params) - known))}")
+        if known - set(params):
+            raise ConfigError(f"missing parameter(s) {', '.join(sorted(known - set(params)))}")
+        cls(**params)._check_params()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

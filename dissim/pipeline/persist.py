@@ -1,14 +1,15 @@
 """Saving and loading a fitted :class:`~dissim.pipeline.classifier.DissimilarityClassifier`,
-pickle-free.
+pickle-free and verified.
 
 A model file is a zip archive holding
 
 ``manifest.json``
-    ``format`` (``"dissim.classifier"``), ``format_version`` (:data:`FORMAT_VERSION`), the
-    ``dissim_version`` that wrote it, the constructor parameters, the classes (values and
-    numpy dtype), the k values used, one record per network (input, topology, method, loss,
-    optimizer, input side, DEEPER tap, training log summary) and per member (network, space, k),
-    and the eCNN's name and input side when there is one.
+    ``format`` (``"dissim.classifier"``), ``schema_version`` (:data:`SCHEMA_VERSION`), the
+    ``dissim_version`` that wrote it, ``entries`` (the SHA-256 and size of every other entry),
+    the constructor parameters, the classes (values and numpy dtype), the k values used, one
+    record per network (input, topology, method, loss, optimizer, input side, DEEPER tap,
+    training log summary) and per member (network, space, k, number of classes), and the
+    eCNN's name when there is one.
 ``networks.safetensors``
     Each Siamese network's ``state_dict``, keys prefixed ``n<j>.``.
 ``prototypes.safetensors``
@@ -21,15 +22,24 @@ A model file is a zip archive holding
 ``ecnn.safetensors``
     The fine-tuned CNN's ``state_dict`` (only with ``ecnn=``).
 
-Nothing is unpickled on load, so a model file from someone else cannot run code. A file of
-another ``format_version`` is refused with one :class:`~dissim.errors.DataError` line.
+Loading verifies before it builds anything: the manifest's schema (types, required keys, no
+unknown parameter, the class count against every SVM's shape), the exact set of entries, and
+every entry's SHA-256, so a flipped byte, a swapped or missing entry, an edited weight with a
+recomputed zip CRC or a pickle in place of an array is refused with one
+:class:`~dissim.errors.DataError` line naming the file and the entry. Nothing is unpickled, so
+a model file from someone else cannot run code. Tensors are read on the CPU and moved to the
+requested device, so a model fitted on CUDA loads on a machine without it. The file is written
+to a temporary name beside ``path`` and renamed when complete (:mod:`dissim.atomic`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,15 +49,25 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from dissim import __version__
-from dissim.errors import DataError
+from dissim.atomic import atomic_path
+from dissim.baselines import create as create_cnn
+from dissim.errors import DataError, DissimError
 from dissim.fusion import RBFSVMs
+from dissim.pipeline import validate
 from dissim.pipeline.member import METHODS, Member, Network, SpaceMember
+from dissim.profiles import get as get_profile
 from dissim.siamese import SiameseNet
-from dissim.spaces import DissimilaritySpace, NetworkEncoder
+from dissim.spaces import SPACE_NAMES, DissimilaritySpace, NetworkEncoder
+from dissim.topologies import available as available_topologies
 from dissim.topologies import create
 
 FORMAT = "dissim.classifier"
-FORMAT_VERSION = 1
+SCHEMA_VERSION = 2
+FORMAT_VERSION = SCHEMA_VERSION  # the name before schema version 2
+MANIFEST = "manifest.json"
+MAX_MANIFEST_BYTES = 32 << 20
+#: deflate cannot shrink real data by more than ~1000x; a larger claim is a zip bomb
+MAX_RATIO = 1100
 
 
 def _jsonable(value):
@@ -60,8 +80,13 @@ def _jsonable(value):
 
 def save(path: str | Path, *, params: dict, classes: np.ndarray, k_values, networks: list[Network],
          members: list[Member], train_logs: list[dict], ecnn=None) -> Path:
-    """Write a fitted classifier's parts to ``path`` (a zip, see the module docstring)."""
+    """Write a fitted classifier's parts to ``path`` (a zip, see the module docstring).
+
+    ``path`` is checked (a file in an existing writable folder with room for the model) before
+    anything is written, and appears only when complete.
+    """
     path = Path(path).expanduser()
+    validate.output_file(path, "model file", "--out")
     nets, protos, svms = {}, {}, {}
     for j, nw in enumerate(networks):
         for key, t in nw.net.state_dict().items():
@@ -75,8 +100,15 @@ def save(path: str | Path, *, params: dict, classes: np.ndarray, k_values, netwo
             svms[f"m{i}.c{c}.sv"], svms[f"m{i}.c{c}.dual"] = sv, a
         if s.scale is not None:
             svms[f"m{i}.scale"], svms[f"m{i}.offset"] = s.scale, s.offset
+    blobs = {"svms.npz": _npz_bytes(svms), "networks.safetensors": st_save(nets),
+             "prototypes.safetensors": st_save(protos)}
+    if ecnn is not None:
+        blobs["ecnn.safetensors"] = st_save({k: t.detach().cpu().contiguous()
+                                             for k, t in ecnn.state_dict().items()})
     manifest = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "dissim_version": __version__,
+        "format": FORMAT, "schema_version": SCHEMA_VERSION, "dissim_version": __version__,
+        "entries": {name: {"sha256": hashlib.sha256(b).hexdigest(), "bytes": len(b)}
+                    for name, b in blobs.items()},
         "params": {k: _jsonable(v) for k, v in params.items()},
         "classes": _jsonable(classes.tolist()), "classes_dtype": classes.dtype.str,
         "k_values": list(k_values),
@@ -90,31 +122,231 @@ def save(path: str | Path, *, params: dict, classes: np.ndarray, k_values, netwo
                      "n_classes": len(m.fitted.svms.support)} for m in members],
         "ecnn": None if ecnn is None else {"name": params.get("ecnn")},
     }
-    npz = io.BytesIO()
-    np.savez(npz, **svms)
-    tmp = path.with_name(path.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        z.writestr("manifest.json", json.dumps(manifest, indent=1))
-        z.writestr("svms.npz", npz.getvalue())
+    validate.output_file(path, "model file", "--out",
+                         need_bytes=sum(map(len, blobs.values())) + (1 << 20))
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w") as z:
+        z.writestr(MANIFEST, json.dumps(manifest, indent=1), compress_type=zipfile.ZIP_DEFLATED)
+        z.writestr("svms.npz", blobs["svms.npz"], compress_type=zipfile.ZIP_DEFLATED)
         # float weights barely deflate (~10 %) and deflating 100s of MB takes seconds: store
-        z.writestr("networks.safetensors", st_save(nets), compress_type=zipfile.ZIP_STORED)
-        z.writestr("prototypes.safetensors", st_save(protos), compress_type=zipfile.ZIP_STORED)
-        if ecnn is not None:
-            state = {k: t.detach().cpu().contiguous() for k, t in ecnn.state_dict().items()}
-            z.writestr("ecnn.safetensors", st_save(state), compress_type=zipfile.ZIP_STORED)
-    tmp.replace(path)
+        for name in ("networks.safetensors", "prototypes.safetensors", "ecnn.safetensors"):
+            if name in blobs:
+                z.writestr(name, blobs[name], compress_type=zipfile.ZIP_STORED)
     return path
 
 
-def _read(z: zipfile.ZipFile, name: str, path: Path) -> bytes:
+def _npz_bytes(arrays: dict) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# verification
+# ---------------------------------------------------------------------------------------------
+class _Bad(Exception):
+    """A failed check inside :func:`load`: which entry, and why."""
+
+    def __init__(self, entry: str, reason: str) -> None:
+        super().__init__(entry, reason)
+        self.entry, self.reason = entry, reason
+
+
+def _damaged(path: Path, entry: str, reason: str) -> DataError:
+    return DataError(f"model file {path} is damaged or not a dissim model (entry {entry}: "
+                     f"{reason}); refit it with `dissim fit`")
+
+
+def _need(ok: bool, entry: str, reason: str) -> None:
+    if not ok:
+        raise _Bad(entry, reason)
+
+
+_NUM = (int, float)
+_MANIFEST_KEYS = {
+    "format": str, "schema_version": int, "dissim_version": str, "entries": dict,
+    "params": dict, "classes": list, "classes_dtype": str, "k_values": list,
+    "networks": list, "members": list, "ecnn": (dict, type(None)),
+}
+_NETWORK_KEYS = {
+    "input": str, "topology": int, "method": str, "loss": str, "optimizer": str,
+    "input_size": int, "deeper_layer": str, "converged": bool,
+    "pair_accuracy": (*_NUM, type(None)), "train_seconds": _NUM,
+}
+_MEMBER_KEYS = {"network": int, "space": str, "k": int, "n_classes": int}
+
+
+def _typed(record, keys: dict, where: str) -> None:
+    """``record`` is a dict with exactly ``keys``, each of its type (bool is not an int)."""
+    _need(isinstance(record, dict), MANIFEST, f"{where} is a {type(record).__name__}, not an "
+          "object")
+    missing = sorted(set(keys) - set(record))
+    extra = sorted(set(record) - set(keys))
+    _need(not missing, MANIFEST, f"{where} lacks {', '.join(missing)}")
+    _need(not extra, MANIFEST, f"{where} has unknown key(s) {', '.join(extra)}")
+    for key, want in keys.items():
+        value = record[key]
+        bad = not isinstance(value, want) or (isinstance(value, bool) and bool not in
+                                               (want if isinstance(want, tuple) else (want,)))
+        _need(not bad, MANIFEST, f"{where}.{key} has type {type(value).__name__}")
+
+
+def _check_manifest(man, path: Path) -> set[str]:
+    """Validate the manifest's schema; return the names of the entries it lists."""
+    _need(isinstance(man, dict), MANIFEST, f"the manifest is a {type(man).__name__}, not an "
+          "object")
+    _need(man.get("format") == FORMAT, MANIFEST, f"format {man.get('format')!r}, not {FORMAT!r}")
+    version = man.get("schema_version", man.get("format_version"))
+    if version != SCHEMA_VERSION:
+        raise DataError(
+            f"model file {path} has schema version {version!r} (written by dissim "
+            f"{man.get('dissim_version')}); dissim {__version__} reads version "
+            f"{SCHEMA_VERSION}: refit the model with `dissim fit` or use the dissim version "
+            "that wrote it")
+    _typed(man, _MANIFEST_KEYS, "manifest")
+    classes = man["classes"]
+    _need(len(classes) >= 2 and all(isinstance(c, str | int) and not isinstance(c, bool)
+                                    for c in classes), MANIFEST,
+          "classes must be at least two names or integers")
+    _need(len(set(map(str, classes))) == len(classes), MANIFEST, "classes repeat")
     try:
-        return z.read(name)
+        dtype = np.dtype(man["classes_dtype"])
+    except TypeError:
+        raise _Bad(MANIFEST, f"classes_dtype {man['classes_dtype']!r} is not a dtype") from None
+    _need(dtype.kind in "iuU", MANIFEST, f"classes_dtype {dtype} is not integer or text")
+    _need(len(man["k_values"]) > 0 and all(isinstance(k, int) and not isinstance(k, bool)
+                                           and k > 0 for k in man["k_values"]), MANIFEST,
+          "k_values must be positive integers")
+    _need(len(man["networks"]) > 0 and len(man["members"]) > 0, MANIFEST,
+          "no networks or no members")
+    topologies = available_topologies()
+    for j, rec in enumerate(man["networks"]):
+        _typed(rec, _NETWORK_KEYS, f"networks[{j}]")
+        _need(rec["topology"] in topologies and rec["input_size"] > 0, MANIFEST,
+              f"networks[{j}] has topology {rec['topology']}, input size {rec['input_size']}")
+        _need(rec["method"] in METHODS and METHODS[rec["method"]] == (rec["loss"],
+                                                                      rec["optimizer"]),
+              MANIFEST, f"networks[{j}] has method {rec['method']!r}, loss {rec['loss']!r}, "
+              f"optimizer {rec['optimizer']!r}")
+    for i, rec in enumerate(man["members"]):
+        _typed(rec, _MEMBER_KEYS, f"members[{i}]")
+        _need(0 <= rec["network"] < len(man["networks"]), MANIFEST,
+              f"members[{i}].network {rec['network']} is not a network")
+        _need(rec["space"] in SPACE_NAMES, MANIFEST,
+              f"members[{i}].space {rec['space']!r} unknown")
+        _need(rec["k"] > 0, MANIFEST, f"members[{i}].k {rec['k']} is not positive")
+        _need(rec["n_classes"] == len(classes), MANIFEST,
+              f"members[{i}] has {rec['n_classes']} classes, the model {len(classes)}")
+    want = {"networks.safetensors", "prototypes.safetensors", "svms.npz"}
+    if man["ecnn"] is not None:
+        _need(set(man["ecnn"]) == {"name"} and isinstance(man["ecnn"]["name"], str), MANIFEST,
+              "ecnn must be {\"name\": ...}")
+        want.add("ecnn.safetensors")
+    entries = man["entries"]
+    _need(set(entries) == want, MANIFEST,
+          f"lists entries {', '.join(sorted(entries))}; expected {', '.join(sorted(want))}")
+    for name, rec in entries.items():
+        _need(isinstance(rec, dict) and set(rec) == {"sha256", "bytes"}
+              and isinstance(rec["sha256"], str) and len(rec["sha256"]) == 64
+              and isinstance(rec["bytes"], int), MANIFEST, f"entries.{name} is malformed")
+    return want
+
+
+def _read(z: zipfile.ZipFile, name: str, limit: int | None = None) -> bytes:
+    """Entry ``name``, refusing a zip bomb and reporting a failed CRC or inflate as damage."""
+    try:
+        info = z.getinfo(name)
     except KeyError:
-        raise DataError(f"model file {path} lacks {name}; it is damaged, refit it") from None
+        raise _Bad(name, "missing") from None
+    if info.file_size > MAX_RATIO * info.compress_size + (1 << 20) or (
+            limit is not None and info.file_size > limit):
+        raise _Bad(name, f"claims {info.file_size} bytes from {info.compress_size}")
+    try:
+        return z.read(info)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as err:
+        raise _Bad(name, f"{err.__class__.__name__}: {err}") from None
 
 
 def _prefixed(state: dict, prefix: str) -> dict:
     return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def _read_verified(path: Path) -> tuple[dict, dict, dict, np.lib.npyio.NpzFile, dict | None]:
+    """Open, check and parse every entry of model file ``path`` (or raise :class:`_Bad`)."""
+    try:
+        z = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise DataError(f"{path} is not a dissim model file (not a zip archive: "
+                        f"{err.__class__.__name__}); pass a file written by `dissim fit`"
+                        ) from None
+    with z:
+        try:
+            man = json.loads(_read(z, MANIFEST, MAX_MANIFEST_BYTES).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise _Bad(MANIFEST, f"not JSON ({err.__class__.__name__})") from None
+        want = _check_manifest(man, path)
+        names = set(z.namelist())
+        extra = sorted(names - want - {MANIFEST})
+        _need(not extra, extra[0] if extra else "", "not part of a dissim model")
+        blobs = {}
+        for name in sorted(want):
+            blob = _read(z, name)
+            rec = man["entries"][name]
+            _need(len(blob) == rec["bytes"] and hashlib.sha256(blob).hexdigest() == rec["sha256"],
+                  name, "SHA-256 differs from the manifest")
+            blobs[name] = blob
+    parsed = {}
+    for name, blob in blobs.items():
+        try:
+            if name.endswith(".npz"):
+                parsed[name] = np.load(io.BytesIO(blob), allow_pickle=False)
+            else:
+                parsed[name] = st_load(blob)  # CPU tensors, whatever device wrote them
+        except Exception as err:  # noqa: BLE001 - any decoder failure is damage
+            raise _Bad(name, f"{err.__class__.__name__}: {_first_line(err)}") from None
+    return (man, parsed["networks.safetensors"], parsed["prototypes.safetensors"],
+            parsed["svms.npz"], parsed.get("ecnn.safetensors"))
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0][:200] if text else "(no message)"
+
+
+def _svms(svms, i: int, n_classes: int, n_protos: int) -> RBFSVMs:
+    """Member ``m<i>``'s SVM arrays, checked against the class and prototype counts."""
+    entry = "svms.npz"
+
+    def get(key: str, ndim: int) -> np.ndarray:
+        _need(key in svms.files, entry, f"{key} missing")
+        a = svms[key]
+        _need(a.ndim == ndim and a.dtype.kind == "f", entry,
+              f"{key} has shape {a.shape} and dtype {a.dtype}")
+        return a
+
+    scaled = f"m{i}.scale" in svms.files
+    sv = [get(f"m{i}.c{c}.sv", 2) for c in range(n_classes)]
+    dual = [get(f"m{i}.c{c}.dual", 1) for c in range(n_classes)]
+    intercept = get(f"m{i}.intercept", 1)
+    _need(intercept.shape == (n_classes,), entry,
+          f"m{i}.intercept has {intercept.shape[0]} classes, the model {n_classes}")
+    for c, (s, a) in enumerate(zip(sv, dual, strict=True)):
+        _need(s.shape[0] == a.shape[0] and s.shape[1] == n_protos, entry,
+              f"m{i}.c{c} shapes {s.shape}, {a.shape} do not fit {n_protos} prototypes")
+    scale = get(f"m{i}.scale", 1) if scaled else None
+    offset = get(f"m{i}.offset", 1) if scaled else None
+    return RBFSVMs(float(get(f"m{i}.gamma", 0)), sv, dual, intercept, scale, offset)
+
+
+def _load_device(saved: str | None, device: str | None) -> str | None:
+    """``device`` if given (checked), else the saved one where it exists here, else None."""
+    if device is not None:
+        validate.device(device)
+        return device
+    try:
+        validate.device(saved, "the model's device")
+    except DissimError:
+        return None  # fitted on CUDA, loaded without it: the default (the CPU here)
+    return saved
 
 
 @dataclass
@@ -127,63 +359,82 @@ class Parts:
     networks: list[Network]
     train_logs: list[dict]
     members: list[tuple[int, SpaceMember]]
-    ecnn_state: dict | None
+    ecnn: torch.nn.Module | None
 
 
-def load(path: str | Path, *, device: str | None = None) -> Parts:
-    """Read a model written by :func:`save`; ``device`` overrides the saved ``device``."""
+def load(path: str | Path, *, device: str | None = None,
+         check_params: Callable[[dict], None] | None = None) -> Parts:
+    """Read and verify a model written by :func:`save`; ``device`` overrides the saved one.
+
+    ``check_params(params)`` (the classifier's) raises a :class:`~dissim.errors.DissimError`
+    for parameters it does not accept; that makes the file damaged, too.
+
+    Raises
+    ------
+    DataError
+        If the file is missing, not a model, of another schema version, or fails any check
+        (the message names the entry); nothing is built from an unverified file.
+    """
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise DataError(f"model file {path} is a folder; pass the file written by `dissim fit`")
     if not path.is_file():
         raise DataError(f"model file {path} not found; write one with `dissim fit`")
     try:
-        z = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise DataError(f"{path} is not a dissim model file (not a zip archive)") from None
-    with z:
-        try:
-            man = json.loads(_read(z, "manifest.json", path))
-        except json.JSONDecodeError:
-            raise DataError(f"model file {path} has a corrupt manifest.json; refit it") from None
-        if man.get("format") != FORMAT:
-            raise DataError(f"{path} is not a dissim classifier model (format "
-                            f"{man.get('format')!r})")
-        if man.get("format_version") != FORMAT_VERSION:
-            raise DataError(
-                f"model file {path} has format version {man.get('format_version')!r} (written by "
-                f"dissim {man.get('dissim_version')}); dissim {__version__} reads version "
-                f"{FORMAT_VERSION}: refit the model or use the dissim version that wrote it")
-        nets = st_load(_read(z, "networks.safetensors", path))
-        protos = st_load(_read(z, "prototypes.safetensors", path))
-        svms = np.load(io.BytesIO(_read(z, "svms.npz", path)), allow_pickle=False)
-        ecnn_state = (st_load(_read(z, "ecnn.safetensors", path)) if man.get("ecnn") else None)
-    params = {k: tuple(v) if isinstance(v, list) else v for k, v in man["params"].items()}
-    if device is not None:
-        params["device"] = device
-    dev = torch.device(params["device"]) if params["device"] else None
-    networks, logs, encoders = [], [], []
-    for j, rec in enumerate(man["networks"]):
-        backbone = create(rec["topology"], in_channels=3, input_size=rec["input_size"],
-                          deeper_layer=rec["deeper_layer"])
-        net = SiameseNet(backbone, mode=rec["loss"])
-        net.load_state_dict(_prefixed(nets, f"n{j}."), strict=True)
-        net.eval()
-        if dev is not None:
-            net.to(dev)
-        networks.append(Network(rec["input"], rec["topology"], rec["method"],
-                                rec["input_size"], net))
-        encoders.append(NetworkEncoder(net))
-        logs.append({"converged": rec["converged"], "pair_accuracy": rec["pair_accuracy"],
-                     "seconds": rec["train_seconds"]})
-    members = []
-    for i, rec in enumerate(man["members"]):
-        c = range(rec["n_classes"])
-        scaled = f"m{i}.scale" in svms.files
-        s = RBFSVMs(float(svms[f"m{i}.gamma"]), [svms[f"m{i}.c{k}.sv"] for k in c],
-                    [svms[f"m{i}.c{k}.dual"] for k in c], svms[f"m{i}.intercept"],
-                    svms[f"m{i}.scale"] if scaled else None,
-                    svms[f"m{i}.offset"] if scaled else None)
-        space = DissimilaritySpace.from_prototypes(encoders[rec["network"]], rec["space"],
-                                                   protos[f"m{i}"], k=rec["k"])
-        members.append((rec["network"], SpaceMember(rec["space"], rec["k"], space, s)))
+        man, nets, protos, svms, ecnn_state = _read_verified(path)
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in man["params"].items()}
+        if check_params is not None:
+            try:
+                check_params(params)
+            except DissimError as err:
+                raise _Bad(MANIFEST, str(err)) from None
+        params["device"] = _load_device(params.get("device"), device)
+        dev = torch.device(params["device"]) if params["device"] else None
+        n_classes = len(man["classes"])
+        networks, logs, encoders = [], [], []
+        for j, rec in enumerate(man["networks"]):
+            try:
+                backbone = create(rec["topology"], in_channels=3, input_size=rec["input_size"],
+                                  deeper_layer=rec["deeper_layer"])
+                net = SiameseNet(backbone, mode=rec["loss"])
+                net.load_state_dict(_prefixed(nets, f"n{j}."), strict=True)
+            except (DissimError, RuntimeError, ValueError, KeyError) as err:
+                raise _Bad("networks.safetensors",
+                           f"network n{j}: {_first_line(err)}") from None
+            net.eval()
+            if dev is not None:
+                net.to(dev)
+            networks.append(Network(rec["input"], rec["topology"], rec["method"],
+                                    rec["input_size"], net))
+            encoders.append(NetworkEncoder(net))
+            logs.append({"converged": rec["converged"], "pair_accuracy": rec["pair_accuracy"],
+                         "seconds": rec["train_seconds"]})
+        _need(set(protos) == {f"m{i}" for i in range(len(man["members"]))},
+              "prototypes.safetensors", "its tensors do not match the members")
+        members, known = [], set()
+        for i, rec in enumerate(man["members"]):
+            p = protos[f"m{i}"]
+            _need(p.ndim >= 2 and p.dtype.is_floating_point, "prototypes.safetensors",
+                  f"m{i} has shape {tuple(p.shape)}")
+            s = _svms(svms, i, n_classes, p.shape[0])
+            space = DissimilaritySpace.from_prototypes(encoders[rec["network"]], rec["space"],
+                                                       p, k=rec["k"])
+            members.append((rec["network"], SpaceMember(rec["space"], rec["k"], space, s)))
+            known.update(f"m{i}.{key}" for key in ("gamma", "intercept", "scale", "offset"))
+            known.update(f"m{i}.c{c}.{key}" for c in range(n_classes) for key in ("sv", "dual"))
+        unknown = sorted(set(svms.files) - known)
+        _need(not unknown, "svms.npz", f"unknown array(s) {', '.join(unknown[:3])}")
+        ecnn = None
+        if ecnn_state is not None:
+            try:
+                prof = get_profile(params.get("profile", "quick"))
+                ecnn = create_cnn(man["ecnn"]["name"], n_classes, pretrained=False,
+                                  input_size=prof.cnn_input_size)
+                ecnn.load_state_dict(ecnn_state, strict=True)
+            except (DissimError, RuntimeError, ValueError, KeyError) as err:
+                raise _Bad("ecnn.safetensors", _first_line(err)) from None
+            ecnn = ecnn.eval().to(dev) if dev is not None else ecnn.eval()
+    except _Bad as bad:
+        raise _damaged(path, bad.entry, bad.reason) from None
     classes = np.array(man["classes"], dtype=np.dtype(man["classes_dtype"]))
-    return Parts(params, classes, tuple(man["k_values"]), networks, logs, members, ecnn_state)
+    return Parts(params, classes, tuple(man["k_values"]), networks, logs, members, ecnn)

@@ -10,11 +10,12 @@ configuration, its options and the data fingerprint) holding:
   commit, and the SHA-256 of the arrays (so a damaged entry is detected).
 
 Writes go to a temporary file in the same folder, are flushed to disk and then renamed over the
-final name (``os.replace`` is atomic on POSIX), so a run killed mid-write leaves either the old
-entry or none, never a partial one. A corrupt or partial entry is reported by :meth:`get` as
-missing, and the member is recomputed. A killed write can leave its temporary file
-(``.<key>.<pid>.<random>.tmp``, never read as an entry); :meth:`ResultsStore.clean_tmp` removes
-the stale ones.
+final name (:func:`dissim.atomic.atomic_path`; ``os.replace`` is atomic on POSIX), so a run
+killed mid-write leaves either the old entry or none, never a partial one; a failed write (a full
+disk) removes its temporary file and is one :class:`~dissim.errors.WriteError` line. A corrupt
+or partial entry is reported by :meth:`get` as missing, and the member is recomputed. A killed
+write can leave its temporary file (``.<key>.npz.<random>.tmp``, never read as an entry);
+:meth:`ResultsStore.clean_tmp` removes the stale ones.
 
 Several processes may share one store (two grid runs, a grid and a notebook): :meth:`lock` is
 a per-unit lock (an ``fcntl.flock`` on ``.locks/<name>.lock``, released by the kernel when its
@@ -32,7 +33,6 @@ import io
 import json
 import os
 import socket
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dissim.atomic import atomic_path
 from dissim.errors import ResourceError
 
 try:
@@ -117,17 +118,8 @@ class ResultsStore:
                  meta=np.array(json.dumps(meta, default=str)))
         final = self.path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key[:12]}.{os.getpid()}.", suffix=".tmp",
-                                   dir=final.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(buf.getvalue())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(final) as tmp:  # flushed to disk, then renamed; removed on any error
+            tmp.write_bytes(buf.getvalue())
         return Result(key, scores, y_true, test_index, meta)
 
     def get(self, key: str) -> Result | None:
@@ -189,6 +181,7 @@ class ResultsStore:
         poll : float
             Seconds between tries while waiting.
 
+        >>> import tempfile
         >>> store = ResultsStore(tempfile.mkdtemp())
         >>> with store.lock("abc"):
         ...     pass

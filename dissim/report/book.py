@@ -8,9 +8,12 @@ re-executing. Results come from the results store, so a rerun only fuses stored 
 Papermill only warns about a parameter that the notebook does not declare; this runner refuses
 it, and a value whose type differs from the declared default, with a one-line error, before any
 kernel starts (``dissim book run --notebooks table2 -p last_topology 4``: papermill's ``-p NAME
-VALUE`` with papermill's type coercion). A failing notebook stops the run with the notebook and
-the error; its partial output is kept under ``_build/failed/`` for inspection and never replaces a
-good page.
+VALUE`` with papermill's type coercion). Data sets, the data folder, the seed and the results
+store are checked before any kernel starts too. A failing notebook stops the run with the
+notebook and the error; its partial output is kept outside the repository
+(``$TMPDIR/dissim-failed/``) for inspection, never replaces a good page, and folders the run
+created (``book/results/<dataset>/``) are removed, so a failed run leaves the repository as it
+was.
 
 Pages travel: the executed notebook names the results store relative to the repository, and
 papermill's injected-parameters cell is hidden (the caption under each table states the values).
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterable
@@ -32,7 +36,8 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from dissim.data import DEFAULT_DATASET
+from dissim.atomic import removed_on_error
+from dissim.data import DEFAULT_DATASET, FOLDER, manifest
 from dissim.errors import ConfigError, DissimError
 from dissim.pipeline.store import DEFAULT_RESULTS
 from dissim.profiles import get as get_profile
@@ -44,6 +49,8 @@ PER_DATASET = ("training_health", "table1", "table2", "table3", "table4", "assum
 GLOBAL = ("figure4", "performance")
 _TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool, "None": type(None)}
 CONFIG = REPO / "_config.yml"
+#: where the partial output of a failed notebook is kept (outside the repository)
+FAILED_DIR = Path(tempfile.gettempdir()) / "dissim-failed"
 INSTALL_TAG = "install"  # the tag (beside remove-cell) of each notebook's install cell
 
 
@@ -215,12 +222,22 @@ def execute(notebook: Path, output: Path, parameters: dict, *, timeout: int | No
 
     ``log_output`` streams the kernel's output (the progress bars) to this terminal.
     """
-    import papermill  # optional, heavy
-
     check_parameters(notebook, parameters)
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".ipynb", dir=output.parent, prefix=f".{output.stem}.")
     os.close(fd)
+    try:
+        _execute_into(notebook, tmp, output, parameters, timeout, log_output)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return output
+
+
+def _execute_into(notebook: Path, tmp: str, output: Path, parameters: dict,
+                  timeout: int | None, log_output: bool) -> None:
+    import papermill  # optional, heavy
+
     try:
         papermill.execute_notebook(
             str(notebook), tmp, parameters=parameters, kernel_name="python3",
@@ -229,10 +246,15 @@ def execute(notebook: Path, output: Path, parameters: dict, *, timeout: int | No
             execution_timeout=timeout,
         )
     except Exception as err:
-        failed = REPO / "_build" / "failed" / output.relative_to(OUT_DIR)
-        failed.parent.mkdir(parents=True, exist_ok=True)
-        if Path(tmp).exists():
-            os.replace(tmp, failed)
+        failed = FAILED_DIR / (output.relative_to(OUT_DIR) if output.is_relative_to(OUT_DIR)
+                               else Path(output.name))
+        try:
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(tmp, failed)
+        except OSError:
+            failed = Path("(not kept)")
+        finally:
+            Path(tmp).unlink(missing_ok=True)
         summary = str(err).strip().splitlines()
         raise DissimError(
             f"notebook {notebook.name} failed for {parameters.get('dataset', '-')}: "
@@ -242,7 +264,6 @@ def execute(notebook: Path, output: Path, parameters: dict, *, timeout: int | No
     if "dataset" in parameters:
         _title_with_dataset(Path(tmp), parameters["dataset"], parameters.get("profile"))
     os.replace(tmp, output)
-    return output
 
 
 def _title_with_dataset(path: Path, dataset: str, profile: str | None) -> None:
@@ -272,6 +293,9 @@ def run(
     """Execute the book's notebooks for each data set; return the pages written."""
     get_profile(profile)  # fail early on an unknown profile
     datasets = datasets or [DEFAULT_DATASET]
+    for ds in datasets:  # fail early on an unknown data set
+        if ds != FOLDER:
+            manifest(ds)
     chosen = notebooks or list(GLOBAL + PER_DATASET)
     unknown = [n for n in chosen if n not in GLOBAL + PER_DATASET]
     if unknown:
@@ -293,6 +317,13 @@ def run(
         for ds in [None] if name in GLOBAL else datasets:
             check_parameters(NOTEBOOK_DIR / f"{name}.ipynb", params_for(ds))
     written = []
+    created = [OUT_DIR] + [OUT_DIR / ds for ds in datasets]
+    with removed_on_error(*created):
+        _run_all(chosen, datasets, params_for, profile, log_output, written)
+    return written
+
+
+def _run_all(chosen, datasets, params_for, profile, log_output, written) -> None:
     for name in chosen:
         targets = [None] if name in GLOBAL else datasets
         for ds in targets:
@@ -305,7 +336,8 @@ def run(
                                    log_output=log_output))
             print(f"[book] {name} done in {time.perf_counter() - t0:.0f} s -> "
                   f"{out.relative_to(REPO)}", flush=True)
-    return written
+
+
 def book_parameters(notebooks: list[str] | None, pairs: list[tuple[str, str]]) -> dict:
     """The ``-p`` pairs of ``dissim book run``, parsed and checked for every chosen notebook."""
     chosen = notebooks or list(GLOBAL + PER_DATASET)

@@ -1,0 +1,105 @@
+"""Writes that are all or nothing: a temporary name in the destination folder, then a rename.
+
+``os.replace`` within one folder is atomic on POSIX, so a reader sees the old file (or none) or
+the complete new one, never a partial one. The temporary file (``.<name>.<random>.tmp``) is
+removed on every error path, including a full disk, a read-only folder and Ctrl-C.
+
+>>> with atomic_path("model.zip") as tmp:             # doctest: +SKIP
+...     write_zip(tmp)                                 # model.zip appears only now
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from dissim.errors import WriteError, describe
+
+
+def _unwritable(path: Path, err: OSError) -> WriteError:
+    """One line naming ``path``: a :class:`~dissim.errors.ResourceError` and an ``OSError``."""
+    if isinstance(err, WriteError):
+        return err
+    if err.errno is None:
+        return WriteError(f"cannot write {path}: {err}; check the path and the disk")
+    msg, _ = describe(OSError(err.errno, err.strerror, str(path)))
+    return WriteError(msg.replace("cannot access", "cannot write", 1))
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, fsync: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it over ``path`` when the block succeeds.
+
+    An ``OSError`` while writing (``ENOSPC``, ``EACCES``, ``EROFS``) becomes a one-line
+    :class:`~dissim.errors.WriteError` (a ``ResourceError`` that is still an ``OSError``) naming
+    ``path``; the temporary file never stays.
+    """
+    path = Path(path)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise _unwritable(path, err) from None
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        if fsync:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise _unwritable(path, err) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; it becomes ``path`` when the block succeeds.
+
+    ``path`` must not exist yet (a folder cannot replace another atomically); on any error the
+    temporary folder and everything in it are removed.
+    """
+    path = Path(path)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as err:
+        raise _unwritable(path, err) from None
+    try:
+        yield tmp
+        os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@contextlib.contextmanager
+def removed_on_error(*paths: str | os.PathLike) -> Iterator[None]:
+    """Remove those of ``paths`` that did not exist before the block, if the block fails.
+
+    For folders a command creates on its way (``book/results/<ds>/``): on failure the tree is
+    left as it was.
+    """
+    new = [Path(p) for p in paths if not Path(p).exists()]
+    try:
+        yield
+    except BaseException:
+        for p in new:
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            elif p.exists():
+                p.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,260 @@
+"""Checks that run before any work starts: arguments, paths, devices and free space.
+
+Each function raises a :class:`~dissim.errors.ConfigError` (a value out of range, an unknown
+device string), :class:`~dissim.errors.DataError` (a path that is missing or of the wrong
+kind) or :class:`~dissim.errors.ResourceError` (no CUDA, no write permission, no free space)
+whose message is one line naming the culprit and the fix. The command line
+(:mod:`dissim.cli`) calls them at the start of every command, and :mod:`~dissim.pipeline.persist`
+before it writes or loads a model, so a mistake costs a second, not a training run.
+
+>>> from dissim.pipeline import validate
+>>> validate.device("gpu")                              # doctest: +SKIP
+ConfigError: unknown device 'gpu' (--device); use cpu, cuda or cuda:N
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from dissim.data import DEFAULT_DATASET, FOLDER, manifest
+from dissim.errors import ConfigError, DataError, ResourceError
+from dissim.pipeline.experiment import fold_of
+
+
+def at_least(value: int | None, low: int, option: str) -> None:
+    """``value`` (None = unset) is an integer ``>= low``."""
+    if value is not None and value < low:
+        raise ConfigError(f"{option} must be an integer >= {low}; got {value}")
+
+
+def device(spec: str | None, option: str = "--device") -> None:
+    """``spec`` names a torch device that exists here (None: the default, always fine)."""
+    if spec is None:
+        return
+    try:
+        dev = torch.device(spec)
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(f"unknown device {spec!r} ({option}); use cpu, cuda or cuda:N"
+                          ) from None
+    if dev.type == "cpu":
+        return
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ResourceError(f"{option} {spec}: CUDA is not available on this machine; "
+                                "use --device cpu (or leave --device out)")
+        n = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= n:
+            raise ResourceError(f"{option} {spec}: this machine has {n} CUDA device(s) "
+                                f"(cuda:0-cuda:{n - 1}); pick one of them")
+        return
+    if dev.type == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ResourceError(f"{option} {spec}: Apple MPS is not available on this "
+                                "machine; use --device cpu")
+        return
+    raise ConfigError(f"device {spec!r} ({option}) is not supported; use cpu, cuda or cuda:N")
+
+
+def existing_folder(path: str | os.PathLike, what: str, fix: str) -> Path:
+    """``path`` is an existing folder; ``what`` names it (``data folder``), ``fix`` says what
+    to pass instead."""
+    p = Path(path).expanduser()
+    if p.is_file():
+        raise DataError(f"{what} {p} is a file, not a folder; {fix}")
+    if not p.is_dir():
+        raise DataError(f"{what} {p} not found; {fix}")
+    return p
+
+
+def _probe_write(folder: Path, what: str, path: Path) -> None:
+    """Create and remove a file in ``folder`` (``os.access`` is always true for root)."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".dissim-probe.", dir=folder)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as err:
+        reason = err.strerror or err.__class__.__name__
+        raise ResourceError(f"cannot write {what} {path}: {reason} in {folder}; choose a "
+                            "folder you can write to") from None
+
+
+def _nearest_existing(p: Path) -> Path:
+    q = p
+    while not q.exists() and q != q.parent:
+        q = q.parent
+    return q
+
+
+def writable_folder(path: str | os.PathLike, what: str, option: str) -> Path:
+    """``path`` is a folder that exists or can be created, and can be written to.
+
+    ``what`` names it in the message (``results store``), ``option`` is the flag (``--results``).
+    """
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise DataError(f"{what} {p} ({option}) is a file, not a folder; pass a folder")
+    base = _nearest_existing(p.absolute())
+    if not base.is_dir():
+        raise DataError(f"{what} {p} ({option}) cannot be created: {base} is a file; pass a "
+                        "folder")
+    _probe_write(base, what, p)
+    return p
+
+
+def output_file(path: str | os.PathLike, what: str, option: str,
+                need_bytes: int = 0) -> Path:
+    """``path`` can be written as a new file: not a folder, in an existing writable folder,
+    with ``need_bytes`` free (when the size can be estimated)."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise DataError(f"{what} {p} ({option}) is a folder; name a file, e.g. {p / 'model.zip'}")
+    parent = p.absolute().parent
+    if not parent.exists():
+        raise DataError(f"folder {parent} of {what} {p} ({option}) not found; create it first "
+                        "or name a file in an existing folder")
+    if not parent.is_dir():
+        raise DataError(f"{what} {p} ({option}): {parent} is a file, not a folder")
+    _probe_write(parent, what, p)
+    free_space(parent, need_bytes, f"{what} {p}")
+    return p
+
+
+def free_space(folder: str | os.PathLike, need_bytes: int, what: str) -> None:
+    """At least ``need_bytes`` (plus 1 %) are free on ``folder``'s file system."""
+    if need_bytes <= 0:
+        return
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return  # cannot tell: the write itself reports a full disk
+    if free < need_bytes * 1.01:
+        raise ResourceError(
+            f"not enough free space for {what}: needs ~{_size(need_bytes)}, "
+            f"{_size(free)} free on {folder}; free some space or write somewhere else")
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
+def no_such_option(value, option: str, why: str) -> None:
+    """Refuse an option that is given but would be ignored (``why`` says what to do)."""
+    if value is not None:
+        raise ConfigError(f"{option} {value} would be ignored: {why}")
+
+
+# -- per command: called first by each command of the command line ---------------------------
+def dataset_and_root(dataset: str | None, root: str | None) -> None:
+    """A known data set name; ``--root`` exactly where the data set reads a folder."""
+    name = dataset or DEFAULT_DATASET
+    if name == FOLDER:
+        if root is None:
+            raise DataError("data set 'folder' needs --root DIR, a folder of class folders")
+        existing_folder(root, "data folder", "pass an existing folder of class folders")
+    elif manifest(name).get("embedded"):
+        if root is not None:
+            raise ConfigError(f"--root {root} would be ignored: data set {name!r} is embedded; "
+                              "add --dataset folder to use it as a folder of class folders")
+    elif root is not None and not Path(root).expanduser().is_dir():
+        raise DataError(f"data folder {Path(root).expanduser()} for {name!r} not found; "
+                        f"download it with `dissim data fetch {name}` or pass --root")
+
+
+def results_store(path: str, option: str = "--results") -> None:
+    """The results store is a folder (or can become one) that can be written."""
+    writable_folder(path, "results store", option)
+
+
+def run_args(a) -> None:
+    """``dissim run``."""
+    at_least(a.seed, 0, "--seed")
+    at_least(a.fold, 0, "--fold")
+    at_least(a.k, 1, "--k")
+    dataset_and_root(a.dataset, a.root)
+    device(a.device)
+    results_store(a.results)
+
+
+def results_ls_args(a) -> None:
+    """``dissim results ls``: an existing store must be a folder (a missing one is empty)."""
+    p = Path(a.results).expanduser()
+    if p.exists() and not p.is_dir():
+        raise DataError(f"results store {p} (--results) is a file, not a folder; pass a folder")
+
+
+def _model_args(a) -> None:
+    at_least(a.seed, 0, "--seed")
+    for k in a.k or ():
+        at_least(k, 1, "--k")
+    device(a.device)
+
+
+def fit_args(a) -> None:
+    """``dissim fit``: the folder, the model options and ``--out``, before any training."""
+    existing_folder(a.folder, "image folder", "pass a folder with one sub-folder per class")
+    _model_args(a)
+    output_file(a.out, "model file", "--out")
+
+
+def predict_args(a) -> None:
+    """``dissim predict``."""
+    device(a.device)
+    p = Path(a.model).expanduser()
+    if p.is_dir():
+        raise DataError(f"model file {p} is a folder; pass the file written by `dissim fit`")
+    if not p.is_file():
+        raise DataError(f"model file {p} not found; write one with `dissim fit`")
+
+
+def evaluate_args(a) -> None:
+    """``dissim evaluate``."""
+    if (a.folder is None) == (a.dataset is None):
+        raise DataError("give an image folder or --dataset NAME (one of them)")
+    if a.folder is not None:
+        existing_folder(a.folder, "image folder", "pass a folder with one sub-folder per class")
+    else:
+        dataset_and_root(a.dataset, None)
+    at_least(a.folds, 2, "--folds")
+    at_least(a.max_folds, 1, "--max-folds")
+    at_least(a.max_per_class, 0, "--max-per-class")
+    at_least(a.min_images, 0, "--min-images")
+    _model_args(a)
+    if a.plot is not None:
+        output_file(a.plot, "plot", "--plot")
+
+
+def grid_args(a) -> None:
+    """``dissim grid`` (the lists are parsed by the grid itself)."""
+    if a.executor == "local":  # on Dask, --root names a folder on the workers
+        dataset_and_root(a.dataset, a.root)
+    device(a.device)
+    results_store(a.results)
+
+
+def book_args(a) -> None:
+    """``dissim book run``: data sets, folder, seed and store, before any kernel starts."""
+    at_least(a.seed, 0, "--seed")
+    for name in a.dataset or []:
+        if name != FOLDER:
+            manifest(name)  # an unknown name: one line listing how to see the known ones
+        elif a.root is None:
+            raise DataError("data set 'folder' needs --root DIR, a folder of class folders")
+    if a.root is not None:
+        existing_folder(a.root, "data folder", "pass --root an existing folder")
+    results_store(a.results)
+
+
+def member_data(member, root: str | None) -> None:
+    """Read ``member``'s data set and make its folds before the results store is touched:
+    an unreadable image, a bad layout, a class too small for the folds or a fold that does
+    not exist stops here."""
+    fold_of(member, root)
