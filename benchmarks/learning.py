@@ -40,13 +40,14 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--root", required=True, help="a folder of class folders of images")
     p.add_argument("--topologies", default="1,2,3,4,5,6,7,8")
     p.add_argument("--losses", default="cross,triplet")
-    p.add_argument("--iterations", type=int, default=200)
+    p.add_argument("--iterations", type=int, default=100)
     p.add_argument("--pairs", type=int, default=16, help="pairs (triplets) per iteration")
     p.add_argument("--size", type=int, default=0,
                    help="input side (0: each topology's minimum, at least 48 px)")
     p.add_argument("--max-per-class", type=int, default=None)
     p.add_argument("--normalization", default="zerocenter", choices=NORMALIZATIONS)
     p.add_argument("--triplet-form", default="conventional", choices=("printed", "conventional"))
+    p.add_argument("--eval-pairs", type=int, default=256, help="pairs for each pair accuracy")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
@@ -74,10 +75,13 @@ def run(args: argparse.Namespace) -> list[dict]:
             inputs[size] = to_network_input(ds.images, size)
         cfg = TrainConfig(topology=t, loss=loss, iterations=args.iterations,
                           batch_size=args.pairs, seed=args.seed, max_retries=0,
+                          eval_pairs=args.eval_pairs,
                           normalization=args.normalization, triplet_form=args.triplet_form)
         start = time.perf_counter()
         _, log = train_siamese(inputs[size], ds.labels, cfg, device="cpu", progress=False)
         first, last = _ends(log.loss)
+        bar.write(f"t{t} {loss}: loss {first:.3f} -> {last:.3f}, pair accuracy "
+                  f"{log.pair_accuracy:.2f} (held out {log.heldout_pair_accuracy:.2f})")
         rows.append({
             "topology": t, "loss": loss, "size": size, "loss_start": first, "loss_end": last,
             "train_acc": log.pair_accuracy, "heldout_acc": log.heldout_pair_accuracy,

@@ -308,9 +308,15 @@ def place_inputs(x: np.ndarray | torch.Tensor, device: torch.device,
     nbytes = x.nbytes if isinstance(x, np.ndarray) else x.numel() * x.element_size()
     if free_bytes is None:
         free_bytes = torch.cuda.mem_get_info(device)[0]
-    if nbytes + need_bytes <= 0.9 * free_bytes:
+    if resident(nbytes, need_bytes, free_bytes):
         return torch.as_tensor(x).to(device)
     return x.numpy() if isinstance(x, torch.Tensor) else x
+
+
+def resident(data_bytes: int, need_bytes: int, free_bytes: int) -> bool:
+    """Whether a training set of ``data_bytes`` goes on the device once (:func:`place_inputs`):
+    it and the training's own need must fit in 90 % of the free memory."""
+    return data_bytes + need_bytes <= 0.9 * free_bytes
 
 
 def _batch(x: np.ndarray | torch.Tensor, idx: np.ndarray, device: torch.device,

@@ -94,8 +94,7 @@ def train_config(topology: int, method: str, profile: Profile, options: Options,
                  seed: int) -> TrainConfig:
     """The :class:`~dissim.train.TrainConfig` of one network of ``profile`` (Section 4).
 
-    Pair accuracy is measured on 256 fresh pairs when it can trigger a rerun, else on 16 (it
-    then only feeds the log).
+    Pair accuracies are measured on the profile's ``eval_pairs`` balanced pairs.
     """
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
@@ -105,7 +104,7 @@ def train_config(topology: int, method: str, profile: Profile, options: Options,
         batch_size=profile.batch_size, seed=seed, triplet_form=options.triplet_form,
         margin=options.triplet_margin, convergence_threshold=options.convergence_threshold,
         normalization=options.normalization, max_retries=profile.max_train_retries,
-        eval_pairs=256 if profile.max_train_retries else 16,
+        eval_pairs=profile.eval_pairs,
         amp=profile.amp, tf32=profile.tf32, channels_last=profile.channels_last,
     )
 

@@ -239,9 +239,10 @@ def ablation(option: str, results: dict[str, dict]) -> pd.DataFrame:
     rows = []
     for value, res in results.items():
         for builder, spaces in BUILDERS.items():
-            accs = fused_accuracy(res, lambda m, ss=spaces: m.space in ss)
+            def keep(m, ss=spaces):
+                return m.space in ss
             rows.append({"option": option, "value": str(value), "builder": builder,
-                         **_cell(accs)})
+                         **_cell(fused_accuracy(res, keep), convergence(res, keep))})
     return pd.DataFrame(rows)
 
 

@@ -216,8 +216,9 @@ def plot_figure4(curves: dict):
 
 
 def ablation_view(df: pd.DataFrame) -> pd.DataFrame:
-    """One ablation: rows = the option's values, columns = F / D / F+D, 'mean ± std' (%)."""
-    cells = df.assign(cell=[_fmt(m, s) for m, s in zip(df["mean"], df["std"], strict=True)])
+    """One ablation: rows = the option's values, columns = F / D / F+D, 'mean ± std' (%),
+    marked when a network behind a cell did not converge."""
+    cells = df.assign(cell=_cells(df))
     view = cells.pivot(index="value", columns="builder", values="cell")
     return view.reindex(index=list(dict.fromkeys(df["value"])), columns=["F", "D", "F+D"])
 
