@@ -409,16 +409,17 @@ def evaluate_pairs(net: SiameseNet, x, labels: np.ndarray, n_pairs: int, seed: i
     score = net.pair_score(e[:n], e[n:2 * n]).float().cpu().numpy()
     held = (net.pair_score(e[2 * n:3 * n], e[3 * n:]).float().cpu().numpy()
             if yh is not None else None)
-    if net.mode == "cross":
-        out = {"train": float(np.mean((score > 0.5) == (y > 0.5))), "threshold": None}
-        out["heldout"] = (float(np.mean((held > 0.5) == (yh > 0.5))) if held is not None
-                          else float("nan"))
-        return out
-    cut, acc = best_threshold(score, y > 0.5)
-    out = {"train": acc, "threshold": cut}
-    out["heldout"] = (float(np.mean((held < cut) == (yh > 0.5))) if held is not None
-                      else float("nan"))
-    return out
+    if net.mode == "cross":  # a similarity: "same" above 0.5
+        cut = None
+        acc = float(np.mean((score > 0.5) == (y > 0.5)))
+        def same(s):
+            return s > 0.5
+    else:  # a distance: "same" below the cut that is best on the training pairs
+        cut, acc = best_threshold(score, y > 0.5)
+        def same(s):
+            return s < cut
+    heldout = float(np.mean(same(held) == (yh > 0.5))) if held is not None else float("nan")
+    return {"train": acc, "heldout": heldout, "threshold": cut}
 
 
 def pair_accuracy(
