@@ -22,7 +22,7 @@ class Profile:
     Parameters
     ----------
     name : str
-        ``paper``, ``quick`` or ``smoke``.
+        ``paper``, ``medium``, ``quick`` or ``smoke``.
     input_size : int
         Network input side in pixels (paper: 224, Appendix A). Raised per topology to its minimum
         valid side when smaller.
@@ -110,6 +110,19 @@ PROFILES: dict[str, Profile] = {
         "quick", input_size=48, iterations=100, batch_size=16, k_values=(15, 30, 45),
         one_net_per_k=False, max_folds=2, max_per_class=60, max_train_retries=0,
         eval_pairs=128, cnns=_OFFLINE_CNNS, cnn_epochs=3, cnn_input_size=96,
+    ),
+    # Real image folders (~150 images per class) on a CPU machine: the scale at which every
+    # topology learns in benchmarks/learning.py (200 iterations of 16 pairs at each
+    # topology's smallest input side), every fold of the protocol, the paper's four k values
+    # (a class needs 60 training images; the grid refuses a smaller one before training),
+    # every image, one rerun of a network that did not converge. Cost, estimated from the
+    # quick profile's per-network seconds (not measured end to end): Table 2's grid with its
+    # controls and the three eCNN members on 6 classes x 155 images, 5 folds, 2 cores, is
+    # about 8-12 hours (book: Results on real images).
+    "medium": Profile(
+        "medium", input_size=48, iterations=200, batch_size=16, k_values=(15, 30, 45, 60),
+        one_net_per_k=False, max_folds=None, max_per_class=None, max_train_retries=1,
+        eval_pairs=256, cnns=_OFFLINE_CNNS, cnn_epochs=5, cnn_input_size=128,
     ),
     # Seconds: tests and CI.
     "smoke": Profile(
