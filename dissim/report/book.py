@@ -332,7 +332,7 @@ def run(
             written.append(execute(NOTEBOOK_DIR / f"{name}.ipynb", out, params,
                                    log_output=log_output))
             print(f"[book] {name} done in {time.perf_counter() - t0:.0f} s -> "
-                  f"{out.relative_to(REPO)}", flush=True)
+                  f"{_repo_relative(str(out))}", flush=True)
     return written
 
 

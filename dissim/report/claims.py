@@ -265,7 +265,9 @@ def claims_view(found: list[Claim]) -> pd.DataFrame:
     for c in found:
         if not c.comparisons:
             rows.append({"claim": f"({c.number}) {c.statement}", "comparison": c.reason,
-                         "verdict": UNTESTED, "paper [P]": c.paper})
+                         "folds": "", "per-fold differences (points)": "", "mean ± sd": "",
+                         "test": "", "p": "", "verdict": UNTESTED,
+                         "converged (left / right)": "", "paper [P]": c.paper})
             continue
         for cmp in c.comparisons:
             rows.append({

@@ -396,6 +396,9 @@ def snapshot_note(prov: dict) -> str:
         f"- **where:** {listing(prov['machines'])}, device {listing(prov['devices'])}, "
         f"torch {listing(prov['torch'])}, dissim {listing(prov['dissim'])}\n"
         f"- **code:** commit {listing(prov['commits'], short=True)}"
+        + ("\n\n**Not evidence:** the `smoke` and `quick` profiles train for seconds on small "
+           "inputs; these numbers test the machinery, not the paper's claims."
+           if str(prov["profile"]).split("+")[0] in ("smoke", "quick") else "")
     )
 
 
