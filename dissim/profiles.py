@@ -111,14 +111,17 @@ PROFILES: dict[str, Profile] = {
         one_net_per_k=False, max_folds=2, max_per_class=60, max_train_retries=0,
         eval_pairs=128, cnns=_OFFLINE_CNNS, cnn_epochs=3, cnn_input_size=96,
     ),
-    # Real image folders (~150 images per class) on a CPU machine: the scale at which every
-    # topology learns in benchmarks/learning.py (200 iterations of 16 pairs at each
-    # topology's smallest input side), every fold of the protocol, the paper's four k values
-    # (a class needs 60 training images; the grid refuses a smaller one before training),
-    # every image, one rerun of a network that did not converge. Cost, estimated from the
-    # quick profile's per-network seconds (not measured end to end): Table 2's grid with its
-    # controls and the three eCNN members on 6 classes x 155 images, 5 folds, 2 cores, is
-    # about 8-12 hours (book: Results on real images).
+    # Real image folders (~150 images per class) on a CPU machine: each topology's smallest
+    # input side, 200 iterations of 16 pairs (where the topologies learn in
+    # benchmarks/learning.py), every fold of the protocol, the paper's four k values (a class
+    # needs 60 training images per fold; the grid refuses a smaller one before training), every
+    # image, one rerun of a network that did not converge, the offline EfficientNet-Lite eCNN.
+    # Cost, measured for one network: topology 1, Cross, fold 0 of a 6 x 155-image folder
+    # (wikiart_movements6), one thread on a busy 2-core machine: 230 s per training attempt,
+    # 570 s for the unit (two attempts: it did not converge, then 4 k x 2 spaces and SVMs).
+    # Estimated from that and the topologies' relative training times (not measured end to
+    # end): Table 2's grid (120 networks) with its controls and eCNN, 10-17 hours per data set
+    # of ~1000 images on 2 cores (the upper end when most networks need their rerun).
     "medium": Profile(
         "medium", input_size=48, iterations=200, batch_size=16, k_values=(15, 30, 45, 60),
         one_net_per_k=False, max_folds=None, max_per_class=None, max_train_retries=1,

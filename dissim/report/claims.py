@@ -44,6 +44,7 @@ from dissim.report.tables import (
     fold_accuracies,
     with_ecnn_accuracies,
 )
+from dissim.report.views import NBSP
 
 __all__ = ["ALPHA", "Claim", "Comparison", "claims", "claims_view", "compare", "context",
            "paired_test", "verdict"]
@@ -275,7 +276,7 @@ def claims_view(found: list[Claim]) -> pd.DataFrame:
                 "comparison": f"{cmp.left} − {cmp.right}",
                 "folds": len(cmp.folds),
                 "per-fold differences (points)": ", ".join(f"{d:+.2f}" for d in cmp.diffs),
-                "mean ± sd": (f"{cmp.mean:+.2f} ± {cmp.sd:.2f}" if len(cmp.diffs) > 1
+                "mean ± sd": (f"{cmp.mean:+.2f}{NBSP}±{NBSP}{cmp.sd:.2f}" if len(cmp.diffs) > 1
                               else f"{cmp.mean:+.2f}"),
                 "test": cmp.test or "none (1 fold)",
                 "p": "" if not np.isfinite(cmp.p) else f"{cmp.p:.3g}",
@@ -323,6 +324,6 @@ def context(results: dict, cnn_results: dict | None = None,
             add(f"fine-tuned {cnn}", fold_accuracies(cnn_results, lambda m, c=cnn: m.cnn == c))
         add("eCNN (average of the CNNs)", fold_accuracies(cnn_results, lambda m: True))
     df = pd.DataFrame(rows, columns=["what", "mean", "sd", "folds"])
-    df["accuracy (%)"] = [f"{m:.2f} ± {s:.2f}" for m, s in zip(df["mean"], df["sd"],
-                                                              strict=True)]
+    df["accuracy (%)"] = [f"{m:.2f}{NBSP}±{NBSP}{s:.2f}"
+                          for m, s in zip(df["mean"], df["sd"], strict=True)]
     return df.set_index("what")[["accuracy (%)", "folds"]]
