@@ -168,9 +168,11 @@ def test_recomputed_smoke_snapshot_equals_the_committed_one(tmp_path):
         np.testing.assert_array_equal(new.y_true, old.y_true)
         np.testing.assert_array_equal(new.test_index, old.test_index)
         np.testing.assert_allclose(new.scores, old.scores, rtol=1e-5, atol=1e-6)
-        strip = {k: v for k, v in new.meta.items() if k not in PROVENANCE + ("sha256", "train")}
-        assert strip == {k: v for k, v in old.meta.items()
-                         if k not in PROVENANCE + ("sha256", "train")}
+        numeric = ("sha256", "train", "space_range")  # compared with a tolerance below
+        strip = {k: v for k, v in new.meta.items() if k not in PROVENANCE + numeric}
+        assert strip == {k: v for k, v in old.meta.items() if k not in PROVENANCE + numeric}
+        np.testing.assert_allclose(new.meta.get("space_range", []),
+                                   old.meta.get("space_range", []), rtol=1e-5, atol=1e-6)
         if "train" in old.meta:
             assert new.meta["train"]["converged"] == old.meta["train"]["converged"]
             np.testing.assert_allclose(new.meta["train"]["loss_curve"],
