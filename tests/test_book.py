@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from dissim.errors import ConfigError
-from dissim.report.book import GLOBAL, NOTEBOOK_DIR, PER_DATASET, check_parameters
+from dissim.report.book import ALL_NOTEBOOKS, NOTEBOOK_DIR, check_parameters
 
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 
 
 def test_every_book_notebook_exists():
-    assert {p.stem for p in NOTEBOOKS} == set(PER_DATASET + GLOBAL)
+    assert {p.stem for p in NOTEBOOKS} == set(ALL_NOTEBOOKS)
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)

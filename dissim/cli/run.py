@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from dissim.cli import results
 from dissim.data import DEFAULT_DATASET
 from dissim.errors import ConfigError
 from dissim.optim import NAMES as OPTIMIZERS
@@ -112,6 +113,7 @@ def _add_results(sub) -> None:
     ls = rs.add_parser("ls", help="list stored members")
     ls.add_argument("--results", default=DEFAULT_RESULTS)
     ls.set_defaults(func=_cmd_results_ls)
+    results.add_parsers(rs)  # export, import: result snapshots
 
 
 def _cmd_results_ls(args) -> int:

@@ -33,6 +33,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import TextIO
 
+import numpy as np
 from tqdm import tqdm
 
 from dissim.errors import ConfigError
@@ -46,6 +47,8 @@ from dissim.pipeline.experiment import (
     Member,
     Options,
     Unit,
+    dataset_of,
+    fold_of,
     folds_of,
     group_units,
     key_of,
@@ -118,6 +121,7 @@ def expand(
             if not 0 <= fold < n_folds:
                 raise ConfigError(f"fold {fold} does not exist: {dataset} has {n_folds} folds "
                                   f"in profile {prof.name}; choose from 0-{n_folds - 1}")
+            _check_k(Member(dataset=dataset, fold=fold, seed=seed, profile=prof), ks, root)
             for inp in inputs:
                 for topology in topologies:
                     for method in methods:
@@ -129,6 +133,24 @@ def expand(
                             for k in ks for space in spaces
                         )
     return members
+
+
+def _check_k(member: Member, ks: Sequence[int], root: str | None) -> None:
+    """Refuse, before any training, a k that a class of the member's fold cannot support
+    (k prototypes per class need k training images of that class; Section 2.2.1)."""
+    if not ks:
+        return
+    ds = dataset_of(member, root)
+    train_index, _ = fold_of(member, root)
+    counts = np.bincount(ds.labels[train_index], minlength=len(ds.classes))
+    smallest = int(np.argmin(counts))
+    if counts[smallest] < max(ks):
+        fits = [k for k in ks if k <= counts[smallest]]
+        hint = (f"pass --k {','.join(map(str, fits))}" if fits else "lower k (--k)")
+        raise ConfigError(
+            f"class {str(ds.classes[smallest])!r} has {int(counts[smallest])} training images "
+            f"in fold {member.fold} but k={max(ks)} prototypes per class were requested "
+            f"(profile {member.profile.name}); {hint} or add images")
 
 
 def missing(members: Iterable[Member], store: ResultsStore, *, options: Options = DEFAULT_OPTIONS,

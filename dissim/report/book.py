@@ -26,6 +26,7 @@ launch buttons read it, and :func:`install_cell` (the first cell of every notebo
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 import shutil
 import tempfile
@@ -39,6 +40,7 @@ import yaml
 from dissim.atomic import removed_on_error
 from dissim.data import DEFAULT_DATASET, FOLDER, manifest
 from dissim.errors import ConfigError, DissimError
+from dissim.pipeline.snapshots import SNAPSHOT_DIR, list_snapshots
 from dissim.pipeline.store import DEFAULT_RESULTS
 from dissim.profiles import get as get_profile
 
@@ -47,6 +49,13 @@ NOTEBOOK_DIR = REPO / "notebooks"
 OUT_DIR = REPO / "book" / "results"
 PER_DATASET = ("training_health", "table1", "table2", "table3", "table4", "assumptions")
 GLOBAL = ("figure4", "performance")
+#: Run once per result snapshot (``results_snapshots/<name>/``) into
+#: ``book/results/snapshots/<name>/``: the "Results on real images" part, read from the
+#: committed snapshot (no data set, no training).
+PER_SNAPSHOT = ("snapshot", "claims")
+ALL_NOTEBOOKS = GLOBAL + PER_DATASET + PER_SNAPSHOT
+SNAPSHOTS = REPO / SNAPSHOT_DIR
+SNAPSHOT_PAGES = OUT_DIR / "snapshots"
 _TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool, "None": type(None)}
 CONFIG = REPO / "_config.yml"
 #: where the partial output of a failed notebook is kept (outside the repository)
@@ -122,7 +131,7 @@ def readme_badges() -> str:
     """The README's launch badges (Markdown): Binder once, Colab per notebook."""
     lines = [f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder_url()})", ""]
     lines += ["| notebook | Colab |", "|---|---|"]
-    for name in GLOBAL + PER_DATASET:
+    for name in ALL_NOTEBOOKS:
         lines.append(f"| `{name}` | [![Open In Colab]"
                      f"(https://colab.research.google.com/assets/colab-badge.svg)]"
                      f"({colab_url(name)}) |")
@@ -263,6 +272,8 @@ def _execute_into(notebook: Path, tmp: str, output: Path, parameters: dict,
     _for_readers(Path(tmp))
     if "dataset" in parameters:
         _title_with_dataset(Path(tmp), parameters["dataset"], parameters.get("profile"))
+    elif "snapshot" in parameters:
+        _title_with_dataset(Path(tmp), Path(parameters["snapshot"]).name, None)
     os.replace(tmp, output)
 
 
@@ -289,63 +300,89 @@ def run(
     notebooks: list[str] | None = None,
     extra: dict | None = None,
     log_output: bool = True,
+    snapshots_dir: str | Path = SNAPSHOTS,
 ) -> list[Path]:
-    """Execute the book's notebooks for each data set; return the pages written."""
+    """Execute the book's notebooks for each data set, and the snapshot pages for each result
+    snapshot under ``snapshots_dir``; return the pages written."""
     get_profile(profile)  # fail early on an unknown profile
     datasets = datasets or [DEFAULT_DATASET]
     for ds in datasets:  # fail early on an unknown data set
         if ds != FOLDER:
             manifest(ds)
-    chosen = notebooks or list(GLOBAL + PER_DATASET)
-    unknown = [n for n in chosen if n not in GLOBAL + PER_DATASET]
+    chosen = notebooks or list(ALL_NOTEBOOKS)
+    unknown = [n for n in chosen if n not in ALL_NOTEBOOKS]
     if unknown:
         raise ConfigError(
-            f"unknown notebook {unknown[0]!r}; choose from {', '.join(GLOBAL + PER_DATASET)}"
+            f"unknown notebook {unknown[0]!r}; choose from {', '.join(ALL_NOTEBOOKS)}"
         )
     # relative to the repository (the kernels' working folder) where possible: pages travel
     results_dir = _repo_relative(results_dir)
+    snaps = list_snapshots(snapshots_dir) if set(chosen) & set(PER_SNAPSHOT) else []
 
-    def params_for(ds: str | None) -> dict:
+    def targets(name: str) -> list[str | None]:
+        if name in GLOBAL:
+            return [None]
+        return [_repo_relative(str(p)) for p in snaps] if name in PER_SNAPSHOT else datasets
+
+    def params_for(name: str, target: str | None) -> dict:
+        if name in PER_SNAPSHOT:
+            return {"snapshot": target, **(extra or {})}
         params = {"profile": profile, "seed": seed, "results_dir": results_dir}
-        if ds is not None:
-            params.update(dataset=ds, data_root=data_root)
+        if target is not None:
+            params.update(dataset=target, data_root=data_root)
         params.update(extra or {})
         return params
 
+    def output(name: str, target: str | None) -> Path:
+        if name in PER_SNAPSHOT:
+            return SNAPSHOT_PAGES / Path(target).name / f"{name}.ipynb"
+        return OUT_DIR / (f"{name}.ipynb" if target is None else f"{target}/{name}.ipynb")
+
     # every notebook's parameters are checked before the first kernel starts
     for name in chosen:
-        for ds in [None] if name in GLOBAL else datasets:
-            check_parameters(NOTEBOOK_DIR / f"{name}.ipynb", params_for(ds))
+        for target in targets(name):
+            check_parameters(NOTEBOOK_DIR / f"{name}.ipynb", params_for(name, target))
+    if set(chosen) & set(PER_SNAPSHOT):
+        _drop_stale_snapshot_pages({p.name for p in snaps})
     written = []
     created = [OUT_DIR] + [OUT_DIR / ds for ds in datasets]
-    with removed_on_error(*created):
-        _run_all(chosen, datasets, params_for, profile, log_output, written)
+    with removed_on_error(*created):  # a failed run leaves the repository as it was
+        for name in chosen:
+            for target in targets(name):
+                params = params_for(name, target)
+                out = output(name, target)
+                t0 = time.perf_counter()
+                what = f" on {target}" if target else ""
+                run_of = "" if name in PER_SNAPSHOT else f" ({profile})"
+                print(f"[book] {name}{what}{run_of} ...", flush=True)
+                written.append(execute(NOTEBOOK_DIR / f"{name}.ipynb", out, params,
+                                       log_output=log_output))
+                print(f"[book] {name} done in {time.perf_counter() - t0:.0f} s -> "
+                      f"{_repo_relative(str(out))}", flush=True)
     return written
 
 
-def _run_all(chosen, datasets, params_for, profile, log_output, written) -> None:
-    for name in chosen:
-        targets = [None] if name in GLOBAL else datasets
-        for ds in targets:
-            params = params_for(ds)
-            out = OUT_DIR / (f"{name}.ipynb" if ds is None else f"{ds}/{name}.ipynb")
-            t0 = time.perf_counter()
-            print(f"[book] {name}" + (f" on {ds}" if ds else "") + f" ({profile}) ...",
-                  flush=True)
-            written.append(execute(NOTEBOOK_DIR / f"{name}.ipynb", out, params,
-                                   log_output=log_output))
-            print(f"[book] {name} done in {time.perf_counter() - t0:.0f} s -> "
-                  f"{out.relative_to(REPO)}", flush=True)
+def _drop_stale_snapshot_pages(names: set[str]) -> None:
+    """Remove the pages of snapshots that are no longer in the repository (the book would
+    otherwise keep showing them)."""
+    if not SNAPSHOT_PAGES.is_dir():
+        return
+    for folder in SNAPSHOT_PAGES.iterdir():
+        if folder.is_dir() and folder.name not in names:
+            for page in folder.glob("*.ipynb"):
+                page.unlink()
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def book_parameters(notebooks: list[str] | None, pairs: list[tuple[str, str]]) -> dict:
     """The ``-p`` pairs of ``dissim book run``, parsed and checked for every chosen notebook."""
-    chosen = notebooks or list(GLOBAL + PER_DATASET)
+    chosen = notebooks or list(ALL_NOTEBOOKS)
     extra: dict = {}
     for name in chosen:
         path = NOTEBOOK_DIR / f"{name}.ipynb"
         if not path.exists():
             raise ConfigError(
-                f"unknown notebook {name!r}; choose from {', '.join(GLOBAL + PER_DATASET)}")
+                f"unknown notebook {name!r}; choose from {', '.join(ALL_NOTEBOOKS)}")
         extra = parse_parameters(path, pairs)
     return extra

@@ -77,11 +77,34 @@ def fused_scores(results: dict, keep: Callable[[object], bool],
     return out
 
 
+def fold_accuracies(results: dict, keep: Callable[[object], bool],
+                    encoder: str = "trained") -> dict[int, float]:
+    """``{fold: accuracy}`` of the average-rule fusion of the selected members (Section 4)."""
+    return {fold: accuracy(s, y)
+            for fold, (s, y, _) in fused_scores(results, keep, encoder).items()}
+
+
 def fused_accuracy(results: dict, keep: Callable[[object], bool],
                    encoder: str = "trained") -> np.ndarray:
     """Per-fold accuracy of the average-rule fusion of the selected members (Section 4)."""
-    return np.array([accuracy(s, y) for s, y, _ in
-                     fused_scores(results, keep, encoder).values()])
+    return np.array(list(fold_accuracies(results, keep, encoder).values()))
+
+
+def with_ecnn_accuracies(results: dict, cnn_results: dict, keep: Callable[[object], bool]
+                         ) -> dict[int, float]:
+    """``{fold: accuracy}`` of "Fusion + eCNN" (Section 4): the sum of the z-scored Siamese
+    fusion of the selected members and the z-scored eCNN (average rule over the CNNs)."""
+    siamese = fused_scores(results, keep)
+    ecnn = fused_scores(cnn_results, lambda m: True)
+    out = {}
+    for fold, (s, y, idx) in siamese.items():
+        if fold not in ecnn:
+            continue
+        e, _, e_idx = ecnn[fold]
+        if not np.array_equal(idx, e_idx):
+            raise ValueError(f"fold {fold}: CNN and Siamese test images differ")
+        out[fold] = accuracy(zscore_sum([s, e]), y)
+    return out
 
 
 def convergence(results: dict, keep: Callable[[object], bool]) -> tuple[int, int]:
@@ -102,6 +125,12 @@ def convergence(results: dict, keep: Callable[[object], bool]) -> tuple[int, int
 
 def _has(results: dict, encoder: str) -> bool:
     return any(_encoder(m) == encoder for m in results)
+
+
+def bottom(topologies) -> Callable[[Member], bool]:
+    """Table 2's Bottom configuration (Cross+Triplet+CrossDD, FULLY+DEEPER) over
+    ``topologies``: the members of the Fusion rows of Tables 2 and 3."""
+    return _bottom(topologies)
 
 
 def _bottom(topologies) -> Callable[[Member], bool]:
@@ -192,16 +221,10 @@ def table3(results: dict, cnn_results: dict, topologies: Sequence[int] = range(1
     for name, ts in FUSIONS.items():
         if not set(ts) <= set(topologies):
             continue
-        siamese = fused_scores(results, _bottom(ts))
-        rows.append({"row": name, **_cell(np.array(
-            [accuracy(s, y) for s, y, _ in siamese.values()]), convergence(results, _bottom(ts)))})
-        both = []
-        for fold, (s, y, idx) in siamese.items():
-            e, _, e_idx = ecnn[fold]
-            if not np.array_equal(idx, e_idx):
-                raise ValueError(f"fold {fold}: CNN and Siamese test images differ")
-            both.append(accuracy(zscore_sum([s, e]), y))
-        rows.append({"row": f"{name} + eCNN", **_cell(np.array(both))})
+        rows.append({"row": name, **_cell(fused_accuracy(results, _bottom(ts)),
+                                          convergence(results, _bottom(ts)))})
+        both = with_ecnn_accuracies(results, cnn_results, _bottom(ts))
+        rows.append({"row": f"{name} + eCNN", **_cell(np.array(list(both.values())))})
     if _has(results, "untrained"):
         accs = fused_accuracy(results, lambda m: m.topology in topologies, "untrained")
         rows.append({"row": f"{CONTROLS['untrained']} (Cross F+D, topologies "

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from dissim import paper
-from dissim.report.tables import CONTROL_COLUMN, CONTROLS, TABLE1_COLUMNS, TABLE2_ROWS
+from dissim.report.tables import CONTROL_COLUMN, CONTROLS, TABLE1_COLUMNS, TABLE2_ROWS, table3
 
 NBSP = "\u00a0"
 
@@ -363,3 +363,49 @@ def plot_learning_curves(df: pd.DataFrame):
     axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def snapshot_note(prov: dict) -> str:
+    """Markdown: where, when and from which commit a snapshot's numbers come
+    (:meth:`dissim.pipeline.snapshots.Snapshot.provenance`)."""
+    def listing(values, short=False) -> str:
+        vals = [v[:10] if short else v for v in values]
+        return ", ".join(f"`{v}`" for v in vals) if vals else "unknown"
+
+    s = prov.get("profile_settings") or {}
+    when = (prov["first"] if prov["first"] == prov["last"]
+            else f"{prov['first']} to {prov['last']}") if prov.get("first") else "unknown"
+    classes = prov.get("classes") or []
+    scale = ""
+    if s:
+        scale = (f" (inputs {s.get('input_size')} px or the topology's minimum, "
+                 f"{s.get('iterations')} iterations of {s.get('batch_size')} pairs, k = "
+                 f"{', '.join(map(str, s.get('k_values', [])))}; CNNs "
+                 f"{', '.join(s.get('cnns', []))}, {s.get('cnn_epochs')} epochs)")
+    return (
+        f"**Source:** snapshot `results_snapshots/{prov['snapshot']}` "
+        f"({prov['entries']} stored members: {prov['siamese']} Siamese and controls, "
+        f"{prov['cnn']} CNN), read as committed; nothing on this page was trained in the book "
+        f"build.\n\n"
+        f"- **data:** `{prov['dataset']}`, {len(classes)} classes "
+        f"({', '.join(map(str, classes))}), data fingerprint "
+        f"{listing(prov['fingerprints'], short=True)}, folds "
+        f"{', '.join(map(str, prov['folds']))}\n"
+        f"- **profile:** `{prov['profile']}`{scale}\n"
+        f"- **when:** {when} (UTC)\n"
+        f"- **where:** {listing(prov['machines'])}, device {listing(prov['devices'])}, "
+        f"torch {listing(prov['torch'])}, dissim {listing(prov['dissim'])}\n"
+        f"- **code:** commit {listing(prov['commits'], short=True)}"
+        + ("\n\n**Not evidence:** the `smoke` and `quick` profiles train for seconds on small "
+           "inputs; these numbers test the machinery, not the paper's claims."
+           if str(prov["profile"]).split("+")[0] in ("smoke", "quick") else "")
+    )
+
+
+def table3_or_note(results: dict, cnn_results: dict, topologies) -> pd.DataFrame:
+    """Table 3's view (:func:`table3_view`) when there are eCNN members, else a one-cell table
+    saying there are none."""
+    if not cnn_results:
+        return pd.DataFrame({"Table 3": ["no eCNN members in these results: Table 3 needs "
+                                         "the fine-tuned CNNs"]})
+    return table3_view(table3(results, cnn_results, topologies))

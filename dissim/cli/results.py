@@ -1,0 +1,63 @@
+"""``dissim results export`` and ``dissim results import``: result snapshots
+(:mod:`dissim.pipeline.snapshots`) on the command line.
+
+    dissim results export --dataset folder --root DIR --profile medium \\
+        --out results_snapshots/wikiart-medium
+    dissim results import results_snapshots/wikiart-medium [--results DIR]
+"""
+
+from __future__ import annotations
+
+from dissim.data import DEFAULT_DATASET
+from dissim.errors import ConfigError
+from dissim.pipeline import snapshots
+from dissim.pipeline.experiment import INPUTS
+from dissim.pipeline.store import DEFAULT_RESULTS, ResultsStore
+
+
+def add_parsers(rs) -> None:
+    """Add ``export`` and ``import`` to the ``dissim results`` subparsers ``rs``."""
+    ex = rs.add_parser(
+        "export", help="write a data set's stored results as a snapshot folder",
+        description="Write the stored members of one data set and profile (scores, labels, "
+                    "test indices, provenance; no images, no weights) as a snapshot folder "
+                    "that `dissim results import` and the book read.")
+    ex.add_argument("--dataset", default=None, help="data set name (default: the embedded one)")
+    ex.add_argument("--root", default=None, help="its folder: keep only entries of that data "
+                    "(required when the store holds several folders run as 'folder')")
+    ex.add_argument("--profile", default="quick", help="the profile name the entries carry")
+    ex.add_argument("--seed", type=int, default=0)
+    ex.add_argument("--inputs", default="orig", help=f"{','.join(INPUTS)} (default orig)")
+    ex.add_argument("--results", default=DEFAULT_RESULTS, help="results store folder")
+    ex.add_argument("--out", required=True, help="snapshot folder, e.g. "
+                    f"{snapshots.SNAPSHOT_DIR}/<dataset>-<profile>")
+    ex.set_defaults(func=_cmd_export)
+    im = rs.add_parser("import", help="verify a snapshot folder and put it into the store")
+    im.add_argument("snapshot", help="a folder written by dissim results export")
+    im.add_argument("--results", default=DEFAULT_RESULTS, help="results store folder")
+    im.set_defaults(func=_cmd_import)
+
+
+def _cmd_export(args) -> int:
+    dataset = args.dataset or DEFAULT_DATASET
+    picked = snapshots.select(ResultsStore(args.results), dataset, args.profile,
+                              root=args.root, seed=args.seed,
+                              inputs=_inputs(args.inputs))
+    index = snapshots.export(picked, args.out, dataset=dataset, profile=args.profile)
+    print(f"{len(picked)} entries of {dataset} [{args.profile}] -> {index.parent}")
+    return 0
+
+
+def _inputs(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    for name in names or ("",):
+        if name not in INPUTS:
+            raise ConfigError(f"--inputs: unknown {name!r}; choose from {','.join(INPUTS)}")
+    return names
+
+
+def _cmd_import(args) -> int:
+    snap = snapshots.import_(args.snapshot, ResultsStore(args.results))
+    print(f"{len(snap.entries())} entries of {snap.dataset} [{snap.profile}] verified and "
+          f"stored in {args.results}")
+    return 0

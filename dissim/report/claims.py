@@ -1,0 +1,329 @@
+"""Do the paper's claims hold here? Its four qualitative claims as paired comparisons over folds
+(book: Results on real images, the claims pages).
+
+The paper (Section 4, Tables 1-3) states, among others:
+
+1. fusing Cross and Triplet beats each loss alone (Table 1);
+2. FULLY + DEEPER beats FULLY alone (Tables 1 and 2: "on average DEEPER boosts performance");
+3. fusing topologies beats the best single topology (Table 2);
+4. the Siamese ensemble added to the eCNN beats the eCNN (Table 3: "Fusion + eCNN beats eCNN
+   alone on both data sets").
+
+Each claim is tested as a *paired* comparison: both sides are accuracies of the same folds (the
+same training and test images), fused with the tables' own rules
+(:func:`dissim.report.tables.fold_accuracies`, :func:`~dissim.report.tables.with_ecnn_accuracies`),
+and the per-fold differences (percentage points) go to a paired test from ``scipy.stats``: the
+Wilcoxon signed-rank test with 6 folds or more, else the paired t-test. The verdict is
+
+* **holds**: mean difference > 0 and p < 0.05;
+* **does not hold**: mean difference < 0 and p < 0.05;
+* **too close to call**: otherwise (including fewer than 2 folds, or no difference at all).
+
+A claim with two comparisons (claim 1: against Cross, and against Triplet) holds when both
+hold and does not hold when either does not. With 5 folds the smallest p value a two-sided
+paired t-test can reach depends on the spread; with 6 or more the Wilcoxon test needs every
+fold to agree to go below 0.05 at n = 6 (p = 0.031).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from dissim.report.tables import (
+    CONTROLS,
+    FUSIONS,
+    TABLE1_COLUMNS,
+    bottom,
+    convergence,
+    fold_accuracies,
+    with_ecnn_accuracies,
+)
+from dissim.report.views import NBSP
+
+__all__ = ["ALPHA", "Claim", "Comparison", "claims", "claims_view", "compare", "context",
+           "paired_test", "verdict"]
+
+#: The significance level of the verdicts.
+ALPHA = 0.05
+#: From this many folds on, the Wilcoxon signed-rank test; below, the paired t-test.
+WILCOXON_MIN_FOLDS = 6
+
+HOLDS, FAILS, CLOSE, UNTESTED = "holds", "does not hold", "too close to call", "not tested"
+
+
+def paired_test(diffs: Sequence[float]) -> tuple[str | None, float, float]:
+    """``(test name, statistic, two-sided p)`` for the per-fold differences ``diffs``.
+
+    ``wilcoxon`` for 6 or more folds, ``ttest_rel`` (against zero differences) for 2-5; no
+    test (None, nan, nan) for fewer than 2; ``p = 1`` when every difference is zero.
+    """
+    d = np.asarray(diffs, dtype=float)
+    n = len(d)
+    if n < 2:
+        return None, float("nan"), float("nan")
+    name = "wilcoxon" if n >= WILCOXON_MIN_FOLDS else "ttest_rel"
+    if np.all(d == 0):
+        return name, float("nan"), 1.0
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        if name == "wilcoxon":
+            res = stats.wilcoxon(d)
+        else:
+            res = stats.ttest_rel(d, np.zeros_like(d))
+    return name, float(res.statistic), float(res.pvalue)
+
+
+def verdict(mean: float, p: float, alpha: float = ALPHA) -> str:
+    """holds / does not hold / too close to call (see the module's rules)."""
+    if not np.isfinite(p) or not np.isfinite(mean) or p >= alpha or mean == 0:
+        return CLOSE
+    return HOLDS if mean > 0 else FAILS
+
+
+@dataclass
+class Comparison:
+    """One paired comparison: ``left`` (the claimed better side) minus ``right``, per fold."""
+
+    left: str
+    right: str
+    left_acc: dict[int, float]
+    right_acc: dict[int, float]
+    left_converged: tuple[int, int] | None = None
+    right_converged: tuple[int, int] | None = None
+    folds: list[int] = field(init=False)
+    diffs: np.ndarray = field(init=False)
+    test: str | None = field(init=False)
+    statistic: float = field(init=False)
+    p: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.folds = sorted(set(self.left_acc) & set(self.right_acc))
+        self.diffs = np.array([100 * (self.left_acc[f] - self.right_acc[f])
+                               for f in self.folds], dtype=float)
+        self.test, self.statistic, self.p = paired_test(self.diffs)
+
+    @property
+    def mean(self) -> float:
+        return float(self.diffs.mean()) if len(self.diffs) else float("nan")
+
+    @property
+    def sd(self) -> float:
+        return float(self.diffs.std(ddof=1)) if len(self.diffs) > 1 else float("nan")
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.mean, self.p)
+
+
+def compare(left: str, right: str, left_acc: dict[int, float], right_acc: dict[int, float],
+            **converged) -> Comparison:
+    """A :class:`Comparison` of two ``{fold: accuracy}`` dictionaries on their common folds."""
+    return Comparison(left, right, left_acc, right_acc, **converged)
+
+
+@dataclass
+class Claim:
+    """One of the paper's claims, its comparisons, and the paper's own direction."""
+
+    number: int
+    statement: str
+    table: str
+    paper: str
+    comparisons: list[Comparison] = field(default_factory=list)
+    reason: str = ""  # why it was not tested
+
+    @property
+    def verdict(self) -> str:
+        if not self.comparisons:
+            return UNTESTED
+        verdicts = [c.verdict for c in self.comparisons]
+        if FAILS in verdicts:
+            return FAILS
+        return HOLDS if all(v == HOLDS for v in verdicts) else CLOSE
+
+
+def _fusion_of(topologies: Sequence[int]) -> tuple[str, tuple[int, ...]] | None:
+    """The largest Fusion row of Table 2 whose topologies are all present; else the fusion of
+    every present topology when there are two or more; else None."""
+    present = set(topologies)
+    for name, ts in reversed(list(FUSIONS.items())):
+        if set(ts) <= present:
+            return name, tuple(ts)
+    if len(present) >= 2:
+        ts = tuple(sorted(present))
+        return f"Fusion of topologies {','.join(map(str, ts))}", ts
+    return None
+
+
+def _select(topology: int, methods: tuple[str, ...], spaces: tuple[str, ...]
+            ) -> Callable[[object], bool]:
+    return lambda m: m.topology == topology and m.method in methods and m.space in spaces
+
+
+def _side(results: dict, keep) -> tuple[dict[int, float], tuple[int, int]]:
+    return fold_accuracies(results, keep), convergence(results, keep)
+
+
+def claims(results: dict, cnn_results: dict | None = None,
+           topologies: Sequence[int] | None = None, topology: int | None = None
+           ) -> list[Claim]:
+    """The paper's four claims tested on ``results`` (Siamese members, controls ignored) and
+    ``cnn_results`` (eCNN members).
+
+    ``topologies`` are those of Table 2 (default: every trained topology present);
+    ``topology`` that of Table 1 (default: the smallest present). A claim whose members are
+    absent is returned untested, with the reason.
+    """
+    trained = {m: r for m, r in results.items() if getattr(m, "encoder", "trained") == "trained"}
+    present = sorted({m.topology for m in trained})
+    topologies = sorted(topologies) if topologies is not None else present
+    t1 = topology if topology is not None else (min(present) if present else 1)
+    methods = {m.method for m in trained if m.topology == t1}
+    out = []
+
+    # (1) Table 1: Cross+Triplet F+D against each loss alone, F+D
+    c1 = Claim(1, "Fusing Cross and Triplet beats each loss alone", "Table 1",
+               "holds on InfLar, BIRDz, RPE and Port; not on CAT (Section 4)")
+    fd = ("fully", "deeper")
+    if {"cross", "triplet"} <= methods:
+        both, both_conv = _side(trained, _select(t1, TABLE1_COLUMNS["Triplet+Cross"], fd))
+        for single in ("Cross", "Triplet"):
+            acc, conv = _side(trained, _select(t1, TABLE1_COLUMNS[single], fd))
+            c1.comparisons.append(compare(
+                f"Triplet+Cross F+D (topology {t1})", f"{single} F+D (topology {t1})",
+                both, acc, left_converged=both_conv, right_converged=conv))
+    else:
+        c1.reason = f"needs Cross and Triplet members of topology {t1}"
+    out.append(c1)
+
+    # (2) Tables 1-2: FULLY + DEEPER against FULLY, Triplet+Cross
+    c2 = Claim(2, "FULLY + DEEPER beats FULLY", "Tables 1 and 2",
+               "holds on average over the data sets (Table 2: \"on average DEEPER boosts "
+               "performance\")")
+    spaces = {m.space for m in trained if m.topology == t1}
+    usable = tuple(m for m in ("cross", "triplet") if m in methods)
+    if {"fully", "deeper"} <= spaces and usable:
+        label = "+".join(m.capitalize() for m in reversed(usable))
+        fdacc, fdconv = _side(trained, _select(t1, usable, fd))
+        facc, fconv = _side(trained, _select(t1, usable, ("fully",)))
+        c2.comparisons.append(compare(f"{label} F+D (topology {t1})",
+                                      f"{label} F (topology {t1})", fdacc, facc,
+                                      left_converged=fdconv, right_converged=fconv))
+    else:
+        c2.reason = f"needs FULLY and DEEPER members of topology {t1}"
+    out.append(c2)
+
+    # (3) Table 2: the largest fusion of topologies against the best single topology
+    c3 = Claim(3, "Fusing topologies beats the best single topology", "Table 2",
+               "holds on every data set (Fusion 1-8 above every topology row)")
+    fusion = _fusion_of([t for t in topologies if t in present])
+    if fusion is not None:
+        name, ts = fusion
+        fused, fconv = _side(trained, bottom(ts))
+        singles = {t: _side(trained, bottom((t,))) for t in ts}
+        best = max(singles, key=lambda t: np.mean(list(singles[t][0].values())))
+        c3.comparisons.append(compare(
+            f"{name} (Cross+Triplet+CrossDD F+D)",
+            f"best single: topology {best} (Cross+Triplet+CrossDD F+D)", fused,
+            singles[best][0], left_converged=fconv, right_converged=singles[best][1]))
+    else:
+        c3.reason = "needs two or more topologies"
+    out.append(c3)
+
+    # (4) Table 3: Siamese fusion + eCNN against eCNN
+    c4 = Claim(4, "The Siamese ensemble added to the eCNN beats the eCNN", "Table 3",
+               "holds on InfLar and Port (Table 3: Fusion + eCNN above eCNN)")
+    siamese = _fusion_of([t for t in topologies if t in present]) or (
+        (f"Topology {present[0]}", (present[0],)) if present else None)
+    if cnn_results and siamese is not None:
+        name, ts = siamese
+        keep = bottom(ts)
+        both = with_ecnn_accuracies(trained, cnn_results, keep)
+        ecnn = fold_accuracies(cnn_results, lambda m: True)
+        c4.comparisons.append(compare(f"{name} + eCNN", "eCNN", both, ecnn,
+                                      left_converged=convergence(trained, keep)))
+    else:
+        c4.reason = "needs eCNN members" if not cnn_results else "needs Siamese members"
+    out.append(c4)
+    return out
+
+
+def _conv(c: tuple[int, int] | None) -> str:
+    return "" if c is None else f"{c[0]}/{c[1]}"
+
+
+def claims_view(found: list[Claim]) -> pd.DataFrame:
+    """One row per comparison: the claim, both sides, per-fold differences (points), their
+    mean and sd, the test and its p value, the verdict, converged networks per side, and the
+    paper's direction."""
+    rows = []
+    for c in found:
+        if not c.comparisons:
+            rows.append({"claim": f"({c.number}) {c.statement}", "comparison": c.reason,
+                         "folds": "", "per-fold differences (points)": "", "mean ± sd": "",
+                         "test": "", "p": "", "verdict": UNTESTED,
+                         "converged (left / right)": "", "paper [P]": c.paper})
+            continue
+        for cmp in c.comparisons:
+            rows.append({
+                "claim": f"({c.number}) {c.statement}",
+                "comparison": f"{cmp.left} − {cmp.right}",
+                "folds": len(cmp.folds),
+                "per-fold differences (points)": ", ".join(f"{d:+.2f}" for d in cmp.diffs),
+                "mean ± sd": (f"{cmp.mean:+.2f}{NBSP}±{NBSP}{cmp.sd:.2f}" if len(cmp.diffs) > 1
+                              else f"{cmp.mean:+.2f}"),
+                "test": cmp.test or "none (1 fold)",
+                "p": "" if not np.isfinite(cmp.p) else f"{cmp.p:.3g}",
+                "verdict": cmp.verdict,
+                "converged (left / right)": f"{_conv(cmp.left_converged)} / "
+                                            f"{_conv(cmp.right_converged)}".strip(" /"),
+                "paper [P]": c.paper,
+            })
+    return pd.DataFrame(rows)
+
+
+def verdicts(found: list[Claim]) -> pd.DataFrame:
+    """One row per claim: its overall verdict and the paper's direction."""
+    return pd.DataFrame([{"claim": f"({c.number}) {c.statement}", "table": c.table,
+                          "verdict": c.verdict, "paper [P]": c.paper} for c in found]
+                        ).set_index("claim")
+
+
+def context(results: dict, cnn_results: dict | None = None,
+            topology: int | None = None) -> pd.DataFrame:
+    """The numbers a claim is read against, mean ± sd over folds (%): the pixels and the
+    untrained network (Cross F+D, the controls of the Training health page), the trained
+    network in the same configuration, each fine-tuned CNN and the eCNN."""
+    trained_t = sorted({m.topology for m in results if getattr(m, "encoder", "trained")
+                        == "trained"})
+    t1 = topology if topology is not None else (trained_t[0] if trained_t else 1)
+    rows = []
+
+    def add(name, accs):
+        a = 100 * np.array(list(accs.values()))
+        if len(a):
+            rows.append({"what": name, "mean": a.mean(), "sd": a.std(), "folds": len(a)})
+
+    cross_fd = _select(t1, ("cross",), ("fully", "deeper"))
+    for label, encoder in ((f"Cross F+D, topology {t1} (trained)", "trained"),
+                           (f"{CONTROLS['untrained']}: Cross F+D, topology {t1}", "untrained"),
+                           (f"{CONTROLS['pixels']}: F+D", "pixels")):
+        keep = cross_fd if encoder != "pixels" else (lambda m: True)
+        try:
+            add(label, fold_accuracies(results, keep, encoder))
+        except ValueError:  # this control is absent
+            continue
+    if cnn_results:
+        for cnn in dict.fromkeys(m.cnn for m in cnn_results):
+            add(f"fine-tuned {cnn}", fold_accuracies(cnn_results, lambda m, c=cnn: m.cnn == c))
+        add("eCNN (average of the CNNs)", fold_accuracies(cnn_results, lambda m: True))
+    df = pd.DataFrame(rows, columns=["what", "mean", "sd", "folds"])
+    df["accuracy (%)"] = [f"{m:.2f}{NBSP}±{NBSP}{s:.2f}"
+                          for m, s in zip(df["mean"], df["sd"], strict=True)]
+    return df.set_index("what")[["accuracy (%)", "folds"]]

@@ -1,0 +1,252 @@
+"""Result snapshots: export -> import is bit-identical and deterministic, tampering is refused in
+one line, the committed smoke snapshot is what the code computes, and the book renders it.
+
+Regenerate the committed snapshot (after a change that moves the smoke numbers) with::
+
+    PYTHONPATH=. python tests/test_snapshots.py --write
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dissim.cli import main
+from dissim.errors import ConfigError, DataError
+from dissim.pipeline import runner, snapshots
+from dissim.pipeline.store import ResultsStore
+from dissim.profiles import get as get_profile
+from dissim.report import claims, tables, views
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMITTED = ROOT / snapshots.SNAPSHOT_DIR / "textures-smoke"
+#: Fields of an entry's metadata that name the run, not the numbers: left out of comparisons.
+PROVENANCE = ("created", "environment", "timings")
+
+
+def compute_smoke(results_dir: str | Path) -> ResultsStore:
+    """The committed snapshot's members: Table 1 at smoke scale (topology 1, Cross, CrossDD,
+    Triplet, FULLY and DEEPER, both k), its controls and the eCNN, one torch thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # CPU sums depend on the thread count
+    try:
+        run = runner.Run(dataset="textures", profile="smoke", results_dir=str(results_dir))
+        runner.ensure(run, [1], tables.METHOD_NAMES, progress=False)
+        runner.ensure_controls(run, [1], progress=False)
+        runner.ensure_cnns(run, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    return ResultsStore(results_dir)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _same_entry(a, b) -> None:
+    assert a.key == b.key
+    assert a.scores.dtype == b.scores.dtype and a.scores.tobytes() == b.scores.tobytes()
+    assert np.array_equal(a.y_true, b.y_true) and a.y_true.dtype == b.y_true.dtype
+    assert np.array_equal(a.test_index, b.test_index)
+    assert a.meta == b.meta
+
+
+def test_committed_snapshot_round_trips_bit_for_bit(tmp_path):
+    first = snapshots.import_(COMMITTED, ResultsStore(tmp_path / "a"))
+    entries = snapshots.select(ResultsStore(tmp_path / "a"), "textures", "smoke")
+    assert len(entries) == len(first.entries()) == 42
+    snapshots.export(entries, tmp_path / "snap", dataset="textures", profile="smoke")
+    assert _files(tmp_path / "snap") == _files(COMMITTED)  # deterministic, byte for byte
+    again = snapshots.import_(tmp_path / "snap", ResultsStore(tmp_path / "c"))
+    before = {r.key: r for r in first.entries()}
+    for r in again.entries():
+        _same_entry(before[r.key], r)
+    for r in ResultsStore(tmp_path / "c"):  # the store holds exactly what was exported
+        _same_entry(before[r.key], r)
+
+
+def test_cli_export_and_import(tmp_path, capsys):
+    snapshots.import_(COMMITTED, ResultsStore(tmp_path / "store"))
+    out = tmp_path / "out"
+    assert main(["results", "export", "--dataset", "textures", "--profile", "smoke",
+                 "--results", str(tmp_path / "store"), "--out", str(out)]) == 0
+    assert "42 entries of textures [smoke]" in capsys.readouterr().out
+    assert _files(out) == _files(COMMITTED)
+    assert main(["results", "import", str(out), "--results", str(tmp_path / "again")]) == 0
+    assert len(list(ResultsStore(tmp_path / "again"))) == 42
+    assert main(["results", "export", "--dataset", "textures", "--profile", "quick",
+                 "--results", str(tmp_path / "store"), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dissim: error: no entry of data set 'textures', profile 'quick'")
+    assert err.count("\n") == 1 and not (tmp_path / "x").exists()
+
+
+def _tamper(snap: Path, how: str) -> None:
+    index = json.loads((snap / "index.json").read_text())
+    first = index["entries"][0]
+    if how == "scores":
+        p = snap / first["files"]["scores"]
+        data = bytearray(p.read_bytes())
+        data[-1] ^= 1
+        p.write_bytes(bytes(data))
+    elif how == "meta":
+        p = snap / first["files"]["meta"]
+        p.write_text(p.read_text() + " ")
+    elif how == "meta_rehashed":  # an edit with the index's SHA-256 updated to match
+        p = snap / first["files"]["meta"]
+        body = json.loads(p.read_text())
+        body["y_true"][0] = 1 - body["y_true"][0]
+        p.write_bytes(snapshots._json_bytes(body))
+        first["sha256"]["meta"] = snapshots._sha256(p.read_bytes())
+        (snap / "index.json").write_bytes(snapshots._json_bytes(index))
+    elif how == "schema":
+        index["schema"] = 99
+        (snap / "index.json").write_text(json.dumps(index))
+    elif how == "missing":
+        (snap / first["files"]["scores"]).unlink()
+    elif how == "extra":
+        (snap / "entries" / "stray.npy").write_bytes(b"x")
+    elif how == "unlisted":
+        index["entries"] = index["entries"][1:]
+        (snap / "index.json").write_text(json.dumps(index))
+    elif how == "index":
+        (snap / "index.json").write_text("{not json")
+    elif how == "escape":
+        first["files"]["meta"] = "../../etc/passwd"
+        (snap / "index.json").write_text(json.dumps(index))
+
+
+@pytest.mark.parametrize("how, message", [
+    ("scores", "does not match its SHA-256 in the index"),
+    ("meta", "does not match its SHA-256 in the index"),
+    ("meta_rehashed", "does not match its own checksum"),
+    ("schema", "has schema 99; this dissim reads schema 1"),
+    ("missing", "listed in its index"),
+    ("extra", "holds entries/stray.npy, which its index does not list"),
+    ("unlisted", "which its index does not list"),
+    ("index", "has an unreadable index.json"),
+    ("escape", "listed in its index"),
+])
+def test_tampered_snapshot_is_refused_in_one_line(tmp_path, capsys, how, message):
+    snap = tmp_path / "snap"
+    shutil.copytree(COMMITTED, snap)
+    _tamper(snap, how)
+    with pytest.raises(DataError, match=message):
+        snapshots.load(snap)
+    store = tmp_path / "store"
+    assert main(["results", "import", str(snap), "--results", str(store)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"dissim: error: snapshot {snap}") and err.count("\n") == 1
+    assert list(ResultsStore(store)) == []  # verified before anything is stored
+
+
+def test_select_refuses_two_data_sets_under_one_name(tmp_path):
+    store = ResultsStore(tmp_path / "s")
+    snap = snapshots.load(COMMITTED)
+    for i, r in enumerate(snap.entries()[:2]):
+        meta = json.loads(json.dumps(r.meta))
+        meta["data"]["fingerprint"] = f"{i}" * 64
+        store.put(f"{i}" * 64, r.scores, r.y_true, r.test_index, meta)
+    with pytest.raises(ConfigError, match="2 different data sets .* pass --root"):
+        snapshots.select(store, "textures", "smoke")
+
+
+def test_recomputed_smoke_snapshot_equals_the_committed_one(tmp_path):
+    committed = snapshots.load(COMMITTED)
+    store = compute_smoke(tmp_path / "results")
+    fresh = {r.key: r for r in snapshots.select(store, "textures", "smoke")}
+    assert set(fresh) == {r.key for r in committed.entries()}  # same members, options, data
+    for old in committed.entries():
+        new = fresh[old.key]
+        np.testing.assert_array_equal(new.y_true, old.y_true)
+        np.testing.assert_array_equal(new.test_index, old.test_index)
+        np.testing.assert_allclose(new.scores, old.scores, rtol=1e-5, atol=1e-6)
+        numeric = ("sha256", "train", "space_range")  # compared with a tolerance below
+        strip = {k: v for k, v in new.meta.items() if k not in PROVENANCE + numeric}
+        assert strip == {k: v for k, v in old.meta.items() if k not in PROVENANCE + numeric}
+        np.testing.assert_allclose(new.meta.get("space_range", []),
+                                   old.meta.get("space_range", []), rtol=1e-5, atol=1e-6)
+        if "train" in old.meta:
+            assert new.meta["train"]["converged"] == old.meta["train"]["converged"]
+            np.testing.assert_allclose(new.meta["train"]["loss_curve"],
+                                       old.meta["train"]["loss_curve"], rtol=1e-5, atol=1e-6)
+
+
+def test_snapshot_gives_tables_claims_and_its_provenance():
+    snap = snapshots.load(COMMITTED)
+    assert snap.topologies() == [1]
+    assert {m.encoder for m in snap.results} == {"trained", "untrained", "pixels"}
+    assert all(m.profile is get_profile("smoke") for m in snap.results)
+    assert len(snap.cnn_results) == 2
+    t1 = tables.table1(snap.results, 1)
+    assert {"Control: untrained network", "Control: pixels"} <= set(t1["method"])
+    assert (t1["networks"].dropna() > 0).all()  # convergence counts read from meta["train"]
+    assert len(tables.table3(snap.results, snap.cnn_results, [1])) > 0
+    found = claims.claims(snap.results, snap.cnn_results)
+    assert [c.verdict for c in found][2] == "not tested"  # one topology: no fusion of them
+    prov = snap.provenance()
+    note = views.snapshot_note(prov)
+    assert prov["commits"] and prov["commits"][0][:10] in note
+    assert "textures-smoke" in note and prov["first"] in note
+
+
+def test_book_run_writes_one_page_pair_per_snapshot(tmp_path, monkeypatch):
+    from dissim.report import book
+
+    ran = []
+    monkeypatch.setattr(book, "execute", lambda nb, out, params, **kw: ran.append(
+        (nb.stem, out, params)) or out)
+    monkeypatch.setattr(book, "SNAPSHOT_PAGES", tmp_path / "pages")
+    stale = tmp_path / "pages" / "gone-medium"
+    stale.mkdir(parents=True)
+    (stale / "claims.ipynb").write_text("{}")
+    base = tmp_path / "snaps"
+    shutil.copytree(COMMITTED, base / "textures-smoke")
+    (base / "not-a-snapshot").mkdir()
+    book.run("smoke", notebooks=["claims", "snapshot"], snapshots_dir=base)
+    assert [(n, o.relative_to(tmp_path).as_posix()) for n, o, _ in ran] == [
+        ("claims", "pages/textures-smoke/claims.ipynb"),
+        ("snapshot", "pages/textures-smoke/snapshot.ipynb")]
+    assert ran[0][2] == {"snapshot": str(base / "textures-smoke")}
+    assert not stale.exists()  # pages of a removed snapshot do not linger
+
+
+def test_grid_refuses_a_k_that_a_class_cannot_support(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls, n in (("big", 20), ("small", 10)):
+        (tmp_path / cls).mkdir()
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(
+                tmp_path / cls / f"{i}.png")
+    with pytest.raises(ConfigError, match=r"class 'small' has 8 training images in fold 0 but "
+                                          r"k=60 .*profile medium\); lower k \(--k\)"):
+        runner.expand("folder", "medium", topologies=[1], root=str(tmp_path))
+    members = runner.expand("folder", "medium", topologies=[1], ks=[2, 8], root=str(tmp_path))
+    assert {m.k for m in members} == {2, 8} and {m.fold for m in members} == set(range(5))
+    with pytest.raises(ConfigError, match=r"pass --k 2,8 or add images"):
+        runner.expand("folder", "medium", topologies=[1], ks=[2, 8, 9], root=str(tmp_path))
+
+
+def test_medium_profile():
+    prof = get_profile("medium")
+    assert (prof.iterations, prof.batch_size, prof.k_values) == (200, 16, (15, 30, 45, 60))
+    assert prof.max_folds is None and prof.max_per_class is None
+    assert prof.max_train_retries == 1 and prof.eval_pairs == 256 and prof.cnn_epochs == 5
+    assert all(c.startswith("efficientnet_lite") for c in prof.cnns)
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        picked = snapshots.select(compute_smoke(tmp), "textures", "smoke")
+        print(snapshots.export(picked, COMMITTED, dataset="textures", profile="smoke"))
