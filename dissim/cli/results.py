@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dissim.data import DEFAULT_DATASET
 from dissim.errors import ConfigError
-from dissim.pipeline import snapshots
+from dissim.pipeline import snapshots, validate
 from dissim.pipeline.experiment import INPUTS
 from dissim.pipeline.store import DEFAULT_RESULTS, ResultsStore
 
@@ -39,6 +39,7 @@ def add_parsers(rs) -> None:
 
 
 def _cmd_export(args) -> int:
+    validate.results_export_args(args)
     dataset = args.dataset or DEFAULT_DATASET
     picked = snapshots.select(ResultsStore(args.results), dataset, args.profile,
                               root=args.root, seed=args.seed,
@@ -57,6 +58,7 @@ def _inputs(text: str) -> tuple[str, ...]:
 
 
 def _cmd_import(args) -> int:
+    validate.results_import_args(args)
     snap = snapshots.import_(args.snapshot, ResultsStore(args.results))
     print(f"{len(snap.entries())} entries of {snap.dataset} [{snap.profile}] verified and "
           f"stored in {args.results}")

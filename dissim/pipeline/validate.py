@@ -191,6 +191,21 @@ def results_ls_args(a) -> None:
         raise DataError(f"results store {p} (--results) is a file, not a folder; pass a folder")
 
 
+def results_export_args(a) -> None:
+    """``dissim results export``: seed, store, inputs and an output that is not a file."""
+    at_least(a.seed, 0, "--seed")
+    results_ls_args(a)
+    out = Path(a.out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise DataError(f"snapshot folder {out} (--out) is a file, not a folder; pass a folder")
+
+
+def results_import_args(a) -> None:
+    """``dissim results import``: the snapshot is a folder, the store is writable."""
+    existing_folder(a.snapshot, "snapshot", "pass a folder written by dissim results export")
+    results_store(a.results)
+
+
 def _model_args(a) -> None:
     at_least(a.seed, 0, "--seed")
     for k in a.k or ():
