@@ -17,7 +17,7 @@ from dissim.errors import ConfigError
 from dissim.pipeline.experiment import group_units
 from dissim.pipeline.runner import Run, ensure_members
 from dissim.preprocess import to_network_input
-from dissim.report import tables
+from dissim.report import tables, views
 from dissim.spaces import PixelEncoder
 from dissim.topologies import create
 from dissim.train import (
@@ -194,6 +194,9 @@ def test_controls_run_on_the_same_folds_and_keep_trained_keys(tmp_path):
     assert 0 <= cell["converged"] <= cell["networks"]
     health = tables.training_health(trained)
     assert len(health) == 3 * len(run.folds())  # three methods per fold, controls left out
+    fig = views.plot_learning_curves(health)
+    # per network: every iteration and its moving average; plus the ln 2 line
+    assert len(fig.axes[0].lines) == 2 * 3 * len(run.folds()) + 1
 
 
 # ---- one real learning check (the regression guard of "networks that learn") ----------------

@@ -339,8 +339,9 @@ def training_health_view(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_learning_curves(df: pd.DataFrame):
-    """Loss curves per topology (one panel each), one line per method and fold; the dashed
-    line is ln 2, the cross-entropy of a network that has learned nothing."""
+    """Loss curves per topology (one panel each), one line per method and fold: every iteration
+    faint, a moving average bold; the dashed line is ln 2, the cross-entropy of a network that
+    has learned nothing."""
     topologies = sorted(df["topology"].unique())
     cols = min(4, len(topologies))
     rows = int(np.ceil(len(topologies) / cols))
@@ -350,9 +351,16 @@ def plot_learning_curves(df: pd.DataFrame):
     for ax, t in zip(axes.flat, topologies, strict=False):
         for _, r in df[df["topology"] == t].iterrows():
             curve = np.asarray(r["loss_curve"], dtype=float)
+            if curve.size == 0:
+                continue
             step = max(1, r["iterations"] // max(1, len(curve)))
-            ax.plot(np.arange(len(curve)) * step, curve, color=colors.get(r["method"], "C3"),
-                    lw=1, alpha=0.8, label=r["method"] if r["fold"] == df["fold"].min() else None)
+            x = np.arange(len(curve)) * step
+            color = colors.get(r["method"], "C3")
+            ax.plot(x, curve, color=color, lw=0.5, alpha=0.25)  # every iteration, faint
+            w = max(1, min(10, len(curve) // 5))  # and a moving average over w iterations
+            smooth = np.convolve(curve, np.ones(w) / w, mode="valid")
+            ax.plot(x[w - 1:], smooth, color=color, lw=1.4,
+                    label=r["method"] if r["fold"] == df["fold"].min() else None)
         ax.axhline(np.log(2), ls="--", lw=0.8, color="grey")
         ax.set_title(f"topology {t}", fontsize=9)
         ax.set_xlabel("iteration", fontsize=8)
