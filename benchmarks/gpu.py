@@ -52,7 +52,7 @@ from dissim.memory import estimate_training_bytes, probe_peak
 from dissim.report.benchmark import machine
 from dissim.siamese import SiameseNet
 from dissim.topologies import create, min_input_size
-from dissim.train import TrainConfig, train_siamese
+from dissim.train import TrainConfig, tf32, train_siamese
 
 GIB = 2**30
 TOPOLOGIES = tuple(range(1, 9))
@@ -110,29 +110,6 @@ class Budget:
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
-
-
-@contextlib.contextmanager
-def tf32(enabled: bool):
-    """TF32 matmuls and convolutions inside the block (as ``TrainConfig.tf32`` does)."""
-    if not enabled or not torch.cuda.is_available():
-        yield
-        return
-    matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv
-    if hasattr(matmul, "fp32_precision"):
-        before = matmul.fp32_precision, conv.fp32_precision
-        matmul.fp32_precision = conv.fp32_precision = "tf32"
-        try:
-            yield
-        finally:
-            matmul.fp32_precision, conv.fp32_precision = before
-    else:  # older torch
-        before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        try:
-            yield
-        finally:
-            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
 def sync(device: torch.device) -> None:

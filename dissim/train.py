@@ -438,18 +438,30 @@ def _embed_unique(net: SiameseNet, x, idx: np.ndarray, device, chunk: int = 64) 
 
 
 @contextlib.contextmanager
-def _tf32(enabled: bool):
-    """Allow TensorFloat-32 in CUDA matmuls and cuDNN convolutions inside the block."""
-    if not enabled:
+def tf32(enabled: bool):
+    """Allow TensorFloat-32 in CUDA matmuls and cuDNN convolutions inside the block.
+
+    A no-op when ``enabled`` is false or CUDA is absent; torch releases without the
+    ``fp32_precision`` switches use the older ``allow_tf32`` flags.
+    """
+    if not enabled or not torch.cuda.is_available():
         yield
         return
     matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv
-    before = matmul.fp32_precision, conv.fp32_precision
-    matmul.fp32_precision = conv.fp32_precision = "tf32"
-    try:
-        yield
-    finally:
-        matmul.fp32_precision, conv.fp32_precision = before
+    if hasattr(matmul, "fp32_precision"):
+        before = matmul.fp32_precision, conv.fp32_precision
+        matmul.fp32_precision = conv.fp32_precision = "tf32"
+        try:
+            yield
+        finally:
+            matmul.fp32_precision, conv.fp32_precision = before
+    else:  # older torch
+        before = matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        try:
+            yield
+        finally:
+            matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
 def build_network(x, cfg: TrainConfig, seed: int, device) -> SiameseNet:
@@ -578,7 +590,7 @@ def train_siamese(
     best = None
     total = 0.0
     for attempt in range(cfg.max_retries + 1):
-        with _tf32(cfg.tf32 and device.type == "cuda"):
+        with tf32(cfg.tf32 and device.type == "cuda"):
             net, log = _train_once(x, labels, cfg, cfg.seed + 1000 * attempt, device, progress,
                                    train_idx, heldout_idx)
         total += log.seconds
