@@ -237,10 +237,13 @@ def test_grid_refuses_a_k_that_a_class_cannot_support(tmp_path):
 
 
 def test_medium_profile():
-    prof = get_profile("medium")
-    assert (prof.iterations, prof.batch_size, prof.k_values) == (200, 16, (15, 30, 45, 60))
+    """Medium sits between quick and paper: more pairs than quick, every fold and image."""
+    prof, quick, paper = get_profile("medium"), get_profile("quick"), get_profile("paper")
+    assert (prof.iterations, prof.batch_size, prof.k_values) == (100, 16, (15, 30, 45, 60))
+    assert quick.iterations * quick.batch_size < prof.iterations * prof.batch_size
+    assert prof.iterations * prof.batch_size < paper.iterations * paper.batch_size
     assert prof.max_folds is None and prof.max_per_class is None
-    assert prof.max_train_retries == 1 and prof.eval_pairs == 256 and prof.cnn_epochs == 5
+    assert prof.max_train_retries == 0 and prof.eval_pairs == 128 and prof.cnn_epochs == 5
     assert all(c.startswith("efficientnet_lite") for c in prof.cnns)
 
 
