@@ -29,6 +29,9 @@ def add_parsers(rs) -> None:
     ex.add_argument("--seed", type=int, default=0)
     ex.add_argument("--inputs", default="orig", help=f"{','.join(INPUTS)} (default orig)")
     ex.add_argument("--results", default=DEFAULT_RESULTS, help="results store folder")
+    ex.add_argument("--describe", default=None, help="one paragraph shown on the snapshot's "
+                    "book pages: what the data are, their source, the command that computed "
+                    "the entries")
     ex.add_argument("--out", required=True, help="snapshot folder, e.g. "
                     f"{snapshots.SNAPSHOT_DIR}/<dataset>-<profile>")
     ex.set_defaults(func=_cmd_export)
@@ -44,7 +47,8 @@ def _cmd_export(args) -> int:
     picked = snapshots.select(ResultsStore(args.results), dataset, args.profile,
                               root=args.root, seed=args.seed,
                               inputs=_inputs(args.inputs))
-    index = snapshots.export(picked, args.out, dataset=dataset, profile=args.profile)
+    index = snapshots.export(picked, args.out, dataset=dataset, profile=args.profile,
+                             description=args.describe)
     print(f"{len(picked)} entries of {dataset} [{args.profile}] -> {index.parent}")
     return 0
 

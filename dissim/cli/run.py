@@ -8,14 +8,27 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from contextlib import contextmanager
 
+import torch
+
+from dissim.baselines import available as cnn_names
 from dissim.cli import results
 from dissim.data import DEFAULT_DATASET
 from dissim.errors import ConfigError
 from dissim.optim import NAMES as OPTIMIZERS
 from dissim.pipeline import runner, validate
+from dissim.pipeline.cnn import CNNMember, cnn_key, ensure_cnn_members
 from dissim.pipeline.executors import EXECUTORS, UnitTask, executor
-from dissim.pipeline.experiment import INPUTS, METHODS, SPACE_NAMES, Member, Options, key_of
+from dissim.pipeline.experiment import (
+    INPUTS,
+    METHODS,
+    SPACE_NAMES,
+    Member,
+    Options,
+    fingerprint_of,
+    key_of,
+)
 from dissim.pipeline.store import DEFAULT_RESULTS, ResultsStore
 from dissim.profiles import PROFILES
 from dissim.profiles import get as get_profile
@@ -164,6 +177,10 @@ def _add_grid(sub) -> None:
                    help="LocalCluster workers (default: one per GPU, else Dask's split)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch/BLAS threads per network (default: the cores per worker)")
+    p.add_argument("--controls", action="store_true", help="also the controls: each "
+                   "topology's untrained network (Cross) and the pixels, on the same folds and k")
+    p.add_argument("--cnns", default=None, help="also fine-tune these CNNs on the same folds "
+                   "(comma list, or 'profile' for the profile's eCNN members)")
     p.add_argument("--dry-run", action="store_true", help="count the work and stop")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.set_defaults(func=_cmd_grid)
@@ -189,16 +206,48 @@ def _cmd_grid(args) -> int:
         folds=parse_ints(args.folds, "folds") if args.folds else None,
         seeds=parse_ints(args.seeds, "seeds"), root=args.root,
     )
+    if args.controls:
+        members += runner.controls_of(members)
+    cnns = _cnn_members(args.cnns, members, profile)
     store = ResultsStore(args.results)
     if args.dry_run:
         todo = runner.missing(members, store, root=args.root)
+        cnn_todo = [m for m in cnns if store.get(cnn_key(m, fingerprint_of(m, args.root))) is None]
         print(f"{len(members)} members, {len(members) - len(todo)} in {args.results}; "
-              f"{len(runner.group_units(todo))} networks to train")
+              f"{len(runner.group_units(todo))} networks to train"
+              + (f"; {len(cnn_todo)} of {len(cnns)} CNNs to fine-tune" if cnns else ""))
         return 0
     task = UnitTask(root=args.root, device=args.device, threads=args.threads)
     report = runner.run(members, store, executor=where, task=task)
     print(report.summary(), file=sys.stderr if report.failures else sys.stdout)
+    if cnns and not report.returncode:
+        with _torch_threads(args.threads):
+            ensure_cnn_members(cnns, store, root=args.root, device=args.device,
+                               progress=args.progress)
+        print(f"{len(cnns)} CNN members in {args.results}")
     return report.returncode
+
+
+def _cnn_members(names: str | None, members: Sequence[Member], profile) -> list[CNNMember]:
+    """``--cnns``: the CNN members on the folds (and seeds) of ``members``."""
+    if not names:
+        return []
+    chosen = profile.cnns if names.strip() == "profile" else parse_names(names, tuple(cnn_names()),
+                                                                         "cnns")
+    runs = sorted({(m.dataset, m.seed, m.fold) for m in members})
+    return [CNNMember(d, fold, cnn, seed, profile) for d, seed, fold in runs for cnn in chosen]
+
+
+@contextmanager
+def _torch_threads(n: int | None):
+    """``torch.set_num_threads(n)`` for the block (None: unchanged)."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def add_parsers(sub) -> None:

@@ -62,8 +62,9 @@ from dissim.topologies import available as available_topologies
 from dissim.train import train_siamese
 
 __all__ = [
-    "ABLATIONS", "Report", "Run", "describe", "ensure", "ensure_ablation", "ensure_cnns",
-    "ensure_member", "ensure_members", "expand", "group_units", "missing", "run", "with_switches",
+    "ABLATIONS", "Report", "Run", "controls_of", "describe", "ensure", "ensure_ablation",
+    "ensure_cnns", "ensure_member", "ensure_members", "expand", "group_units", "missing", "run",
+    "with_switches",
 ]
 
 
@@ -151,6 +152,18 @@ def _check_k(member: Member, ks: Sequence[int], root: str | None) -> None:
             f"class {str(ds.classes[smallest])!r} has {int(counts[smallest])} training images "
             f"in fold {member.fold} but k={max(ks)} prototypes per class were requested "
             f"(profile {member.profile.name}); {hint} or add images")
+
+
+def controls_of(members: Iterable[Member]) -> list[Member]:
+    """The controls of a grid (book: Training health), on its folds and k values: the untrained
+    network in the Cross configuration of each topology of ``members`` (FULLY and DEEPER), and
+    the pixels (no network) at the smallest topology's input size."""
+    cross = [m for m in members if m.encoder == "trained" and m.method == "cross"]
+    if not cross:
+        return []
+    first = min(m.topology for m in cross)
+    return ([replace(m, encoder="untrained") for m in cross]
+            + [replace(m, encoder="pixels") for m in cross if m.topology == first])
 
 
 def missing(members: Iterable[Member], store: ResultsStore, *, options: Options = DEFAULT_OPTIONS,
@@ -316,10 +329,26 @@ class Run:
     data_root: str | None = None
     inputs: tuple[str, ...] = ("orig",)
     options: Options = DEFAULT_OPTIONS
+    k_values: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.inputs, str):  # "orig+hasc", as a papermill parameter
             object.__setattr__(self, "inputs", tuple(self.inputs.split("+")))
+        if isinstance(self.k_values, str):  # "2,4,6,8", as a papermill parameter
+            try:
+                ks = tuple(int(k) for k in self.k_values.split(",") if k.strip())
+            except ValueError:
+                raise ConfigError(f"k_values must be integers separated by commas, e.g. "
+                                  f"2,4,6,8; got {self.k_values!r}") from None
+            object.__setattr__(self, "k_values", ks or None)
+        if self.k_values is not None and any(k < 1 for k in self.k_values):
+            raise ConfigError(f"k_values must be >= 1 prototype per class; got "
+                              f"{self.k_values!r}")
+
+    @property
+    def ks(self) -> tuple[int, ...]:
+        """The k values of the page: ``k_values``, or the profile's."""
+        return tuple(self.k_values) if self.k_values else self.prof.k_values
 
     @property
     def prof(self) -> Profile:
@@ -336,18 +365,14 @@ class Run:
     def members(self, topologies: Iterable[int], methods: Iterable[str]) -> list[Member]:
         """Every member of the grid (folds x inputs x topologies x methods x spaces x k)."""
         return expand(self.dataset, self.prof, topologies=tuple(topologies),
-                      methods=tuple(methods), inputs=self.inputs, seeds=(self.seed,),
-                      root=self.data_root)
+                      methods=tuple(methods), ks=self.ks, inputs=self.inputs,
+                      seeds=(self.seed,), root=self.data_root)
 
     def control_members(self, topologies: Iterable[int]) -> list[Member]:
         """The controls of a page (book: Training health), on the same folds and k values:
         the untrained network of each topology in the Cross configuration (FULLY and DEEPER),
         and the pixels (no network) at the first topology's input size."""
-        topologies = tuple(topologies)
-        base = self.members(topologies, ("cross",))
-        untrained = [replace(m, encoder="untrained") for m in base]
-        pixels = [replace(m, encoder="pixels") for m in base if m.topology == topologies[0]]
-        return untrained + pixels
+        return controls_of(self.members(topologies, ("cross",)))
 
     def cnn_members(self) -> list[CNNMember]:
         """The profile's eCNN members on every fold."""
@@ -360,7 +385,7 @@ class Run:
         nets = "one network per k" if prof.one_net_per_k else "one network shared by all k"
         return (f"Ours: data set `{self.dataset}`, profile `{self.profile}` "
                 f"({prof.input_size} px or the topology's minimum, {prof.iterations} iterations, "
-                f"batch {prof.batch_size}, k = {', '.join(map(str, prof.k_values))}, {nets}), "
+                f"batch {prof.batch_size}, k = {', '.join(map(str, self.ks))}, {nets}), "
                 f"inputs {' + '.join(self.inputs)}, seed {self.seed}, {len(self.folds())} folds; "
                 f"mean ± standard deviation over folds.")
 

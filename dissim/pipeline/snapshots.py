@@ -178,8 +178,11 @@ def _describe(member: Member | CNNMember) -> str:
 
 
 def export(results: Sequence[Result], out: str | os.PathLike, *, dataset: str,
-           profile: str) -> Path:
+           profile: str, description: str | None = None) -> Path:
     """Write ``results`` as a snapshot folder ``out`` and return its index path.
+
+    ``description`` (one paragraph: what the data are, where they come from, the command that
+    computed the entries) is stored in the index and shown on the snapshot's book pages.
 
     Files are written atomically (temporary name, then ``os.replace``), the index last, so a
     killed export never leaves an index naming a file that is not there. Entry files of an
@@ -207,6 +210,8 @@ def export(results: Sequence[Result], out: str | os.PathLike, *, dataset: str,
              "note": "dissim result snapshot: scores, labels, test indices and provenance of "
                      "stored members; no images, no weights (dissim results import)",
              "entries": rows}
+    if description:
+        index["description"] = description
     _write_atomic(out / INDEX, _json_bytes(index))
     return out / INDEX
 
@@ -221,6 +226,7 @@ class Snapshot:
     path: Path
     dataset: str
     profile: str
+    description: str | None = None
     results: dict[Member, Result] = field(default_factory=dict)
     cnn_results: dict[CNNMember, Result] = field(default_factory=dict)
 
@@ -261,7 +267,29 @@ class Snapshot:
             "classes": list(data[0].get("classes", [])) if data else [],
             "folds": sorted({m.fold for m in (*self.results, *self.cnn_results)}),
             "profile_settings": first.meta.get("profile_settings") if first else {},
+            "description": self.description,
+            "k_values": sorted({m.k for m in self.results}),
+            "topologies": self.topologies(),
+            "methods": sorted({m.method for m in self.results if m.encoder == "trained"}),
+            "controls": sorted({m.encoder for m in self.results if m.encoder != "trained"}),
+            "cnns": sorted({m.cnn for m in self.cnn_results}),
+            "train_hours": _hours(self.results.values(), "train_total_seconds"),
+            "cnn_hours": _hours(self.cnn_results.values(), "train_seconds"),
         }
+
+
+def _hours(entries, timing: str) -> float:
+    """Compute time behind ``entries`` in hours: the ``timing`` of each network counted once
+    (members that differ only in space, or in k where the profile shares one network across
+    k, share one training)."""
+    seconds: dict[tuple, float] = {}
+    for r in entries:
+        m = r.meta.get("member", {})
+        shared = ("space", "k") if not r.meta.get("profile_settings", {}).get(
+            "one_net_per_k", True) else ("space",)
+        unit = tuple(sorted((k, str(v)) for k, v in m.items() if k not in shared))
+        seconds[unit] = float(r.meta.get("timings", {}).get(timing, 0.0) or 0.0)
+    return sum(seconds.values()) / 3600
 
 
 def _refuse(path: Path, what: str) -> DataError:
@@ -292,7 +320,9 @@ def load(path: str | os.PathLike) -> Snapshot:
     path = Path(path)
     index = _read_index(path)
     listed = set()
-    snap = Snapshot(path, str(index["dataset"]), str(index["profile"]))
+    description = index.get("description")
+    snap = Snapshot(path, str(index["dataset"]), str(index["profile"]),
+                    str(description) if description else None)
     for row in index["entries"]:
         try:
             key, files, sums = row["key"], row["files"], row["sha256"]

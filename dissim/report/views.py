@@ -384,23 +384,38 @@ def snapshot_note(prov: dict) -> str:
     when = (prov["first"] if prov["first"] == prov["last"]
             else f"{prov['first']} to {prov['last']}") if prov.get("first") else "unknown"
     classes = prov.get("classes") or []
+    ks = prov.get("k_values") or s.get("k_values", [])
     scale = ""
     if s:
         scale = (f" (inputs {s.get('input_size')} px or the topology's minimum, "
-                 f"{s.get('iterations')} iterations of {s.get('batch_size')} pairs, k = "
-                 f"{', '.join(map(str, s.get('k_values', [])))}; CNNs "
-                 f"{', '.join(s.get('cnns', []))}, {s.get('cnn_epochs')} epochs)")
+                 f"{s.get('iterations')} iterations of {s.get('batch_size')} pairs, "
+                 f"{s.get('max_train_retries')} rerun(s) of a network that did not converge; "
+                 f"CNNs fine-tuned {s.get('cnn_epochs')} epochs at {s.get('cnn_input_size')} px)")
+    grid = ""
+    if prov.get("topologies"):
+        grid = (f"- **members:** topologies {_ranges(prov['topologies'])}, "
+                f"{', '.join(prov.get('methods', []))}; FULLY and DEEPER; k = "
+                f"{', '.join(map(str, ks))} prototypes per class; controls: "
+                f"{', '.join(prov.get('controls', [])) or 'none'}; CNNs: "
+                f"{', '.join(prov.get('cnns', [])) or 'none'}\n")
+    hours = ""
+    if prov.get("train_hours") or prov.get("cnn_hours"):
+        hours = (f"- **compute:** {prov.get('train_hours', 0):.2f} h of Siamese training and "
+                 f"{prov.get('cnn_hours', 0):.2f} h of CNN fine-tuning (summed over networks)\n")
+    about = f"{prov['description']}\n\n" if prov.get("description") else ""
     return (
-        f"**Source:** snapshot `results_snapshots/{prov['snapshot']}` "
+        about
+        + f"**Source:** snapshot `results_snapshots/{prov['snapshot']}` "
         f"({prov['entries']} stored members: {prov['siamese']} Siamese and controls, "
         f"{prov['cnn']} CNN), read as committed; nothing on this page was trained in the book "
         f"build.\n\n"
         f"- **data:** `{prov['dataset']}`, {len(classes)} classes "
-        f"({', '.join(map(str, classes))}), data fingerprint "
+        f"({_classes(classes)}), data fingerprint "
         f"{listing(prov['fingerprints'], short=True)}, folds "
         f"{', '.join(map(str, prov['folds']))}\n"
         f"- **profile:** `{prov['profile']}`{scale}\n"
-        f"- **when:** {when} (UTC)\n"
+        + grid + hours
+        + f"- **when:** {when} (UTC)\n"
         f"- **where:** {listing(prov['machines'])}, device {listing(prov['devices'])}, "
         f"torch {listing(prov['torch'])}, dissim {listing(prov['dissim'])}\n"
         f"- **code:** commit {listing(prov['commits'], short=True)}"
@@ -408,6 +423,28 @@ def snapshot_note(prov: dict) -> str:
            "inputs; these numbers test the machinery, not the paper's claims."
            if str(prov["profile"]).split("+")[0] in ("smoke", "quick") else "")
     )
+
+
+def _ranges(values) -> str:
+    """``[1, 2, 3, 5]`` -> ``"1-3, 5"``."""
+    out, run = [], []
+    for v in sorted(values):
+        if run and v == run[-1] + 1:
+            run.append(v)
+            continue
+        if run:
+            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+        run = [v]
+    if run:
+        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ", ".join(out)
+
+
+def _classes(classes, shown: int = 12) -> str:
+    """The class names, the first ``shown`` of a long list and how many more."""
+    names = list(map(str, classes))
+    more = f", … ({len(names) - shown} more)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def table3_or_note(results: dict, cnn_results: dict, topologies) -> pd.DataFrame:
