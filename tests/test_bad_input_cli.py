@@ -78,7 +78,7 @@ PROBES: list[tuple[str, list[str], str]] = [
     ("book run", ["book", "run", "--dataset", "inflarr", "--profile", "smoke"],
      "unknown data set 'inflarr'"),
     ("book run", ["book", "run", "--profile", "bogus"], "invalid choice: 'bogus'"),
-    ("book run", ["book", "run", "-p", "k", "4"], "has no parameter 'k'"),
+    ("book run", ["book", "run", "-p", "k", "4"], "no chosen notebook has a parameter 'k'"),
     ("book run", ["book", "run", "--notebooks", "table1", "-p", "topology", "one"],
      "parameter 'topology' of table1.ipynb must be int"),
     ("book run", ["book", "run", "--notebooks", "nope"], "unknown notebook 'nope'"),

@@ -182,12 +182,19 @@ def test_book_run_refuses_bad_parameters_in_one_line_before_a_kernel(
     assert no_kernel == []
 
 
-def test_book_run_refuses_a_parameter_one_chosen_notebook_lacks(no_kernel, capsys):
+def test_book_run_gives_a_parameter_to_the_notebooks_that_declare_it(no_kernel, capsys):
     from dissim.cli import main
 
-    assert main(["book", "run", "--notebooks", "table1,figure4", "-p", "inputs", "orig"]) == 2
+    assert main(["book", "run", "--notebooks", "figure4", "-p", "inputs", "orig"]) == 2
     assert "figure4.ipynb has no parameter 'inputs'" in capsys.readouterr().err
+    assert main(["book", "run", "--notebooks", "figure4,performance", "-p", "k_values",
+                 "2"]) == 2
+    assert "no chosen notebook has a parameter 'k_values'" in capsys.readouterr().err
     assert no_kernel == []
+    assert main(["book", "run", "--profile", "smoke", "--notebooks", "table1,figure4",
+                 "-p", "k_values", "2,3", "--results", str(ROOT / "results")]) == 0
+    params = dict(no_kernel)
+    assert params["table1"]["k_values"] == "2,3" and "k_values" not in params["figure4"]
 
 
 def test_book_run_passes_p_parameters_and_a_repository_relative_store(no_kernel):

@@ -237,3 +237,38 @@ def test_cuda_switches_train():
                       amp="bf16", tf32=True, channels_last=True)
     _, log = train_siamese(x, np.repeat(np.arange(3), 4), cfg, device="cuda", progress=False)
     assert np.all(np.isfinite(log.loss)) and log.device.startswith("cuda")
+
+
+def test_grid_controls_and_cnns_are_the_book_pages_members(tmp_path, capsys):
+    """``--controls`` adds exactly the members a book page's controls are (Run.control_members)
+    and ``--cnns`` the CNN members of the grid's folds, under the same store keys."""
+    from dissim.pipeline import runner
+    from dissim.pipeline.cnn import cnn_key
+    from dissim.pipeline.experiment import fingerprint_of, key_of
+
+    base = ["grid", "--profile", "smoke", "--topologies", "1,2", "--methods", "cross,triplet",
+            "--results", str(tmp_path), "--dry-run"]
+    assert main(base) == 0
+    assert capsys.readouterr().out.startswith("32 members")  # 2 folds x 2 x 2 x 2 spaces x 2 k
+    assert main([*base, "--controls", "--cnns", "efficientnet_lite0"]) == 0
+    # + untrained Cross of both topologies (16) + pixels at topology 1 (8); one CNN per fold
+    out = capsys.readouterr().out
+    assert out.startswith("56 members, 0 in") and "2 of 2 CNNs to fine-tune" in out
+    page = runner.Run(DEFAULT_DATASET, "smoke", results_dir=str(tmp_path))
+    grid = expand(DEFAULT_DATASET, "smoke", topologies=[1, 2], methods=["cross", "triplet"])
+    assert set(runner.controls_of(grid)) == set(page.control_members([1, 2]))
+    assert runner.controls_of(expand(DEFAULT_DATASET, "smoke", methods=["triplet"])) == []
+
+    argv = ["grid", "--profile", "smoke", "--topologies", "7", "--methods", "cross",
+            "--folds", "0", "--controls", "--cnns", "efficientnet_lite0", "--threads", "1",
+            "--results", str(tmp_path), "--no-progress"]
+    assert main(argv) == 0
+    store = ResultsStore(tmp_path)
+    controls = [m for m in page.control_members([7]) if m.fold == 0]
+    assert len(controls) == 8 and all(store.get(key_of(m, Options(), None)) for m in controls)
+    [cnn] = [m for m in page.cnn_members() if m.fold == 0]
+    assert store.get(cnn_key(cnn, fingerprint_of(cnn, None))) is not None
+    assert len(list(store)) == 4 + 8 + 1  # trained, controls, one CNN
+    capsys.readouterr()
+    assert main([*argv, "--dry-run"]) == 0
+    assert capsys.readouterr().out.startswith("12 members, 12 in")

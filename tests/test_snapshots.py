@@ -234,6 +234,16 @@ def test_grid_refuses_a_k_that_a_class_cannot_support(tmp_path):
     assert {m.k for m in members} == {2, 8} and {m.fold for m in members} == set(range(5))
     with pytest.raises(ConfigError, match=r"pass --k 2,8 or add images"):
         runner.expand("folder", "medium", topologies=[1], ks=[2, 8, 9], root=str(tmp_path))
+    # a book page takes the same k as a papermill parameter (text) or a tuple
+    page = runner.Run("folder", "medium", data_root=str(tmp_path), k_values="2,8")
+    assert page.ks == (2, 8) and set(page.members([1], ["cross"])) == {
+        m for m in members if m.method == "cross"}
+    assert "k = 2, 8," in page.caption() and "k = 15" not in page.caption()
+    assert {m.k for m in page.control_members([1])} == {2, 8}
+    assert runner.Run("folder", "medium", k_values=None).ks == (15, 30, 45, 60)
+    for bad in ("2,x", "0,2"):
+        with pytest.raises(ConfigError, match="k_values"):
+            runner.Run("folder", "medium", k_values=bad)
 
 
 def test_medium_profile():
@@ -253,3 +263,35 @@ if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     with tempfile.TemporaryDirectory() as tmp:
         picked = snapshots.select(compute_smoke(tmp), "textures", "smoke")
         print(snapshots.export(picked, COMMITTED, dataset="textures", profile="smoke"))
+
+
+def test_snapshot_description_and_the_grid_it_holds(tmp_path):
+    """A description travels through export/load to the page; the provenance names the k
+    values, topologies, methods, controls and CNNs present and the training time, each
+    network's counted once (smoke shares one network across k and spaces)."""
+    snap = snapshots.load(COMMITTED)
+    assert snap.description is None  # the committed index has none: its bytes are unchanged
+    text = "ORL faces, 40 subjects x 10; computed with `dissim grid --controls`."
+    snapshots.export(snap.entries(), tmp_path / "described", dataset="textures",
+                     profile="smoke", description=text)
+    again = snapshots.load(tmp_path / "described")
+    prov = again.provenance()
+    assert again.description == text and views.snapshot_note(prov).startswith(text)
+    assert prov["k_values"] == [2, 3] and prov["topologies"] == [1]
+    assert prov["methods"] == ["cross", "crossdd", "triplet"]
+    assert prov["controls"] == ["pixels", "untrained"]
+    assert prov["cnns"] == ["efficientnet_lite0"]
+    one_per_network = [r.meta["timings"]["train_total_seconds"] for m, r in snap.results.items()
+                       if m.space == "fully" and m.k == 2]
+    assert len(one_per_network) == 2 * 5  # 2 folds x (3 methods + untrained + pixels)
+    assert prov["train_hours"] == pytest.approx(sum(one_per_network) / 3600)
+    cnn = [r.meta["timings"]["train_seconds"] for r in snap.cnn_results.values()]
+    assert prov["cnn_hours"] == pytest.approx(sum(cnn) / 3600) and prov["cnn_hours"] > 0
+    note = views.snapshot_note(prov)
+    assert "topologies 1, cross, crossdd, triplet" in note and "k = 2, 3" in note
+
+
+def test_ranges_and_long_class_lists():
+    assert views._ranges([1, 2, 3, 5, 7, 8]) == "1-3, 5, 7-8"
+    assert views._ranges([4]) == "4"
+    assert views._classes([f"s{i}" for i in range(40)], shown=3) == "s0, s1, s2, … (37 more)"

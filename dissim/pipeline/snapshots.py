@@ -284,7 +284,7 @@ def _hours(entries, timing: str) -> float:
     k, share one training)."""
     seconds: dict[tuple, float] = {}
     for r in entries:
-        m = r.meta.get("member", {})
+        m = r.meta.get("member") or r.meta.get("cnn_member") or {"key": r.key}
         shared = ("space", "k") if not r.meta.get("profile_settings", {}).get(
             "one_net_per_k", True) else ("space",)
         unit = tuple(sorted((k, str(v)) for k, v in m.items() if k not in shared))

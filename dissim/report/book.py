@@ -325,12 +325,15 @@ def run(
         return [_repo_relative(str(p)) for p in snaps] if name in PER_SNAPSHOT else datasets
 
     def params_for(name: str, target: str | None) -> dict:
+        # each ``extra`` parameter goes to the notebooks that declare it (book_parameters)
+        declared = declared_parameters(NOTEBOOK_DIR / f"{name}.ipynb")
+        mine = {k: v for k, v in (extra or {}).items() if k in declared}
         if name in PER_SNAPSHOT:
-            return {"snapshot": target, **(extra or {})}
+            return {"snapshot": target, **mine}
         params = {"profile": profile, "seed": seed, "results_dir": results_dir}
         if target is not None:
             params.update(dataset=target, data_root=data_root)
-        params.update(extra or {})
+        params.update(mine)
         return params
 
     def output(name: str, target: str | None) -> Path:
@@ -376,13 +379,30 @@ def _drop_stale_snapshot_pages(names: set[str]) -> None:
 
 
 def book_parameters(notebooks: list[str] | None, pairs: list[tuple[str, str]]) -> dict:
-    """The ``-p`` pairs of ``dissim book run``, parsed and checked for every chosen notebook."""
+    """The ``-p`` pairs of ``dissim book run``, parsed and checked, before any kernel.
+
+    A parameter goes to the chosen notebooks that declare it (``-p k_values 2,4,6,8`` reaches
+    every per-data-set page and not Figure 4); one that no chosen notebook declares, or a
+    value of another type than a notebook declares, is refused.
+    """
     chosen = notebooks or list(ALL_NOTEBOOKS)
-    extra: dict = {}
+    paths = []
     for name in chosen:
         path = NOTEBOOK_DIR / f"{name}.ipynb"
         if not path.exists():
             raise ConfigError(
                 f"unknown notebook {name!r}; choose from {', '.join(ALL_NOTEBOOKS)}")
-        extra = parse_parameters(path, pairs)
+        paths.append(path)
+    extra: dict = {}
+    for key, raw in pairs:
+        takers = [p for p in paths if key in declared_parameters(p)]
+        if not takers:
+            known = ", ".join(sorted({n for p in paths for n in declared_parameters(p)}))
+            if len(paths) == 1:
+                raise ConfigError(f"notebook {paths[0].name} has no parameter {key!r}; it "
+                                  f"declares {known}")
+            raise ConfigError(f"no chosen notebook has a parameter {key!r}; they declare "
+                              f"{known}")
+        for path in takers:
+            extra.update(parse_parameters(path, [(key, raw)]))
     return extra
