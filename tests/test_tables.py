@@ -102,3 +102,29 @@ def test_ablation_view_keeps_option_values_apart():
     view = report.ablation_view(df)
     assert list(view.index) == ["none", "minmax"]
     assert view.loc["none", "F"] == "50.00\u00a0±\u00a01.00"
+
+
+def test_a_partial_grid_says_which_methods_were_not_run():
+    """A snapshot without CrossDD: no CrossDD column, the fusions that name it say it was not
+    run and equal the same fusion without it; the views keep every column."""
+    from dissim.report import claims
+    from dissim.report.tables import configuration
+
+    full = _grid(topologies=(1, 2))
+    part = {m: r for m, r in full.items() if m.method != "crossdd"}
+    t1 = table1(part, 1)
+    methods = list(dict.fromkeys(t1["method"]))
+    assert methods == ["Cross", "Triplet", "Triplet+Cross",
+                       "Triplet+Cross+CrossDD (no CrossDD run)"]
+    both = t1.set_index(["method", "builder"])["mean"]
+    for b in ("F", "D", "F+D"):
+        assert both[("Triplet+Cross+CrossDD (no CrossDD run)", b)] == both[("Triplet+Cross", b)]
+    assert list(report.table1_view(t1).columns) == methods
+    t2 = table2(part, (1, 2))
+    assert "Cross+Triplet+CrossDD F+D (no CrossDD run)" in set(t2["configuration"])
+    assert "Cross+Triplet+CrossDD F+D" not in set(t2["configuration"])
+    assert "Cross+Triplet+CrossDD F+D" in set(table2(full, (1, 2))["configuration"])
+    c3 = claims.claims(part)[2].comparisons[0]
+    assert "(no CrossDD run)" in c3.left and "(no CrossDD run)" in c3.right
+    assert configuration("X", ("crossdd",), {"cross"}) is None
+    assert configuration("X", ("cross",), {"cross"}) == "X"

@@ -39,9 +39,12 @@ from dissim.report.tables import (
     CONTROLS,
     FUSIONS,
     TABLE1_COLUMNS,
+    TABLE2_ROWS,
     bottom,
+    configuration,
     convergence,
     fold_accuracies,
+    trained_methods,
     with_ecnn_accuracies,
 )
 from dissim.report.views import NBSP
@@ -225,12 +228,14 @@ def claims(results: dict, cnn_results: dict | None = None,
     fusion = _fusion_of([t for t in topologies if t in present])
     if fusion is not None:
         name, ts = fusion
+        config = configuration("Cross+Triplet+CrossDD F+D",
+                               TABLE2_ROWS["Cross+Triplet+CrossDD F+D"][0],
+                               trained_methods(trained))
         fused, fconv = _side(trained, bottom(ts))
         singles = {t: _side(trained, bottom((t,))) for t in ts}
         best = max(singles, key=lambda t: np.mean(list(singles[t][0].values())))
         c3.comparisons.append(compare(
-            f"{name} (Cross+Triplet+CrossDD F+D)",
-            f"best single: topology {best} (Cross+Triplet+CrossDD F+D)", fused,
+            f"{name} ({config})", f"best single: topology {best} ({config})", fused,
             singles[best][0], left_converged=fconv, right_converged=singles[best][1]))
     else:
         c3.reason = "needs two or more topologies"

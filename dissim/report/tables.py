@@ -48,6 +48,25 @@ CONTROL_COLUMN = "Control: untrained Cross F+D"
 FUSIONS = {"Fusion 1-4": range(1, 5), "Fusion 1-6": range(1, 7), "Fusion 1-8": range(1, 9)}
 
 
+#: The paper's names of the methods (Section 4).
+DISPLAY = {"cross": "Cross", "crossdd": "CrossDD", "triplet": "Triplet"}
+
+
+def trained_methods(results: dict) -> set[str]:
+    """The methods of the trained Siamese members in ``results``."""
+    return {m.method for m in results if _encoder(m) == "trained" and hasattr(m, "method")}
+
+
+def configuration(name: str, methods: Sequence[str], present: set[str]) -> str | None:
+    """The label of a row or column fusing ``methods``, given the methods ``present`` in the
+    results: ``name`` when all are there, ``name`` with the absent ones said when some are
+    (a snapshot may hold a part of the grid), None (leave it out) when none are."""
+    missing = [DISPLAY.get(m, m) for m in methods if m not in present]
+    if len(missing) == len(methods):
+        return None
+    return f"{name} (no {', '.join(missing)} run)" if missing else name
+
+
 def _encoder(m) -> str:
     """``trained`` for the paper's members (and CNNs); ``untrained`` / ``pixels`` for controls."""
     return getattr(m, "encoder", "trained")
@@ -158,11 +177,15 @@ def table1(results: dict[Member, Result], topology: int = 1) -> pd.DataFrame:
     more columns: the Cross configuration with the untrained network, and the pixels.
     """
     rows = []
+    present = {m.method for m in results if _encoder(m) == "trained" and m.topology == topology}
     for col, methods in TABLE1_COLUMNS.items():
+        label = configuration(col, methods, present)
+        if label is None:
+            continue
         for builder, spaces in BUILDERS.items():
             def keep(m, ms=methods, ss=spaces):
                 return m.topology == topology and m.method in ms and m.space in ss
-            rows.append({"method": col, "builder": builder,
+            rows.append({"method": label, "builder": builder,
                          **_cell(fused_accuracy(results, keep), convergence(results, keep))})
     for encoder, col in CONTROLS.items():
         if not _has(results, encoder):
@@ -178,11 +201,17 @@ def table2(results: dict[Member, Result], topologies: Sequence[int] = range(1, 9
     """Table 2: per topology the four stacked configurations, then Fusion 1-4 / 1-6 / 1-8."""
     rows = []
     untrained = _has(results, "untrained")
+    present = trained_methods(results)
+    bottom_label = configuration("Cross+Triplet+CrossDD F+D",
+                                 TABLE2_ROWS["Cross+Triplet+CrossDD F+D"][0], present)
     for t in topologies:
         for name, (methods, spaces) in TABLE2_ROWS.items():
+            label = configuration(name, methods, present)
+            if label is None:
+                continue
             def keep(m, t=t, ms=methods, ss=spaces):
                 return m.topology == t and m.method in ms and m.space in ss
-            rows.append({"row": f"Topology {t}", "configuration": name,
+            rows.append({"row": f"Topology {t}", "configuration": label,
                          **_cell(fused_accuracy(results, keep), convergence(results, keep))})
         if untrained:
             accs = fused_accuracy(results, lambda m, t=t: m.topology == t, "untrained")
@@ -191,7 +220,7 @@ def table2(results: dict[Member, Result], topologies: Sequence[int] = range(1, 9
     for name, ts in FUSIONS.items():
         if not set(ts) <= set(topologies):
             continue
-        rows.append({"row": name, "configuration": "Cross+Triplet+CrossDD F+D",
+        rows.append({"row": name, "configuration": bottom_label,
                      **_cell(fused_accuracy(results, _bottom(ts)),
                              convergence(results, _bottom(ts)))})
         if untrained:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from dissim import paper
-from dissim.report.tables import CONTROL_COLUMN, CONTROLS, TABLE1_COLUMNS, TABLE2_ROWS, table3
+from dissim.report.tables import table3
 
 NBSP = "\u00a0"
 
@@ -69,7 +69,7 @@ def table1_view(df: pd.DataFrame) -> pd.DataFrame:
     then the control columns when present."""
     cells = df.assign(cell=_cells(df))
     view = cells.pivot(index="builder", columns="method", values="cell")
-    cols = list(TABLE1_COLUMNS) + [c for c in CONTROLS.values() if c in view.columns]
+    cols = list(dict.fromkeys(df["method"]))  # the table's order: methods, then controls
     return view.reindex(index=["F", "D", "F+D"], columns=cols)
 
 
@@ -79,7 +79,7 @@ def table2_view(df: pd.DataFrame) -> pd.DataFrame:
     cells = df.assign(cell=_cells(df))
     view = cells.pivot(index="row", columns="configuration", values="cell")
     order = list(dict.fromkeys(df["row"]))
-    cols = [c for c in (*TABLE2_ROWS, CONTROL_COLUMN) if c in view.columns]
+    cols = list(dict.fromkeys(df["configuration"]))  # the table's order, control last
     view = view.reindex(index=order, columns=cols).fillna("")
     return _with_published(view, "Table 2")
 
@@ -167,7 +167,7 @@ def plot_table2(df: pd.DataFrame, folds: pd.DataFrame | None = None):
 def plot_table1(df: pd.DataFrame, folds: pd.DataFrame | None = None):
     """Bars per method, one bar per builder (F, D, F+D), with the fold spread; the dots are
     the per-fold accuracies (:func:`fold_points`)."""
-    methods = list(TABLE1_COLUMNS) + [c for c in CONTROLS.values() if c in set(df["method"])]
+    methods = list(dict.fromkeys(df["method"]))
     fig, ax = plt.subplots(figsize=(9, 3.4))
     for j, builder in enumerate(["F", "D", "F+D"]):
         sub = df[df["builder"] == builder].set_index("method").reindex(methods)
