@@ -295,3 +295,28 @@ def test_ranges_and_long_class_lists():
     assert views._ranges([1, 2, 3, 5, 7, 8]) == "1-3, 5, 7-8"
     assert views._ranges([4]) == "4"
     assert views._classes([f"s{i}" for i in range(40)], shown=3) == "s0, s1, s2, … (37 more)"
+
+
+@pytest.mark.parametrize("path", snapshots.list_snapshots(ROOT / snapshots.SNAPSHOT_DIR),
+                         ids=lambda p: p.name)
+def test_every_committed_snapshot_verifies_and_gives_its_pages(path):
+    """What the book's "Results on real images" pages read: every committed snapshot verifies,
+    gives Tables 1-3 and the four claims; an evidence snapshot (not smoke or quick) has every
+    claim tested on 5 folds, and networks that learned (trained pair accuracy above the same
+    network untrained)."""
+    snap = snapshots.load(path)
+    ts = snap.topologies()
+    assert len(tables.table1(snap.results, ts[0])) and len(tables.table2(snap.results, ts))
+    found = claims.claims(snap.results, snap.cnn_results)
+    assert [c.number for c in found] == [1, 2, 3, 4]
+    note = views.snapshot_note(snap.provenance())
+    assert path.name in note
+    if snap.profile.split("+")[0] in ("smoke", "quick"):
+        return
+    assert "Not evidence" not in note and snap.description
+    assert all(c.verdict != "not tested" for c in found)
+    assert all(len(cmp.folds) == 5 for c in found for cmp in c.comparisons)
+    health = tables.training_health(snap.results)
+    trained = health["pair_accuracy"].mean()
+    untrained = health["untrained_pair_accuracy"].mean()
+    assert trained > untrained + 0.1, (trained, untrained)
