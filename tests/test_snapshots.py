@@ -253,7 +253,9 @@ def test_medium_profile():
     assert quick.iterations * quick.batch_size < prof.iterations * prof.batch_size
     assert prof.iterations * prof.batch_size < paper.iterations * paper.batch_size
     assert prof.max_folds is None and prof.max_per_class is None
-    assert prof.max_train_retries == 0 and prof.eval_pairs == 128 and prof.cnn_epochs == 5
+    assert prof.max_train_retries == 0 and prof.eval_pairs == 128
+    assert (prof.cnn_epochs, prof.cnn_lr) == (10, 1e-2)
+    assert "cnn_lr" not in quick.to_dict()  # at its default: earlier store keys stay valid
     assert all(c.startswith("efficientnet_lite") for c in prof.cnns)
 
 
@@ -320,3 +322,26 @@ def test_every_committed_snapshot_verifies_and_gives_its_pages(path):
     trained = health["pair_accuracy"].mean()
     untrained = health["untrained_pair_accuracy"].mean()
     assert trained > untrained + 0.1, (trained, untrained)
+
+
+def test_select_leaves_out_entries_of_since_retuned_settings(tmp_path):
+    """An entry stored under settings the profile no longer has (here a CNN fine-tuned for
+    another number of epochs) is not exported with the current ones; Siamese entries are
+    judged by the Siamese settings only."""
+    store = ResultsStore(tmp_path)
+    snap = snapshots.import_(COMMITTED, store)
+    before = snapshots.select(store, "textures", "smoke")
+    assert len(before) == len(snap.entries())
+    cnn = next(iter(snap.cnn_results.values()))
+    stale = json.loads(json.dumps(cnn.meta))
+    stale["profile_settings"]["cnn_epochs"] += 1
+    stale["key"] = "f" * 64
+    store.put("f" * 64, cnn.scores, cnn.y_true, cnn.test_index, stale)
+    siamese = next(iter(snap.results.values()))
+    other = json.loads(json.dumps(siamese.meta))
+    other["profile_settings"]["cnn_epochs"] += 1  # a CNN setting: no matter to a Siamese entry
+    other["key"] = "e" * 64
+    store.put("e" * 64, siamese.scores, siamese.y_true, siamese.test_index, other)
+    after = {r.key for r in snapshots.select(store, "textures", "smoke")}
+    assert "f" * 64 not in after and "e" * 64 in after
+    assert after - {"e" * 64} == {r.key for r in before}

@@ -257,4 +257,4 @@ def fit_cnn(name: str, images, labels, *, n_classes: int, profile: Profile, seed
     return fit_cnn_model(name, images, labels, n_classes=n_classes,
                          epochs=epochs or profile.cnn_epochs,
                          batch_size=profile.cnn_batch_size, input_size=profile.cnn_input_size,
-                         seed=seed, device=device, progress=progress)
+                         lr=profile.cnn_lr, seed=seed, device=device, progress=progress)

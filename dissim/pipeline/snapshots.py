@@ -147,6 +147,8 @@ def select(store: ResultsStore, dataset: str, profile: str, *, root: str | None 
             continue
         if not _is_cnn(m) and (d.get("input") not in inputs or m.get("options") != want_options):
             continue
+        if not _current_settings(m, profile):
+            continue
         picked.append(r)
     if root is not None:
         prof = get_profile(profile)
@@ -214,6 +216,20 @@ def export(results: Sequence[Result], out: str | os.PathLike, *, dataset: str,
         index["description"] = description
     _write_atomic(out / INDEX, _json_bytes(index))
     return out / INDEX
+
+
+def _current_settings(meta: dict, profile: str) -> bool:
+    """Whether an entry was computed with the settings ``profile`` has now (the Siamese
+    settings for a Siamese member, the CNN ones for a CNN): a profile retuned after some
+    entries were stored leaves those entries out of its snapshot. A profile name this dissim
+    does not register (a GPU-switched one) is not checked."""
+    if profile not in PROFILES:
+        return True
+    now = PROFILES[profile].to_dict()
+    stored = meta.get("profile_settings", {})
+    cnn = _is_cnn(meta)
+    return all(stored.get(k) == v for k, v in now.items()
+               if k != "name" and k.startswith("cnn") == cnn)
 
 
 # ---------------------------------------------------------------------------------------------
