@@ -155,3 +155,43 @@ def test_verdict_thresholds():
     assert claims.verdict(-0.1, 0.01) == "does not hold"
     assert claims.verdict(0.0, 0.01) == "too close to call"
     assert claims.verdict(1.0, float("nan")) == "too close to call"
+
+
+def test_training_check_against_the_controls():
+    """Trained Cross F+D against the same networks untrained, and the fused configuration
+    against the pixels, on known blocks; a worse trained side does not hold."""
+    from dataclasses import replace
+
+    folds = range(4)
+    sizes = {f: _sizes(f) for f in folds}
+    results, _ = _results(sizes)
+    y, idx = np.ones(N, dtype=np.int64), np.arange(N)
+    untrained = {0: 20, 1: 21, 2: 22, 3: 40}  # images right, per fold (one block each)
+    pixels = {0: 70, 1: 72, 2: 69, 3: 71}
+    for m in [m for m in results if m.method == "cross" and m.k == 2 and m.space == "fully"]:
+        for k in (2, 3):
+            for space in ("fully", "deeper"):
+                u = replace(m, encoder="untrained", k=k, space=space)
+                size = untrained[m.fold] if (m.topology, space) == (1, "fully") else 0
+                results[u] = Result("k", _block(0, size), y, idx, {})
+                if m.topology == 1:
+                    p = replace(u, encoder="pixels")
+                    results[p] = Result("k", _block(0, pixels[m.fold] if space == "fully"
+                                                    else 0), y, idx, {})
+    check = claims.training_check(results)
+    like, vs_pixels = check.comparisons
+    cross = [sum(sizes[f][(t, "cross", s)] for t in (1, 2) for s in ("fully", "deeper"))
+             for f in folds]
+    np.testing.assert_allclose(like.diffs, [cross[f] - untrained[f] for f in folds])
+    assert like.test == "ttest_rel" and like.p == pytest.approx(
+        stats.ttest_rel(like.diffs, np.zeros(4)).pvalue)
+    everything = [sum(sizes[f].values()) for f in folds]
+    np.testing.assert_allclose(vs_pixels.diffs, [everything[f] - pixels[f] for f in folds])
+    assert like.verdict == "too close to call"  # +7, +7, +7, -10
+    assert vs_pixels.verdict == "does not hold" and check.verdict == "does not hold"
+    assert "untrained" in like.right and "pixels" in vs_pixels.right
+    view = claims.claims_view([check])
+    assert view["claim"].iloc[0].startswith("(C) Trained networks beat their controls")
+    assert claims.training_check({}).reason == "needs trained Siamese members"
+    bare = {m: r for m, r in results.items() if m.encoder == "trained"}
+    assert claims.training_check(bare).reason.startswith("needs the controls")

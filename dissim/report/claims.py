@@ -50,7 +50,7 @@ from dissim.report.tables import (
 from dissim.report.views import NBSP
 
 __all__ = ["ALPHA", "Claim", "Comparison", "claims", "claims_view", "compare", "context",
-           "paired_test", "verdict"]
+           "paired_test", "training_check", "verdict"]
 
 #: The significance level of the verdicts.
 ALPHA = 0.05
@@ -134,7 +134,7 @@ def compare(left: str, right: str, left_acc: dict[int, float], right_acc: dict[i
 class Claim:
     """One of the paper's claims, its comparisons, and the paper's own direction."""
 
-    number: int
+    number: int | str
     statement: str
     table: str
     paper: str
@@ -291,6 +291,48 @@ def claims_view(found: list[Claim]) -> pd.DataFrame:
                 "paper [P]": c.paper,
             })
     return pd.DataFrame(rows)
+
+
+def training_check(results: dict, topologies: Sequence[int] | None = None) -> Claim:
+    """Does training help? The trained networks against their controls, paired over folds:
+    not a claim of the paper (whose networks trained for 3000 iterations at 224 px) but the
+    first question of a reproduction: a claim about Siamese ensembles means little where the
+    trained networks are not above the same networks untrained, or above the pixels.
+
+    Two comparisons, each on the largest fusion of topologies present (or the one topology):
+    the trained Cross F+D against the same networks untrained (like for like), and Table 2's
+    fused configuration (Cross+Triplet+CrossDD F+D, with what was run) against the pixels.
+    """
+    trained = {m: r for m, r in results.items() if getattr(m, "encoder", "trained") == "trained"}
+    present = sorted({m.topology for m in trained})
+    ts_all = sorted(topologies) if topologies is not None else present
+    check = Claim("C", "Trained networks beat their controls", "Tables 2-3 controls",
+                  "not stated (the paper has no controls); expected of networks that learned")
+    if not present:
+        check.reason = "needs trained Siamese members"
+        return check
+    name, ts = _fusion_of([t for t in ts_all if t in present]) or (
+        f"Topology {present[0]}", (present[0],))
+    fd = ("fully", "deeper")
+    cross = lambda m: m.topology in ts and m.method == "cross" and m.space in fd  # noqa: E731
+    if any(getattr(m, "encoder", "") == "untrained" for m in results) and any(
+            m.method == "cross" for m in trained):
+        acc, conv = _side(trained, cross)
+        untrained = fold_accuracies(results, lambda m: m.topology in ts, "untrained")
+        check.comparisons.append(compare(f"{name}, Cross F+D, trained",
+                                         f"{name}, Cross F+D, untrained", acc, untrained,
+                                         left_converged=conv))
+    if any(getattr(m, "encoder", "") == "pixels" for m in results):
+        config = configuration("Cross+Triplet+CrossDD F+D",
+                               TABLE2_ROWS["Cross+Triplet+CrossDD F+D"][0],
+                               trained_methods(trained))
+        acc, conv = _side(trained, bottom(ts))
+        pixels = fold_accuracies(results, lambda m: True, "pixels")
+        check.comparisons.append(compare(f"{name} ({config}), trained", "pixels, F+D",
+                                         acc, pixels, left_converged=conv))
+    if not check.comparisons:
+        check.reason = "needs the controls (dissim grid --controls)"
+    return check
 
 
 def verdicts(found: list[Claim]) -> pd.DataFrame:
