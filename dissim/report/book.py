@@ -342,6 +342,8 @@ def run(
         return OUT_DIR / (f"{name}.ipynb" if target is None else f"{target}/{name}.ipynb")
 
     # every notebook's parameters are checked before the first kernel starts
+    for key in extra or {}:
+        _takers([NOTEBOOK_DIR / f"{n}.ipynb" for n in chosen], key)
     for name in chosen:
         for target in targets(name):
             check_parameters(NOTEBOOK_DIR / f"{name}.ipynb", params_for(name, target))
@@ -378,6 +380,18 @@ def _drop_stale_snapshot_pages(names: set[str]) -> None:
                 folder.rmdir()
 
 
+def _takers(paths: list[Path], key: str) -> list[Path]:
+    """The notebooks among ``paths`` that declare parameter ``key``; none: a one-line error."""
+    takers = [p for p in paths if key in declared_parameters(p)]
+    if takers:
+        return takers
+    known = ", ".join(sorted({n for p in paths for n in declared_parameters(p)}))
+    if len(paths) == 1:
+        raise ConfigError(f"notebook {paths[0].name} has no parameter {key!r}; it declares "
+                          f"{known}")
+    raise ConfigError(f"no chosen notebook has a parameter {key!r}; they declare {known}")
+
+
 def book_parameters(notebooks: list[str] | None, pairs: list[tuple[str, str]]) -> dict:
     """The ``-p`` pairs of ``dissim book run``, parsed and checked, before any kernel.
 
@@ -395,14 +409,6 @@ def book_parameters(notebooks: list[str] | None, pairs: list[tuple[str, str]]) -
         paths.append(path)
     extra: dict = {}
     for key, raw in pairs:
-        takers = [p for p in paths if key in declared_parameters(p)]
-        if not takers:
-            known = ", ".join(sorted({n for p in paths for n in declared_parameters(p)}))
-            if len(paths) == 1:
-                raise ConfigError(f"notebook {paths[0].name} has no parameter {key!r}; it "
-                                  f"declares {known}")
-            raise ConfigError(f"no chosen notebook has a parameter {key!r}; they declare "
-                              f"{known}")
-        for path in takers:
+        for path in _takers(paths, key):
             extra.update(parse_parameters(path, [(key, raw)]))
     return extra
