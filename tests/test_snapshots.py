@@ -304,8 +304,8 @@ def test_ranges_and_long_class_lists():
 def test_every_committed_snapshot_verifies_and_gives_its_pages(path):
     """What the book's "Results on real images" pages read: every committed snapshot verifies,
     gives Tables 1-3 and the four claims; an evidence snapshot (not smoke or quick) has every
-    claim tested on 5 folds, and networks that learned (trained pair accuracy above the same
-    network untrained)."""
+    claim tested on the same 3 or more folds, and networks that learned (trained pair accuracy
+    above the same network untrained)."""
     snap = snapshots.load(path)
     ts = snap.topologies()
     assert len(tables.table1(snap.results, ts[0])) and len(tables.table2(snap.results, ts))
@@ -317,7 +317,8 @@ def test_every_committed_snapshot_verifies_and_gives_its_pages(path):
         return
     assert "Not evidence" not in note and snap.description
     assert all(c.verdict != "not tested" for c in found)
-    assert all(len(cmp.folds) == 5 for c in found for cmp in c.comparisons)
+    folds = {tuple(cmp.folds) for c in found for cmp in c.comparisons}
+    assert len(folds) == 1 and len(folds.pop()) >= 3 and snap.provenance()["folds"]
     health = tables.training_health(snap.results)
     trained = health["pair_accuracy"].mean()
     untrained = health["untrained_pair_accuracy"].mean()
