@@ -128,10 +128,12 @@ PROFILES: dict[str, Profile] = {
     # the offline EfficientNet-Lite eCNN, fine-tuned 10 epochs at learning rate 1e-2: with the
     # default 1e-3, 5 epochs leave a 40-class head near chance (EfficientNet-Lite0, ORL faces,
     # fold 0: 8.75 % test accuracy; 1e-2: 33.75 % after 5 epochs, 81.25 % after 10).
-    # Cost (one torch thread per network, the other core busy, 5 folds of ~400 images): Table 2's
-    # topologies 1-8 with Cross and Triplet, their controls and one CNN, about 28 minutes a
-    # fold (ORL faces: topologies 1, 2 and 4 take 70-210 s a network, 6-8 under 60 s; Triplet
-    # about 1.5-2 x Cross); every snapshot page states its compute time.
+    # Cost, measured (one torch thread per network, the other core busy): Table 2's topologies
+    # 1-8 with Cross and Triplet, their controls and one CNN take 28 minutes a fold on ORL faces
+    # (400 images, 40 classes) and 32 on Omniglot's Greek alphabet (480 images, 24 classes):
+    # topologies 1, 2 and 4 take 70-210 s a network, 6-8 under 60 s; Triplet 1.5-2 x Cross.
+    # The 5 folds: 2.5 hours per such data set, 2 data sets at a time on 2 cores; every
+    # snapshot page states its compute time.
     "medium": Profile(
         "medium", input_size=48, iterations=100, batch_size=16, k_values=(15, 30, 45, 60),
         one_net_per_k=False, max_folds=None, max_per_class=None, max_train_retries=0,
