@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from contextlib import contextmanager
-
-import torch
 
 from dissim.baselines import available as cnn_names
 from dissim.cli import results
@@ -19,7 +16,7 @@ from dissim.errors import ConfigError
 from dissim.optim import NAMES as OPTIMIZERS
 from dissim.pipeline import runner, validate
 from dissim.pipeline.cnn import CNNMember, cnn_key, ensure_cnn_members
-from dissim.pipeline.executors import EXECUTORS, UnitTask, executor
+from dissim.pipeline.executors import EXECUTORS, UnitTask, executor, limit_threads
 from dissim.pipeline.experiment import (
     INPUTS,
     METHODS,
@@ -221,7 +218,7 @@ def _cmd_grid(args) -> int:
     report = runner.run(members, store, executor=where, task=task)
     print(report.summary(), file=sys.stderr if report.failures else sys.stdout)
     if cnns and not report.returncode:
-        with _torch_threads(args.threads):
+        with limit_threads(args.threads):
             ensure_cnn_members(cnns, store, root=args.root, device=args.device,
                                progress=args.progress)
         print(f"{len(cnns)} CNN members in {args.results}")
@@ -236,18 +233,6 @@ def _cnn_members(names: str | None, members: Sequence[Member], profile) -> list[
                                                                          "cnns")
     runs = sorted({(m.dataset, m.seed, m.fold) for m in members})
     return [CNNMember(d, fold, cnn, seed, profile) for d, seed, fold in runs for cnn in chosen]
-
-
-@contextmanager
-def _torch_threads(n: int | None):
-    """``torch.set_num_threads(n)`` for the block (None: unchanged)."""
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def add_parsers(sub) -> None:

@@ -47,7 +47,7 @@ Prepare = Callable[[Unit], "Unit | None"]
 # one unit, wherever it runs
 # ---------------------------------------------------------------------------------------------
 @contextmanager
-def _threads(n: int | None):
+def limit_threads(n: int | None):
     """Torch, OpenMP and BLAS threads limited to ``n`` (None: leave them alone)."""
     if not n:
         yield
@@ -90,7 +90,7 @@ class UnitTask:
     compute: Callable[..., list[Entry]] = compute_unit
 
     def __call__(self, unit: Unit) -> list[Entry]:
-        with _threads(self.threads):
+        with limit_threads(self.threads):
             return self.compute(unit, options=self.options, root=self.root,
                                 device=_worker_device(self.device), progress=False,
                                 trainer=self.trainer)
