@@ -26,6 +26,29 @@ def shared_datasets() -> Path:
 
 
 @pytest.fixture
+def no_training(monkeypatch):
+    """Fail the test if a Siamese network is trained (input errors must come before)."""
+    import dissim.train
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("training started before the input error was found")
+
+    monkeypatch.setattr(dissim.train, "train_siamese", refuse)
+    monkeypatch.setattr(dissim.train, "_train_once", refuse)
+
+
+@pytest.fixture
+def no_work(no_training, monkeypatch):
+    """:func:`no_training`, and fail if a notebook kernel starts."""
+    import papermill
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a kernel started before the input error was found")
+
+    monkeypatch.setattr(papermill, "execute_notebook", refuse)
+
+
+@pytest.fixture
 def store(tmp_path):
     from dissim.pipeline.store import ResultsStore
 

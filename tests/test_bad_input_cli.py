@@ -22,7 +22,6 @@ import pytest
 import torch
 from bad_input import REPO, fails_once, make_bad_folders, snapshot
 
-import dissim.train
 from dissim.cli import build_parser, main
 
 SMOKE = ["--profile", "smoke", "--device", "cpu"]
@@ -141,19 +140,6 @@ if NO_CUDA:
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory) -> dict[str, Path]:
     return make_bad_folders(tmp_path_factory.mktemp("bad"))
-
-
-@pytest.fixture
-def no_work(monkeypatch):
-    """Fail (as an internal error, exit 1) if a network is trained or a kernel starts."""
-    import papermill
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("work started before the input error was found")
-
-    monkeypatch.setattr(dissim.train, "train_siamese", refuse)
-    monkeypatch.setattr(dissim.train, "_train_once", refuse)
-    monkeypatch.setattr(papermill, "execute_notebook", refuse)
 
 
 def _fill(template: list[str] | str, ctx: dict[str, Path]):

@@ -76,16 +76,6 @@ def member_argv(tmp_path: Path, root: Path | str, *extra: str) -> list[str]:
             *extra]
 
 
-@pytest.fixture
-def no_training(monkeypatch):
-    """Fail the test if a Siamese network is trained (errors must come before training)."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("training started before the input error was found")
-
-    monkeypatch.setattr(dissim.train, "train_siamese", refuse)
-    monkeypatch.setattr(dissim.train, "_train_once", refuse)
-
-
 @pytest.mark.parametrize("case", ["corrupt", "empty", "nonimage", "missing", "no_root"])
 def test_bad_folder_stops_a_member_with_one_line(tmp_path, capsys, no_training, case):
     root = make_tree(tmp_path / "data")
