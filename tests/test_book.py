@@ -195,6 +195,12 @@ def test_book_run_gives_a_parameter_to_the_notebooks_that_declare_it(no_kernel, 
                  "-p", "k_values", "2,3", "--results", str(ROOT / "results")]) == 0
     params = dict(no_kernel)
     assert params["table1"]["k_values"] == "2,3" and "k_values" not in params["figure4"]
+    no_kernel.clear()
+    for bad in ("2,x", "0"):
+        assert main(["book", "run", "--notebooks", "table1", "-p", "k_values", bad]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("dissim: error: k_values must be") and err.count("\n") == 1
+    assert no_kernel == []
 
 
 def test_book_run_passes_p_parameters_and_a_repository_relative_store(no_kernel):

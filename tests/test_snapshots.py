@@ -241,6 +241,7 @@ def test_grid_refuses_a_k_that_a_class_cannot_support(tmp_path):
     assert "k = 2, 8," in page.caption() and "k = 15" not in page.caption()
     assert {m.k for m in page.control_members([1])} == {2, 8}
     assert runner.Run("folder", "medium", k_values=None).ks == (15, 30, 45, 60)
+    assert runner.Run("folder", "medium", k_values=8).ks == (8,)  # papermill's "-p k_values 8"
     for bad in ("2,x", "0,2"):
         with pytest.raises(ConfigError, match="k_values"):
             runner.Run("folder", "medium", k_values=bad)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dissim.pipeline import validate
+from dissim.pipeline.runner import Run
 from dissim.pipeline.store import DEFAULT_RESULTS
 from dissim.profiles import PROFILES
 from dissim.report import book
@@ -32,6 +33,8 @@ def _cmd_run(args) -> int:
     validate.book_args(args)  # data sets, folder, seed, store: before any kernel starts
     notebooks = args.notebooks.split(",") if args.notebooks else None
     extra = book.book_parameters(notebooks, [tuple(p) for p in args.parameter])
+    if "k_values" in extra:  # parsed as the pages will parse it, before any kernel starts
+        Run(dataset="", k_values=extra["k_values"])
     book.run(args.profile, args.dataset, seed=args.seed, results_dir=args.results,
              data_root=args.root, notebooks=notebooks, extra=extra)
     return 0

@@ -334,6 +334,8 @@ class Run:
     def __post_init__(self) -> None:
         if isinstance(self.inputs, str):  # "orig+hasc", as a papermill parameter
             object.__setattr__(self, "inputs", tuple(self.inputs.split("+")))
+        if isinstance(self.k_values, int):  # "-p k_values 8": papermill makes it an int
+            object.__setattr__(self, "k_values", (self.k_values,))
         if isinstance(self.k_values, str):  # "2,4,6,8", as a papermill parameter
             try:
                 ks = tuple(int(k) for k in self.k_values.split(",") if k.strip())
