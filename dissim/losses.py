@@ -18,7 +18,7 @@ from torch import Tensor
 from dissim.errors import ConfigError
 from dissim.siamese import euclidean
 
-__all__ = ["TRIPLET_FORMS", "pair_bce", "triplet_loss"]
+__all__ = ["TRIPLET_FORMS", "pair_bce", "triplet_loss", "triplet_loss_from_distances"]
 
 #: The two readings of the triplet loss (Section 2.2): the formula as printed, and the usual one.
 TRIPLET_FORMS = ("printed", "conventional")
@@ -127,7 +127,21 @@ def triplet_loss(
             "ya, yp and yn must share one (N, D) shape, got "
             f"{tuple(ya.shape)}, {tuple(yp.shape)} and {tuple(yn.shape)}"
         )
-    gap = euclidean(ya, yp) - euclidean(ya, yn)  # delta = 1e-6 inside the root
+    # delta = 1e-6 inside the root
+    return triplet_loss_from_distances(euclidean(ya, yp), euclidean(ya, yn), margin, form)
+
+
+def triplet_loss_from_distances(d_ap: Tensor, d_an: Tensor, margin: float = 1.0,
+                                form: str = "printed") -> Tensor:
+    """:func:`triplet_loss` from the anchor-positive and anchor-negative distances.
+
+    The in-batch sampler (:mod:`dissim.sampling`) computes the distances of a batch once and
+    reads every triplet's two distances from that matrix, instead of gathering three
+    ``(n_triplets, D)`` embedding arrays.
+    """
+    if form not in TRIPLET_FORMS:
+        raise ConfigError(f"unknown triplet form {form!r}; choose printed or conventional")
+    gap = d_ap - d_an
     if form == "printed":
         return torch.clamp(gap, min=margin).mean()
     return torch.clamp(gap + margin, min=0.0).mean()

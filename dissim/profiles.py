@@ -53,6 +53,12 @@ class Profile:
         the medium profile's 10 epochs on 40 classes need 1e-2 (see its comment).
     cnn_input_size : int or None
         CNN input side (None: each net's native size).
+    sampler : str
+        How a training mini-batch is formed (:mod:`dissim.sampling`): ``"pairs"``, the paper's
+        MathWorks sampler, or ``"batch"``, every pair / valid triplet among as many
+        class-balanced images (the same forward passes, many more pairs).
+    lr : float
+        Siamese learning rate (paper: 1e-4, Section 3).
     amp : str or None
         Siamese training under autocast: ``"bf16"`` (bfloat16, no loss scaling needed) or None
         (float32). Evaluation, spaces and SVMs stay in float32.
@@ -78,6 +84,8 @@ class Profile:
     cnn_batch_size: int = 30
     cnn_input_size: int | None = None
     cnn_lr: float = 1e-3
+    sampler: str = "pairs"
+    lr: float = 1e-4
     amp: str | None = None
     tf32: bool = False
     channels_last: bool = False
@@ -100,7 +108,7 @@ class Profile:
 #: The GPU speed switches and their "off" values (:mod:`dissim.train`).
 _GPU_SWITCHES = {"amp": None, "tf32": False, "channels_last": False}
 #: Fields left out of :meth:`Profile.to_dict` at these values (added after results were stored).
-_DEFAULT_OFF = {**_GPU_SWITCHES, "cnn_lr": 1e-3}
+_DEFAULT_OFF = {**_GPU_SWITCHES, "cnn_lr": 1e-3, "sampler": "pairs", "lr": 1e-4}
 
 _OFFLINE_CNNS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 

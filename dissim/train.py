@@ -26,10 +26,17 @@ import torch
 from tqdm import tqdm
 
 from dissim.errors import ConfigError, DataError
-from dissim.losses import TRIPLET_FORMS, pair_bce, triplet_loss
+from dissim.losses import TRIPLET_FORMS, pair_bce, triplet_loss, triplet_loss_from_distances
 from dissim.memory import check_fits
 from dissim.optim import create as create_optimizer
-from dissim.siamese import SiameseNet
+from dissim.sampling import (
+    SAMPLERS,
+    all_pairs,
+    all_triplets,
+    class_balanced_batch,
+    images_per_iteration,
+)
+from dissim.siamese import SiameseNet, euclidean
 from dissim.topologies import NORMALIZATIONS
 from dissim.topologies import create as create_backbone
 
@@ -62,6 +69,12 @@ class TrainConfig:
         The fraction of each class's training images kept out of the pairs the network trains
         on (never out of the prototypes or the SVM), to measure held-out pair accuracy: pairs of
         a held-out image and a training image. 0 measures none.
+    ``sampler``
+        ``"pairs"``, the paper's MathWorks sampler (two fresh images per pair, three per
+        triplet), or ``"batch"``: as many images, class balanced, forwarded once, with every
+        pair (every valid triplet) among them in the loss (:mod:`dissim.sampling`); the
+        cross-entropy then weighs the same-class and the different-class pairs equally, as the
+        paper's half-and-half pairs do.
     ``sync_every``
         How often the loop reads the loss on the host (None: every step on the CPU, every 50 on
         CUDA, where each read waits for the GPU). A non-finite loss zeroes that step's gradients
@@ -86,6 +99,7 @@ class TrainConfig:
     eval_pairs: int = 256
     holdout: float = 0.1
     sync_every: int | None = None
+    sampler: str = "pairs"
     amp: str | None = None
     tf32: bool = False
     channels_last: bool = False
@@ -110,6 +124,11 @@ class TrainConfig:
             raise ConfigError(f"sync_every must be a positive integer; got {self.sync_every!r}")
         if not 0.0 <= self.holdout < 1.0:
             raise ConfigError(f"holdout must be in [0, 1); got {self.holdout!r}")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"unknown sampler {self.sampler!r}; choose one of "
+                              f"{', '.join(SAMPLERS)}")
+        if not isinstance(self.lr, int | float) or not self.lr > 0:
+            raise ConfigError(f"lr must be a positive number; got {self.lr!r}")
         if self.amp not in AMP:
             raise ConfigError(f"unknown amp {self.amp!r}; choose bf16 or None (float32)")
 
@@ -344,6 +363,8 @@ def _loss(net: SiameseNet, x, labels, rng, cfg: TrainConfig, device,
     def rows(i):
         return i if index is None else index[i]
 
+    if cfg.sampler == "batch":
+        return _batch_loss(net, x, labels, rng, cfg, device, rows, staging)
     if cfg.loss == "cross":
         i1, i2, y = sample_pairs(labels, cfg.batch_size, rng)
         e = net.embed(_batch(x, rows(np.concatenate([i1, i2])), device, cfg.channels_last,
@@ -355,6 +376,32 @@ def _loss(net: SiameseNet, x, labels, rng, cfg: TrainConfig, device,
                          staging))
     b = cfg.batch_size
     return triplet_loss(e[:b], e[b : 2 * b], e[2 * b :], margin=cfg.margin, form=cfg.triplet_form)
+
+
+def _batch_loss(net: SiameseNet, x, labels, rng, cfg: TrainConfig, device, rows,
+                staging: _Staging | None) -> torch.Tensor:
+    """The batch sampler's loss: one class-balanced batch, every pair / valid triplet in it."""
+    idx = class_balanced_batch(labels, images_per_iteration(cfg.batch_size, cfg.loss), rng)
+    e = net.embed(_batch(x, rows(idx), device, cfg.channels_last, staging))
+    lab = torch.from_numpy(np.asarray(labels)[idx])
+    if cfg.loss == "cross":
+        pi, pj, ni, nj = (t.to(device) for t in all_pairs(lab))
+        parts = []
+        for i, j, y in ((pi, pj, 1.0), (ni, nj, 0.0)):
+            if len(i):
+                logits = net.pair_logits(e[i], e[j])
+                parts.append(pair_bce(logits, torch.full_like(logits, y)))
+        return torch.stack(parts).mean()
+    a, p, n = (t.to(device) for t in all_triplets(lab))
+    if len(a) == 0:  # no valid triplet (cannot happen with two classes of two images)
+        return e.sum() * 0.0
+    # every distance of the batch once (exact differences: at initialisation the distances are
+    # ~1e-3, below the rounding of a Gram expansion), each triplet reads two of them
+    i, j = torch.triu_indices(len(idx), len(idx), 1, device=e.device)
+    d = euclidean(e[i], e[j])
+    dist = e.new_zeros(len(idx), len(idx)).index_put((i, j), d).index_put((j, i), d)
+    return triplet_loss_from_distances(dist[a, p], dist[a, n], margin=cfg.margin,
+                                       form=cfg.triplet_form)
 
 
 def best_threshold(distance: np.ndarray, same: np.ndarray) -> tuple[float, float]:
@@ -487,7 +534,8 @@ def _sync_every(cfg: TrainConfig, device: torch.device) -> int:
 
 
 def _train_once(x, labels, cfg: TrainConfig, seed: int, device, progress: bool,
-                train_idx: np.ndarray, heldout_idx: np.ndarray):
+                train_idx: np.ndarray, heldout_idx: np.ndarray, on_checkpoint=None,
+                checkpoints: frozenset[int] = frozenset()):
     net = build_network(x, cfg, seed, device)
     rng = np.random.default_rng(seed)
     log = TrainLog(device=str(device), heldout_images=len(heldout_idx))
@@ -508,7 +556,18 @@ def _train_once(x, labels, cfg: TrainConfig, seed: int, device, progress: bool,
         disable=not progress, leave=False,
     )
     start = time.perf_counter()
+    aside = 0.0  # seconds spent in on_checkpoint, not training
+
+    def checkpoint(done: int) -> None:
+        nonlocal aside
+        if on_checkpoint is not None and done in checkpoints:
+            t = time.perf_counter()
+            on_checkpoint(done, net)
+            net.train()
+            aside += time.perf_counter() - t
+
     for it in bar:
+        checkpoint(it)
         opt.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp == "bf16"):
             loss = _loss(net, x, train_labels, rng, cfg, device, index, staging)
@@ -545,7 +604,9 @@ def _train_once(x, labels, cfg: TrainConfig, seed: int, device, progress: bool,
                 bar.set_postfix(loss=f"{values[-1]:.4f}", refresh=False)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    log.seconds = time.perf_counter() - start
+    if len(log.loss) == cfg.iterations:
+        checkpoint(cfg.iterations)
+    log.seconds = time.perf_counter() - start - aside
     finite = all(math.isfinite(v) for v in log.loss)
     if finite:
         after = evaluate_pairs(net, x, labels, cfg.eval_pairs, seed + 1, device,
@@ -565,6 +626,8 @@ def train_siamese(
     *,
     device: str | torch.device | None = None,
     progress: bool = True,
+    on_checkpoint=None,
+    checkpoints=(),
 ) -> tuple[SiameseNet, TrainLog]:
     """Train one Siamese network on network inputs ``x`` (N, C, S, S) with class ``labels``.
 
@@ -578,6 +641,11 @@ def train_siamese(
     ``cfg.holdout`` of each class's images are kept out of the training pairs to measure
     held-out pair accuracy (:class:`TrainConfig`); the training set is placed on the device
     once when it fits (:func:`place_inputs`).
+
+    ``on_checkpoint(iterations_done, net)`` is called, when given, before the first step and
+    after each step count in ``checkpoints`` (0 is the network at initialisation), the
+    payoff curves' hook (``benchmarks/payoff.py``); its time is not training time, and it must
+    leave the weights as it found them.
     """
     device = torch.device(device) if device is not None else default_device()
     labels = np.asarray(labels)
@@ -592,7 +660,8 @@ def train_siamese(
     for attempt in range(cfg.max_retries + 1):
         with tf32(cfg.tf32 and device.type == "cuda"):
             net, log = _train_once(x, labels, cfg, cfg.seed + 1000 * attempt, device, progress,
-                                   train_idx, heldout_idx)
+                                   train_idx, heldout_idx, on_checkpoint,
+                                   frozenset(int(c) for c in checkpoints))
         total += log.seconds
         if best is None or log.pair_accuracy > best[1].pair_accuracy:
             best = (net, log)

@@ -68,9 +68,13 @@ class Options:
     normalization: str = "zerocenter"  # input layer: MATLAB's default "zerocenter" | "none"
     dct_size: int = 9  # Section 2.1: 9 x 9 low-frequency block
     convergence_threshold: float = 0.8  # rerun rule of the companion README: pair accuracy
+    sampler: str | None = None  # None: the profile's (paper: "pairs"); dissim.sampling
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["sampler"] is None:  # added later: absent at its default, so keys stay valid
+            del d["sampler"]
+        return d
 
 
 #: The defaults of every open choice (the paper's text or the companion README).
@@ -101,7 +105,8 @@ def train_config(topology: int, method: str, profile: Profile, options: Options,
     loss, optimizer = METHODS[method]
     return TrainConfig(
         topology=topology, loss=loss, optimizer=optimizer, iterations=profile.iterations,
-        batch_size=profile.batch_size, seed=seed, triplet_form=options.triplet_form,
+        batch_size=profile.batch_size, lr=profile.lr, seed=seed,
+        sampler=options.sampler or profile.sampler, triplet_form=options.triplet_form,
         margin=options.triplet_margin, convergence_threshold=options.convergence_threshold,
         normalization=options.normalization, max_retries=profile.max_train_retries,
         eval_pairs=profile.eval_pairs,

@@ -1,0 +1,111 @@
+"""The payoff of training: a member's classification accuracy against the compute spent on it.
+
+Rows come from ``benchmarks/payoff.py`` (one network per topology, method and sampler, evaluated
+at checkpoints; ``kind`` ``"network"``) and its pixel control (``kind`` ``"pixels"``). The book's
+Assumptions page draws :func:`figure` from the committed rows (``book/payoff/*.json``) and each
+claims page links to it from "did training help?".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["figure", "frame", "load", "summary", "table"]
+
+SPACES = ("F", "D", "F+D")
+
+
+def load(paths: Sequence[str | Path]) -> list[dict]:
+    """The rows of one or more payoff JSON files."""
+    rows: list[dict] = []
+    for p in paths:
+        rows.extend(json.loads(Path(p).read_text()))
+    return rows
+
+
+def frame(rows: Sequence[dict]) -> pd.DataFrame:
+    """The network rows as a frame, with the untrained (0 iterations) and pixel accuracy of
+    the same data set, fold and input side beside each (``untrained``, ``pixels``)."""
+    df = pd.DataFrame([r for r in rows if r["kind"] == "network"])
+    if df.empty:
+        return df
+    pix = pd.DataFrame([r for r in rows if r["kind"] == "pixels"])
+    keys = ["dataset", "fold", "topology", "method", "sampler", "size"]
+    zero = df[df.iterations == 0][keys + ["F+D"]].rename(columns={"F+D": "untrained"})
+    df = df.merge(zero, on=keys, how="left")
+    if not pix.empty:
+        df = df.merge(pix[["dataset", "fold", "size", "F+D"]].rename(columns={"F+D": "pixels"}),
+                      on=["dataset", "fold", "size"], how="left")
+    return df.sort_values(keys[:-1] + ["iterations"]).reset_index(drop=True)
+
+
+def table(rows: Sequence[dict]) -> str:
+    """The curve table (Markdown): one line per network and checkpoint, the controls beside."""
+    df = frame(rows)
+    head = ("| data set | topology | method | sampler | px | iterations | images | train s | "
+            "F | D | F+D | untrained F+D | pixels F+D |\n" + "|---" * 13 + "|")
+    lines = [head]
+    for r in df.to_dict("records"):
+        lines.append(
+            f"| {r['dataset']} | {r['topology']} | {r['method']} | {r['sampler']} | {r['size']} | "
+            f"{r['iterations']} | {r['images']} | {r['train_seconds']:.0f} | {100 * r['F']:.2f} | "
+            f"{100 * r['D']:.2f} | {100 * r['F+D']:.2f} | {100 * r['untrained']:.2f} | "
+            f"{100 * r.get('pixels', float('nan')):.2f} |")
+    return "\n".join(lines)
+
+
+def summary(rows: Sequence[dict]) -> pd.DataFrame:
+    """Per network: the first checkpoint at which F+D beats both the untrained network and the
+    pixels (None when none does), its training seconds, and the best F+D."""
+    df = frame(rows)
+    out = []
+    for key, g in df.groupby(["dataset", "topology", "method", "sampler"], sort=True):
+        g = g.sort_values("iterations")
+        pays = g[(g["F+D"] > g["untrained"]) & (g["F+D"] > g["pixels"]) & (g.iterations > 0)]
+        first = pays.iloc[0] if len(pays) else None
+        out.append({
+            "data set": key[0], "topology": key[1], "method": key[2], "sampler": key[3],
+            "untrained F+D": 100 * g["untrained"].iloc[0], "pixels F+D": 100 * g["pixels"].iloc[0],
+            "best F+D": 100 * g["F+D"].max(),
+            "pays from (iterations)": None if first is None else int(first.iterations),
+            "after (train s)": None if first is None else round(float(first.train_seconds)),
+        })
+    return pd.DataFrame(out)
+
+
+def figure(rows: Sequence[dict], x: str = "images"):
+    """Accuracy (F+D) against compute, one panel per data set and method: a line per topology
+    and sampler, the untrained network (0 iterations) as the line's first point, the pixel
+    control as a dotted horizontal line. ``x`` is ``"images"`` (forwarded) or
+    ``"train_seconds"``."""
+    import matplotlib.pyplot as plt
+
+    df = frame(rows)
+    panels = sorted(df.groupby(["dataset", "method"]).groups)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    tops = sorted(df.topology.unique())
+    for ax, (dataset, method) in zip(axes[0], panels, strict=True):
+        g = df[(df.dataset == dataset) & (df.method == method)]
+        for (t, sampler), line in g.groupby(["topology", "sampler"]):
+            line = line.sort_values("iterations")
+            colour = colours[tops.index(t) % len(colours)]
+            xs = line[x].clip(lower=1 if x == "images" else 0.1)
+            ax.plot(xs, 100 * line["F+D"], marker="o", ms=3, color=colour,
+                    ls="-" if sampler == "batch" else "--", label=f"t{t} {sampler}")
+        for size, pix in g.groupby("size")["pixels"].first().items():
+            ax.axhline(100 * pix, color="grey", ls=":", lw=1)
+            ax.annotate(f"pixels {size} px", (0.01, 100 * pix), xycoords=("axes fraction",
+                        "data"), fontsize=7, color="grey", va="bottom")
+        ax.set_xscale("log")
+        ax.set_xlabel("images forwarded" if x == "images" else "training seconds (2-core CPU)")
+        ax.set_ylabel("test accuracy, F+D (%)")
+        ax.set_title(f"{dataset}, {method}", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
