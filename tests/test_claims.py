@@ -1,7 +1,10 @@
-"""The claims page: paired comparisons over folds with known accuracies, scipy's tests, the
-verdict rules."""
+"""The claims page: paired comparisons with known per-image decisions, McNemar's exact test
+against hand-counted discordant images and a binomial sum written out, the fold test against
+scipy, the verdict rules."""
 
 from __future__ import annotations
+
+from math import comb
 
 import numpy as np
 import pytest
@@ -50,6 +53,25 @@ def _results(sizes: dict[int, dict[tuple, int]], cnn: dict[int, int] | None = No
     return results, cnn_results
 
 
+def _right(sizes: dict[tuple, int], cells) -> set[int]:
+    """The images a fusion of ``cells`` gets right, from the block layout of :func:`_results`
+    alone (its own bookkeeping, not dissim's fusion): the union of the cells' blocks."""
+    start, out = 0, set()
+    for cell, size in sorted(sizes.items()):
+        if cell in cells:
+            out |= set(range(start, start + size))
+        start += size
+    return out
+
+
+def _exact_p(b: int, c: int) -> float:
+    """McNemar's exact two-sided p, written out: twice the smaller binomial tail at 1/2."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * sum(comb(n, i) for i in range(min(b, c) + 1)) / 2 ** n)
+
+
 def _sizes(fold: int) -> dict[tuple, int]:
     """Per fold: topology 1 and 2, each method and space its own block."""
     return {(1, "cross", "fully"): 10 + fold, (1, "cross", "deeper"): 5,
@@ -84,6 +106,12 @@ def test_claims_on_known_per_fold_accuracies():
     assert vs_cross.mean == pytest.approx(np.mean(want))
     assert vs_cross.sd == pytest.approx(np.std(want, ddof=1))
     assert found[0].verdict == "holds"  # 6 positive differences: p = 0.031 < 0.05
+    # McNemar: the fusion is right on Cross's blocks and Triplet's; Cross alone on its own, so
+    # the discordant images are Triplet's blocks, all on the left
+    b = sum(len(_right(sizes[f], cells(1, ["triplet"], fd))) for f in folds)
+    assert (vs_cross.b, vs_cross.c, vs_cross.images) == (b, 0, N * len(folds))
+    assert vs_cross.p_mcnemar == pytest.approx(_exact_p(b, 0)) and b == sum(want)
+    assert vs_cross.pooled == pytest.approx(100 * b / (N * len(folds)))
     # (2) Triplet+Cross F+D - F = the DEEPER blocks of Cross and Triplet
     (c2,) = found[1].comparisons
     np.testing.assert_allclose(c2.diffs, [acc(f, cells(1, ["cross", "triplet"], ["deeper"]))
@@ -119,13 +147,16 @@ def test_a_claim_that_fails_and_one_that_cannot_be_tested():
     np.testing.assert_allclose(vs_cross.diffs, [2, 2, 2, 2])
     assert found[2].verdict == "not tested" and "two or more topologies" in found[2].reason
     assert found[3].verdict == "not tested" and "eCNN" in found[3].reason
-    # the paired t-test against zero is scipy's, with the mean and p it reports
+    # the paired t-test against zero is scipy's, with the mean and p it reports; 200 images
+    # a fold, the right side gets the first 100 right, the left 2 d fewer (d points)
     d = np.array([-3.0, -1.0, -2.5, -4.0, -2.0])
-    cmp = claims.compare("a", "b", {f: 0.5 + x / 100 for f, x in enumerate(d)},
-                         {f: 0.5 for f in range(5)})
+    right = {f: np.arange(200) < 100 for f in range(5)}
+    left = {f: np.arange(200) < 100 + 2 * x for f, x in enumerate(d)}
+    cmp = claims.compare("a", "b", left, right)
     np.testing.assert_allclose(cmp.diffs, d, atol=1e-9)
     assert cmp.p == pytest.approx(stats.ttest_rel(d, np.zeros(5)).pvalue)
-    assert cmp.p < 0.05 and cmp.verdict == "does not hold"
+    assert (cmp.b, cmp.c) == (0, 25) and cmp.p_mcnemar == pytest.approx(2 * 0.5 ** 25)
+    assert cmp.p < 0.05 and cmp.verdict == "does not hold" == cmp.fold_verdict
 
 
 @pytest.mark.parametrize("diffs, test, verdict", [
@@ -187,7 +218,21 @@ def test_training_check_against_the_controls():
         stats.ttest_rel(like.diffs, np.zeros(4)).pvalue)
     everything = [sum(sizes[f].values()) for f in folds]
     np.testing.assert_allclose(vs_pixels.diffs, [everything[f] - pixels[f] for f in folds])
-    assert like.verdict == "too close to call"  # +7, +7, +7, -10
+    # McNemar on hand-counted discordant images: the controls are right on [0, size)
+    cells = [(t, "cross", s) for t in (1, 2) for s in ("fully", "deeper")]
+    for cmp, ours, theirs in ((like, cells, untrained), (vs_pixels, list(sizes[0]), pixels)):
+        trained = [_right(sizes[f], ours) for f in folds]
+        control = [set(range(theirs[f])) for f in folds]
+        b = sum(len(t - c) for t, c in zip(trained, control, strict=True))
+        c = sum(len(c - t) for t, c in zip(trained, control, strict=True))
+        assert (cmp.b, cmp.c) == (b, c)
+        assert cmp.p_mcnemar == pytest.approx(_exact_p(b, c))
+        assert cmp.p_mcnemar == pytest.approx(stats.binomtest(b, b + c).pvalue)
+    # by hand: trained Cross right on [0, 15 + f) and topology 2's 12 images at 32 + f + f % 2,
+    # untrained on [0, 20 + f): 12 left only and 5 right only in folds 0-2; fold 3 (untrained
+    # [0, 40), trained [0, 18) and [36, 48)): 8 and 18
+    assert (like.b, like.c) == (3 * 12 + 8, 3 * 5 + 18)
+    assert like.verdict == "too close to call" == like.fold_verdict
     assert vs_pixels.verdict == "does not hold" and check.verdict == "does not hold"
     assert "untrained" in like.right and "pixels" in vs_pixels.right
     view = claims.claims_view([check])
@@ -195,3 +240,105 @@ def test_training_check_against_the_controls():
     assert claims.training_check({}).reason == "needs trained Siamese members"
     bare = {m: r for m, r in results.items() if m.encoder == "trained"}
     assert claims.training_check(bare).reason.startswith("needs the controls")
+
+
+def test_mcnemar_on_hand_placed_decisions():
+    left = [True, True, True, True, False, False, True, False]
+    right = [False, False, False, True, False, True, True, False]
+    # discordant by hand: images 0, 1, 2 left only, image 5 right only; Binomial(4, 1/2):
+    # P(X <= 1) + P(X >= 3) = (1 + 4 + 4 + 1) / 16
+    assert claims.mcnemar(left, right) == (3, 1, pytest.approx(10 / 16))
+    assert claims.mcnemar(right, left) == (1, 3, pytest.approx(10 / 16))
+    assert claims.mcnemar(left, left) == (0, 0, 1.0)  # no discordant image
+    for b, c in ((9, 1), (14, 3), (40, 21), (0, 7)):
+        got = claims.mcnemar([True] * b + [False] * c, [False] * b + [True] * c)
+        assert got[:2] == (b, c)
+        assert got[2] == pytest.approx(_exact_p(b, c))
+        assert got[2] == pytest.approx(stats.binomtest(b, b + c, 0.5).pvalue)
+    with pytest.raises(ValueError, match="one length"):
+        claims.mcnemar([True, False], [True])
+
+
+def _paired(per_fold: list[tuple[int, int]], n: int = 100) -> tuple[dict, dict]:
+    """Decisions of two sides over folds of ``n`` images, both right on the first half, and
+    ``(b, c)`` per fold: b more images right on the left only, c on the right only."""
+    left, right = {}, {}
+    for f, (b, c) in enumerate(per_fold):
+        a, r = np.arange(n) < n // 2, np.arange(n) < n // 2
+        a[n // 2:n // 2 + b] = True
+        r[n // 2 + b:n // 2 + b + c] = True
+        left[f], right[f] = a, r
+    return left, right
+
+
+def test_the_verdict_is_mcnemars_and_the_fold_test_is_shown_beside():
+    # a steady small gain: +1, +1, +2, +1, +1 points; the fold test calls it (p ~ 0.004), the
+    # 7 against 1 discordant images do not (p = 2 * 9 / 256 = 0.070): too close to call
+    cmp = claims.compare("a", "b", *_paired([(2, 1), (1, 0), (2, 0), (1, 0), (1, 0)]))
+    np.testing.assert_allclose(cmp.diffs, [1, 1, 2, 1, 1])
+    assert (cmp.b, cmp.c) == (7, 1) and cmp.p_mcnemar == pytest.approx(2 * 9 / 256)
+    assert cmp.p < 0.01 and cmp.fold_verdict == "holds"
+    assert cmp.verdict == "too close to call"
+    # a large gain that varies between folds: +20, +1, +30; the fold test cannot call it
+    # (p ~ 0.2), 51 against 0 discordant images can
+    cmp = claims.compare("a", "b", *_paired([(20, 0), (1, 0), (30, 0)]))
+    assert cmp.p > 0.05 and cmp.fold_verdict == "too close to call"
+    assert (cmp.b, cmp.c) == (51, 0) and cmp.verdict == "holds"
+    # and a loss on the pooled images does not hold
+    cmp = claims.compare("a", "b", *_paired([(0, 12), (3, 9), (1, 10)]))
+    assert (cmp.b, cmp.c) == (4, 31) and cmp.pooled < 0 and cmp.verdict == "does not hold"
+    assert "McNemar" in claims.DECIDES
+
+
+def test_compare_pairs_images_by_test_index():
+    left, right = _paired([(5, 1), (3, 2)], n=20)
+    idx = {f: np.arange(100, 120) for f in left}
+    order = np.random.default_rng(0).permutation(20)
+    shuffled = {f: (right[f][order], idx[f][order]) for f in right}
+    cmp = claims.compare("a", "b", {f: (left[f], idx[f]) for f in left}, shuffled)
+    assert (cmp.b, cmp.c) == (8, 3)
+    other = {f: (right[f], idx[f] + 1) for f in right}
+    with pytest.raises(ValueError, match="different test images"):
+        claims.compare("a", "b", {f: (left[f], idx[f]) for f in left}, other)
+    with pytest.raises(ValueError, match="same images"):
+        claims.compare("a", "b", {0: left[0]}, {0: right[0][:10]})
+
+
+def test_decisions_are_the_accuracies_per_image():
+    from dissim.report import tables
+
+    sizes = {f: _sizes(f) for f in range(3)}
+    results, cnn_results = _results(sizes, cnn={f: 30 for f in range(3)})
+    keep = tables.bottom((1, 2))
+    decisions = tables.fold_decisions(results, keep)
+    accs = tables.fold_accuracies(results, keep)
+    assert set(decisions) == set(accs)
+    for f, (correct, idx) in decisions.items():
+        assert correct.dtype == bool and correct.mean() == pytest.approx(accs[f])
+        assert set(np.flatnonzero(correct)) == _right(sizes[f], list(sizes[f]))
+        np.testing.assert_array_equal(idx, np.arange(N))
+    both = tables.with_ecnn_decisions(results, cnn_results, keep)
+    want = tables.with_ecnn_accuracies(results, cnn_results, keep)
+    assert {f: c.mean() for f, (c, _) in both.items()} == pytest.approx(want)
+
+
+def test_summary_leads_with_verdicts_and_both_p_values():
+    sizes = {f: _sizes(f) for f in range(5)}
+    results, cnn_results = _results(sizes, cnn={f: 20 for f in range(5)})
+    found = claims.claims(results, cnn_results)
+    table = claims.summary(found)
+    assert list(table.columns) == ["claim", "verdict", "mean difference (points)",
+                                   "p (McNemar)", "p (folds)"]
+    assert len(table) == 5 and table["claim"].iloc[0] == "(1) Cross+Triplet beats Cross"
+    vs_cross = found[0].comparisons[0]
+    assert table["mean difference (points)"].iloc[0] == f"{vs_cross.mean:+.2f}"
+    assert table["p (McNemar)"].iloc[0] == f"{vs_cross.p_mcnemar:.3g}"
+    assert table["p (folds)"].iloc[0] == f"{vs_cross.p:.3g}"
+    untested = claims.summary(claims.claims({m: r for m, r in results.items()
+                                             if m.topology == 1}))
+    assert untested["verdict"].iloc[3] == "not tested"
+    assert "two or more topologies" in untested["mean difference (points)"].iloc[3]
+    details = claims.claims_view(found)
+    assert details.columns[2] == "verdict" and "p (McNemar)" in details.columns
+    assert details["one side right: left / right (of images)"].iloc[0].startswith(
+        f"{vs_cross.b}\u00a0/\u00a00")

@@ -9,32 +9,36 @@ The paper (Section 4, Tables 1-3) states, among others:
 4. the Siamese ensemble added to the eCNN beats the eCNN (Table 3: "Fusion + eCNN beats eCNN
    alone on both data sets").
 
-Each claim is tested as a *paired* comparison: both sides are accuracies of the same folds (the
-same training and test images), fused with the tables' own rules
-(:func:`dissim.report.tables.fold_accuracies`, :func:`~dissim.report.tables.with_ecnn_accuracies`),
-and the per-fold differences (percentage points) go to a paired test from ``scipy.stats``: the
-Wilcoxon signed-rank test with 6 folds or more, else the paired t-test. The verdict is
-
-* **holds**: mean difference > 0 and p < 0.05;
-* **does not hold**: mean difference < 0 and p < 0.05;
-* **too close to call**: otherwise (including fewer than 2 folds, or no difference at all).
-
-A claim with two comparisons (claim 1: against Cross, and against Triplet) holds when both
-hold and does not hold when either does not. With 5 folds the smallest p value a two-sided
-paired t-test can reach depends on the spread; with 6 or more the Wilcoxon test needs every
-fold to agree to go below 0.05 at n = 6 (p = 0.031).
+Each claim is a *paired* comparison of two fused classifiers on the same test images of the
+same folds, fused with the tables' own rules (:func:`dissim.report.tables.fold_decisions`,
+:func:`~dissim.report.tables.with_ecnn_decisions`). :mod:`dissim.report.paired` computes the
+two tests, McNemar's exact test on the pooled per-image decisions (which gives the verdict)
+and the fold-level paired test shown beside it, and says why McNemar's decides. A claim with
+two comparisons (claim 1: against Cross, and against Triplet) holds when both hold and does
+not hold when either does not.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from dissim.report.paired import (
+    ALPHA,
+    CLOSE,
+    DECIDES,
+    FAILS,
+    HOLDS,
+    UNTESTED,
+    Comparison,
+    compare,
+    mcnemar,
+    paired_test,
+    verdict,
+)
 from dissim.report.tables import (
     CONTROLS,
     FUSIONS,
@@ -44,90 +48,15 @@ from dissim.report.tables import (
     configuration,
     convergence,
     fold_accuracies,
+    fold_decisions,
     trained_methods,
-    with_ecnn_accuracies,
+    with_ecnn_decisions,
 )
 from dissim.report.views import NBSP
 
-__all__ = ["ALPHA", "Claim", "Comparison", "claims", "claims_view", "compare", "context",
-           "paired_test", "training_check", "verdict"]
+__all__ = ["ALPHA", "DECIDES", "Claim", "Comparison", "claims", "claims_view", "compare",
+           "context", "mcnemar", "paired_test", "summary", "training_check", "verdict"]
 
-#: The significance level of the verdicts.
-ALPHA = 0.05
-#: From this many folds on, the Wilcoxon signed-rank test; below, the paired t-test.
-WILCOXON_MIN_FOLDS = 6
-
-HOLDS, FAILS, CLOSE, UNTESTED = "holds", "does not hold", "too close to call", "not tested"
-
-
-def paired_test(diffs: Sequence[float]) -> tuple[str | None, float, float]:
-    """``(test name, statistic, two-sided p)`` for the per-fold differences ``diffs``.
-
-    ``wilcoxon`` for 6 or more folds, ``ttest_rel`` (against zero differences) for 2-5; no
-    test (None, nan, nan) for fewer than 2; ``p = 1`` when every difference is zero.
-    """
-    d = np.asarray(diffs, dtype=float)
-    n = len(d)
-    if n < 2:
-        return None, float("nan"), float("nan")
-    name = "wilcoxon" if n >= WILCOXON_MIN_FOLDS else "ttest_rel"
-    if np.all(d == 0):
-        return name, float("nan"), 1.0
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        if name == "wilcoxon":
-            res = stats.wilcoxon(d)
-        else:
-            res = stats.ttest_rel(d, np.zeros_like(d))
-    return name, float(res.statistic), float(res.pvalue)
-
-
-def verdict(mean: float, p: float, alpha: float = ALPHA) -> str:
-    """holds / does not hold / too close to call (see the module's rules)."""
-    if not np.isfinite(p) or not np.isfinite(mean) or p >= alpha or mean == 0:
-        return CLOSE
-    return HOLDS if mean > 0 else FAILS
-
-
-@dataclass
-class Comparison:
-    """One paired comparison: ``left`` (the claimed better side) minus ``right``, per fold."""
-
-    left: str
-    right: str
-    left_acc: dict[int, float]
-    right_acc: dict[int, float]
-    left_converged: tuple[int, int] | None = None
-    right_converged: tuple[int, int] | None = None
-    folds: list[int] = field(init=False)
-    diffs: np.ndarray = field(init=False)
-    test: str | None = field(init=False)
-    statistic: float = field(init=False)
-    p: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.folds = sorted(set(self.left_acc) & set(self.right_acc))
-        self.diffs = np.array([100 * (self.left_acc[f] - self.right_acc[f])
-                               for f in self.folds], dtype=float)
-        self.test, self.statistic, self.p = paired_test(self.diffs)
-
-    @property
-    def mean(self) -> float:
-        return float(self.diffs.mean()) if len(self.diffs) else float("nan")
-
-    @property
-    def sd(self) -> float:
-        return float(self.diffs.std(ddof=1)) if len(self.diffs) > 1 else float("nan")
-
-    @property
-    def verdict(self) -> str:
-        return verdict(self.mean, self.p)
-
-
-def compare(left: str, right: str, left_acc: dict[int, float], right_acc: dict[int, float],
-            **converged) -> Comparison:
-    """A :class:`Comparison` of two ``{fold: accuracy}`` dictionaries on their common folds."""
-    return Comparison(left, right, left_acc, right_acc, **converged)
 
 
 @dataclass
@@ -169,8 +98,14 @@ def _select(topology: int, methods: tuple[str, ...], spaces: tuple[str, ...]
     return lambda m: m.topology == topology and m.method in methods and m.space in spaces
 
 
-def _side(results: dict, keep) -> tuple[dict[int, float], tuple[int, int]]:
-    return fold_accuracies(results, keep), convergence(results, keep)
+def _side(results: dict, keep) -> tuple[dict[int, tuple], tuple[int, int]]:
+    """The per-image decisions of a side (``{fold: (correct, test_index)}``) and how many of
+    its networks converged."""
+    return fold_decisions(results, keep), convergence(results, keep)
+
+
+def _mean_accuracy(decisions: dict[int, tuple]) -> float:
+    return float(np.mean([correct.mean() for correct, _ in decisions.values()]))
 
 
 def claims(results: dict, cnn_results: dict | None = None,
@@ -200,7 +135,8 @@ def claims(results: dict, cnn_results: dict | None = None,
             acc, conv = _side(trained, _select(t1, TABLE1_COLUMNS[single], fd))
             c1.comparisons.append(compare(
                 f"Triplet+Cross F+D (topology {t1})", f"{single} F+D (topology {t1})",
-                both, acc, left_converged=both_conv, right_converged=conv))
+                both, acc, left_converged=both_conv, right_converged=conv,
+                label=f"Cross+Triplet beats {single}"))
     else:
         c1.reason = f"needs Cross and Triplet members of topology {t1}"
     out.append(c1)
@@ -217,7 +153,8 @@ def claims(results: dict, cnn_results: dict | None = None,
         facc, fconv = _side(trained, _select(t1, usable, ("fully",)))
         c2.comparisons.append(compare(f"{label} F+D (topology {t1})",
                                       f"{label} F (topology {t1})", fdacc, facc,
-                                      left_converged=fdconv, right_converged=fconv))
+                                      left_converged=fdconv, right_converged=fconv,
+                                      label="FULLY + DEEPER beats FULLY"))
     else:
         c2.reason = f"needs FULLY and DEEPER members of topology {t1}"
     out.append(c2)
@@ -233,10 +170,11 @@ def claims(results: dict, cnn_results: dict | None = None,
                                trained_methods(trained))
         fused, fconv = _side(trained, bottom(ts))
         singles = {t: _side(trained, bottom((t,))) for t in ts}
-        best = max(singles, key=lambda t: np.mean(list(singles[t][0].values())))
+        best = max(singles, key=lambda t: _mean_accuracy(singles[t][0]))
         c3.comparisons.append(compare(
             f"{name} ({config})", f"best single: topology {best} ({config})", fused,
-            singles[best][0], left_converged=fconv, right_converged=singles[best][1]))
+            singles[best][0], left_converged=fconv, right_converged=singles[best][1],
+            label="Fusing topologies beats the best single one"))
     else:
         c3.reason = "needs two or more topologies"
     out.append(c3)
@@ -249,10 +187,11 @@ def claims(results: dict, cnn_results: dict | None = None,
     if cnn_results and siamese is not None:
         name, ts = siamese
         keep = bottom(ts)
-        both = with_ecnn_accuracies(trained, cnn_results, keep)
-        ecnn = fold_accuracies(cnn_results, lambda m: True)
+        both = with_ecnn_decisions(trained, cnn_results, keep)
+        ecnn = fold_decisions(cnn_results, lambda m: True)
         c4.comparisons.append(compare(f"{name} + eCNN", "eCNN", both, ecnn,
-                                      left_converged=convergence(trained, keep)))
+                                      left_converged=convergence(trained, keep),
+                                      label="Siamese ensemble + eCNN beats the eCNN"))
     else:
         c4.reason = "needs eCNN members" if not cnn_results else "needs Siamese members"
     out.append(c4)
@@ -263,34 +202,61 @@ def _conv(c: tuple[int, int] | None) -> str:
     return "" if c is None else f"{c[0]}/{c[1]}"
 
 
+def _p(p: float) -> str:
+    return "" if not np.isfinite(p) else f"{p:.3g}"
+
+
 def claims_view(found: list[Claim]) -> pd.DataFrame:
-    """One row per comparison: the claim, both sides, per-fold differences (points), their
-    mean and sd, the test and its p value, the verdict, converged networks per side, and the
-    paper's direction."""
+    """The details, one row per comparison: the claim, both sides, the verdict (McNemar's),
+    the per-fold differences (points), their mean and sd, the fold test and its p value, the
+    discordant images (left only / right only of all test images) and McNemar's p, the
+    converged networks per side, and the paper's direction."""
     rows = []
     for c in found:
         if not c.comparisons:
             rows.append({"claim": f"({c.number}) {c.statement}", "comparison": c.reason,
-                         "folds": "", "per-fold differences (points)": "", "mean ± sd": "",
-                         "test": "", "p": "", "verdict": UNTESTED,
+                         "verdict": UNTESTED, "folds": "", "per-fold differences (points)": "",
+                         "mean ± sd": "", "fold test": "", "p (folds)": "",
+                         "one side right: left / right (of images)": "", "p (McNemar)": "",
                          "converged (left / right)": "", "paper [P]": c.paper})
             continue
         for cmp in c.comparisons:
             rows.append({
                 "claim": f"({c.number}) {c.statement}",
                 "comparison": f"{cmp.left} − {cmp.right}",
+                "verdict": cmp.verdict,
                 "folds": len(cmp.folds),
                 "per-fold differences (points)": ", ".join(f"{d:+.2f}" for d in cmp.diffs),
                 "mean ± sd": (f"{cmp.mean:+.2f}{NBSP}±{NBSP}{cmp.sd:.2f}" if len(cmp.diffs) > 1
                               else f"{cmp.mean:+.2f}"),
-                "test": cmp.test or "none (1 fold)",
-                "p": "" if not np.isfinite(cmp.p) else f"{cmp.p:.3g}",
-                "verdict": cmp.verdict,
+                "fold test": cmp.test or "none (1 fold)",
+                "p (folds)": _p(cmp.p),
+                "one side right: left / right (of images)": f"{cmp.b}{NBSP}/{NBSP}{cmp.c} "
+                                                        f"(of{NBSP}{cmp.images})",
+                "p (McNemar)": _p(cmp.p_mcnemar),
                 "converged (left / right)": f"{_conv(cmp.left_converged)} / "
                                             f"{_conv(cmp.right_converged)}".strip(" /"),
                 "paper [P]": c.paper,
             })
     return pd.DataFrame(rows)
+
+
+def summary(found: list[Claim]) -> pd.DataFrame:
+    """The compact table a claims page leads with, one row per comparison: the claim in a few
+    words, the verdict (McNemar's, :data:`DECIDES`), the mean difference over folds (points)
+    and both p values; an untested claim says why."""
+    rows = []
+    for c in found:
+        if not c.comparisons:
+            rows.append({"claim": f"({c.number}) {c.statement}", "verdict": UNTESTED,
+                         "mean difference (points)": c.reason, "p (McNemar)": "",
+                         "p (folds)": ""})
+        for cmp in c.comparisons:
+            rows.append({"claim": f"({c.number}) {cmp.label}", "verdict": cmp.verdict,
+                         "mean difference (points)": f"{cmp.mean:+.2f}",
+                         "p (McNemar)": _p(cmp.p_mcnemar), "p (folds)": _p(cmp.p)})
+    return pd.DataFrame(rows, columns=["claim", "verdict", "mean difference (points)",
+                                       "p (McNemar)", "p (folds)"])
 
 
 def training_check(results: dict, topologies: Sequence[int] | None = None) -> Claim:
@@ -318,18 +284,20 @@ def training_check(results: dict, topologies: Sequence[int] | None = None) -> Cl
     if any(getattr(m, "encoder", "") == "untrained" for m in results) and any(
             m.method == "cross" for m in trained):
         acc, conv = _side(trained, cross)
-        untrained = fold_accuracies(results, lambda m: m.topology in ts, "untrained")
+        untrained = fold_decisions(results, lambda m: m.topology in ts, "untrained")
         check.comparisons.append(compare(f"{name}, Cross F+D, trained",
                                          f"{name}, Cross F+D, untrained", acc, untrained,
-                                         left_converged=conv))
+                                         left_converged=conv,
+                                         label="Trained beats the same networks untrained"))
     if any(getattr(m, "encoder", "") == "pixels" for m in results):
         config = configuration("Cross+Triplet+CrossDD F+D",
                                TABLE2_ROWS["Cross+Triplet+CrossDD F+D"][0],
                                trained_methods(trained))
         acc, conv = _side(trained, bottom(ts))
-        pixels = fold_accuracies(results, lambda m: True, "pixels")
+        pixels = fold_decisions(results, lambda m: True, "pixels")
         check.comparisons.append(compare(f"{name} ({config}), trained", "pixels, F+D",
-                                         acc, pixels, left_converged=conv))
+                                         acc, pixels, left_converged=conv,
+                                         label="Trained beats the pixels"))
     if not check.comparisons:
         check.reason = "needs the controls (dissim grid --controls)"
     return check

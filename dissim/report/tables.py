@@ -103,6 +103,16 @@ def fold_accuracies(results: dict, keep: Callable[[object], bool],
             for fold, (s, y, _) in fused_scores(results, keep, encoder).items()}
 
 
+def fold_decisions(results: dict, keep: Callable[[object], bool],
+                   encoder: str = "trained") -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """``{fold: (correct, test_index)}``: per test image, whether the average-rule fusion of
+    the selected members (Section 4) puts its arg-max on the true class; the per-image
+    decisions behind :func:`fold_accuracies` (``correct.mean()`` is the fold's accuracy), for
+    the paired per-image test of the claims pages (book: Results on real images)."""
+    return {fold: (s.argmax(axis=1) == np.asarray(y), idx)
+            for fold, (s, y, idx) in fused_scores(results, keep, encoder).items()}
+
+
 def fused_accuracy(results: dict, keep: Callable[[object], bool],
                    encoder: str = "trained") -> np.ndarray:
     """Per-fold accuracy of the average-rule fusion of the selected members (Section 4)."""
@@ -113,6 +123,14 @@ def with_ecnn_accuracies(results: dict, cnn_results: dict, keep: Callable[[objec
                          ) -> dict[int, float]:
     """``{fold: accuracy}`` of "Fusion + eCNN" (Section 4): the sum of the z-scored Siamese
     fusion of the selected members and the z-scored eCNN (average rule over the CNNs)."""
+    return {fold: accuracy(s, y)
+            for fold, (s, y, _) in with_ecnn_scores(results, cnn_results, keep).items()}
+
+
+def with_ecnn_scores(results: dict, cnn_results: dict, keep: Callable[[object], bool]
+                     ) -> dict[int, tuple]:
+    """``{fold: (scores, y_true, test_index)}`` of "Fusion + eCNN" (Section 4), on the folds
+    both sides have: the sum of the z-scored Siamese fusion and the z-scored eCNN."""
     siamese = fused_scores(results, keep)
     ecnn = fused_scores(cnn_results, lambda m: True)
     out = {}
@@ -122,8 +140,16 @@ def with_ecnn_accuracies(results: dict, cnn_results: dict, keep: Callable[[objec
         e, _, e_idx = ecnn[fold]
         if not np.array_equal(idx, e_idx):
             raise ValueError(f"fold {fold}: CNN and Siamese test images differ")
-        out[fold] = accuracy(zscore_sum([s, e]), y)
+        out[fold] = (zscore_sum([s, e]), y, idx)
     return out
+
+
+def with_ecnn_decisions(results: dict, cnn_results: dict, keep: Callable[[object], bool]
+                        ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """``{fold: (correct, test_index)}`` of "Fusion + eCNN" (:func:`with_ecnn_scores`), per
+    test image, as :func:`fold_decisions`."""
+    return {fold: (s.argmax(axis=1) == np.asarray(y), idx)
+            for fold, (s, y, idx) in with_ecnn_scores(results, cnn_results, keep).items()}
 
 
 def convergence(results: dict, keep: Callable[[object], bool]) -> tuple[int, int]:
