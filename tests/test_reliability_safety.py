@@ -161,7 +161,7 @@ def test_same_seed_hasc_deeper_member_is_bit_identical(tmp_path, fast_trainer):
 @pytest.mark.parametrize("name", [
     pytest.param("inflar", marks=pytest.mark.xfail(strict=True, reason=(
         "Zenodo record 1162784 publishes no SHA-256 (only an md5 in its API): fill "
-        "archive.sha256 in dissim/data/manifests/inflar.yml from a download checked against it"))),
+        "archive.sha256 in data_manifests/inflar.yml from a download checked against it"))),
     "cat", "birdz", "rpe", "port",
 ])
 def test_downloadable_archives_name_a_checksum(name):

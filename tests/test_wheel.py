@@ -29,11 +29,16 @@ def _run(cmd, env=None, **kw) -> subprocess.CompletedProcess:
     return out
 
 
+def _manifest_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.yml"))}
+
+
 @pytest.mark.slow
 def test_wheel_installs_offline_and_runs_a_smoke_member(tmp_path):
     src = tmp_path / "src"  # build from a copy: no build/ or egg-info left in the checkout
     shutil.copytree(REPO / "dissim", src / "dissim",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(REPO / "data_manifests", src / "data_manifests")  # mapped into the wheel
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, src / name)
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
@@ -59,6 +64,11 @@ def test_wheel_installs_offline_and_runs_a_smoke_member(tmp_path):
     assert where.stdout.strip().startswith(str(site)), where.stdout
     listed = _run([python, "-m", "dissim", "data", "list"], cwd=work, env=env).stdout
     assert "textures*" in listed and "inflar" in listed
+    # the wheel's manifests are data_manifests/, byte for byte (one source, no second copy)
+    shipped = Path(_run([python, "-c", "from dissim.data.manifest import manifests_dir; "
+                         "print(manifests_dir())"], cwd=work, env=env).stdout.strip())
+    assert shipped.is_relative_to(site), shipped
+    assert _manifest_bytes(shipped) == _manifest_bytes(REPO / "data_manifests")
     assert "usage: dissim" in _run([python, "-m", "dissim", "--help"], cwd=work, env=env).stdout
     run = _run([python, "-m", "dissim", "run", "--profile", "smoke", "--topology", "7",
                 "--k", "2", "--device", "cpu"], cwd=work, env=env).stdout

@@ -38,7 +38,7 @@ from dissim.data.spectrogram import wav_to_image
 from dissim.errors import DataError
 
 #: The embedded data set of the ``quick`` and ``smoke`` profiles (not trivially separable: a
-#: raw-pixel RBF SVM reaches about 82 %, see dissim/data/manifests/textures.yml).
+#: raw-pixel RBF SVM reaches about 82 %, see data_manifests/textures.yml).
 DEFAULT_DATASET = "textures"
 #: The data-set name of any tree of class folders (``root=`` is required): see :func:`load_folder`.
 FOLDER = "folder"

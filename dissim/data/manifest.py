@@ -2,8 +2,10 @@
 
 A manifest names a data set's source, licence, layout, classes with expected counts and its
 evaluation protocol. Unknown facts stay ``unknown`` or ``null`` (the companion README): nothing is
-guessed. Manifests ship inside the package (``dissim/data/manifests/``, found with
-:mod:`importlib.resources`, so an installed wheel has them); the environment variable
+guessed. Their one source is the repository's top-level ``data_manifests/`` folder; the wheel maps
+it into the package as ``dissim/data/manifests/`` at build time (``pyproject.toml``'s
+``package-dir``), where :mod:`importlib.resources` finds it, so an installed wheel has them and
+a checkout or an editable install reads ``data_manifests/`` itself. The environment variable
 ``DISSIM_MANIFESTS`` points to another folder.
 
 >>> manifest("inflar")["protocol"]["kind"]
@@ -27,12 +29,20 @@ PROTOCOL_KINDS = ("stratified_kfold", "group_kfold", "fixed_folds", "repeated_ru
 _REQUIRED = ("name", "title", "kind", "licence", "source", "protocol")
 
 
+#: The manifests' one source in a checkout (and in an editable install): the repository's
+#: top-level folder, beside the package.
+REPO_MANIFESTS = Path(__file__).resolve().parents[2] / "data_manifests"
+
+
 def manifests_dir() -> Path:
-    """The folder holding the manifests (``DISSIM_MANIFESTS``, else the package's own)."""
+    """The folder holding the manifests: ``DISSIM_MANIFESTS``, else the wheel's package data
+    (``dissim/data/manifests/``, mapped from ``data_manifests/`` at build time), else the
+    checkout's ``data_manifests/``."""
     env = os.environ.get("DISSIM_MANIFESTS")
     if env:
         return Path(env).expanduser()
-    return Path(str(files("dissim.data") / "manifests"))
+    shipped = Path(str(files("dissim.data") / "manifests"))
+    return shipped if shipped.is_dir() else REPO_MANIFESTS
 
 
 def names() -> list[str]:
@@ -53,7 +63,7 @@ def _parse(path: str, mtime: float) -> dict:
     except yaml.YAMLError as err:
         raise DataError(f"manifest {path} is not valid YAML ({err.__class__.__name__})") from None
     if not isinstance(m, dict):
-        raise DataError(f"manifest {path} is not a mapping; see dissim/data/manifests/inflar.yml")
+        raise DataError(f"manifest {path} is not a mapping; see data_manifests/inflar.yml")
     missing = [k for k in _REQUIRED if k not in m]
     if missing:
         raise DataError(f"manifest {path} lacks the key(s) {', '.join(missing)}")
