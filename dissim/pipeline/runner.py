@@ -421,6 +421,7 @@ ABLATIONS: dict[str, tuple[tuple, tuple[str, ...]]] = {
     "pixel_range": (("0-255", "unit"), ("cross",)),
     "normalization": (("zerocenter", "none"), ("cross",)),
     "input": (("orig", "hasc"), ("cross",)),
+    "sampler": (("pairs", "batch"), ("cross", "triplet")),
 }
 
 

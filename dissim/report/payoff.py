@@ -14,9 +14,16 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["figure", "frame", "load", "summary", "table"]
+__all__ = ["PAYOFF_DIR", "committed", "figure", "frame", "load", "summary", "table"]
 
 SPACES = ("F", "D", "F+D")
+#: The committed payoff rows the book draws (one JSON file per data set and learning rate).
+PAYOFF_DIR = Path(__file__).resolve().parents[2] / "book" / "payoff"
+
+
+def committed(folder: str | Path = PAYOFF_DIR) -> list[Path]:
+    """The committed payoff files, sorted (an empty list outside a checkout)."""
+    return sorted(Path(folder).glob("*.json"))
 
 
 def load(paths: Sequence[str | Path]) -> list[dict]:
