@@ -41,7 +41,7 @@ from dissim.pipeline import persist
 from dissim.pipeline.member import (
     INPUTS,
     METHODS,
-    Member,
+    ClassifierMember,
     Network,
     Options,
     fit_cnn,
@@ -56,7 +56,7 @@ from dissim.profiles import get as get_profile
 from dissim.spaces import SPACE_NAMES, NetworkEncoder
 from dissim.topologies import available
 
-__all__ = ["DissimilarityClassifier", "Member", "Network", "as_images"]
+__all__ = ["ClassifierMember", "DissimilarityClassifier", "Network", "as_images"]
 
 #: ``ecnn_zscore`` names: the classifier's default ``row`` is batch independent.
 ECNN_ZSCORES = {"row": "row", "batch": "matrix"}
@@ -109,7 +109,7 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
     classes_ : ndarray
         Sorted class labels.
     networks_ : list of Network
-    members_ : list of Member
+    members_ : list of ClassifierMember
     k_values_ : tuple of int
         The k values actually used.
     train_logs_ : list of dict
@@ -245,7 +245,7 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
             j = len(self.networks_)
             self.networks_.append(Network(inp, topo, method, size, fitted.net))
             self.train_logs_.append(fitted.log.to_dict())
-            self.members_ += [Member(j, fm) for fm in fitted.members]
+            self.members_ += [ClassifierMember(j, fm) for fm in fitted.members]
         self.ecnn_model_ = None
         if self.ecnn is not None:
             self.ecnn_model_ = fit_cnn(self.ecnn, images, y_idx, n_classes=len(self.classes_),
@@ -305,7 +305,7 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
         clf = cls(**parts.params)
         clf.classes_, clf.k_values_ = parts.classes, parts.k_values
         clf.networks_, clf.train_logs_ = parts.networks, parts.train_logs
-        clf.members_ = [Member(j, fm) for j, fm in parts.members]
+        clf.members_ = [ClassifierMember(j, fm) for j, fm in parts.members]
         clf.ecnn_model_ = parts.ecnn
         return clf
 

@@ -14,7 +14,7 @@ k-means prototypes (Section 2.1), for each space (FULLY, DEEPER) a
     initialised network: a trainer that runs 0 iterations; plain pixels: an encoder that
     ignores the network).
 
-:func:`fit_unit` is used by :func:`dissim.pipeline.experiment.compute_unit` (the results
+:func:`fit_unit` is used by :func:`dissim.pipeline.compute.compute_unit` (the results
 store, the book) and by :class:`~dissim.pipeline.classifier.DissimilarityClassifier` (any
 images), so the two give the same scores for the same images, options and seed.
 :func:`fit_cnn` is the eCNN member of both (Section 4).
@@ -163,8 +163,9 @@ class Network:
 
 
 @dataclass
-class Member:
-    """One classifier member: network ``network``'s fitted space at one k and its SVMs."""
+class ClassifierMember:
+    """One member of a fitted classifier: network ``network``'s fitted space at one k and its
+    SVMs (the grid's member *specification* is :class:`dissim.pipeline.spec.Member`)."""
 
     network: int
     fitted: SpaceMember

@@ -54,7 +54,7 @@ from dissim.baselines import create as create_cnn
 from dissim.errors import DataError, DissimError
 from dissim.fusion import RBFSVMs
 from dissim.pipeline import validate
-from dissim.pipeline.member import METHODS, Member, Network, SpaceMember
+from dissim.pipeline.member import METHODS, ClassifierMember, Network, SpaceMember
 from dissim.profiles import get as get_profile
 from dissim.siamese import SiameseNet
 from dissim.spaces import SPACE_NAMES, DissimilaritySpace, NetworkEncoder
@@ -79,7 +79,7 @@ def _jsonable(value):
 
 
 def save(path: str | Path, *, params: dict, classes: np.ndarray, k_values, networks: list[Network],
-         members: list[Member], train_logs: list[dict], ecnn=None) -> Path:
+         members: list[ClassifierMember], train_logs: list[dict], ecnn=None) -> Path:
     """Write a fitted classifier's parts to ``path`` (a zip, see the module docstring).
 
     ``path`` is checked (a file in an existing writable folder with room for the model) before
