@@ -67,11 +67,15 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; it becomes ``path`` when the block succeeds.
 
-    ``path`` must not exist yet (a folder cannot replace another atomically); on any error the
-    temporary folder and everything in it are removed.
+    ``path`` must not exist yet (a folder cannot replace another atomically), unless
+    ``replace``: then an existing ``path`` is moved aside (``.<name>.<random>.old``) at the
+    very end, the new folder renamed in, and the old one removed; a reader may find no folder
+    for that instant, never a partial one. On any error (a full disk: one
+    :class:`~dissim.errors.WriteError` line naming ``path``; Ctrl-C; SIGTERM) the temporary
+    folder and everything in it are removed and ``path`` is left as it was.
     """
     path = Path(path)
     try:
@@ -80,7 +84,22 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         raise _unwritable(path, err) from None
     try:
         yield tmp
-        os.rename(tmp, path)
+        old = None
+        if replace and path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old",
+                                        dir=path.parent))
+            os.replace(path, old)
+        try:
+            os.rename(tmp, path)
+        except BaseException:
+            if old is not None:
+                os.replace(old, path)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _unwritable(path, err) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -20,6 +20,7 @@ import torch
 from dissim.cli import main
 from dissim.errors import ConfigError, DataError
 from dissim.pipeline import runner, snapshots
+from dissim.pipeline import snapshot_files as files
 from dissim.pipeline.store import ResultsStore
 from dissim.profiles import get as get_profile
 from dissim.report import claims, tables, views
@@ -88,48 +89,66 @@ def test_cli_export_and_import(tmp_path, capsys):
     assert err.count("\n") == 1 and not (tmp_path / "x").exists()
 
 
+def _rehash(snap: Path, index: dict) -> None:
+    """Write ``index`` with its own SHA-256 recomputed (a deliberate edit, not an accident)."""
+    index["sha256"] = files.index_checksum(index)
+    (snap / "index.json").write_bytes(files.dumps(index))
+
+
 def _tamper(snap: Path, how: str) -> None:
     index = json.loads((snap / "index.json").read_text())
     first = index["entries"][0]
+    fold0, fold1 = sorted(index["files"])[:2]
     if how == "scores":
-        p = snap / first["files"]["scores"]
+        p = snap / fold0
         data = bytearray(p.read_bytes())
-        data[-1] ^= 1
+        data[-30] ^= 1
         p.write_bytes(bytes(data))
-    elif how == "meta":
-        p = snap / first["files"]["meta"]
-        p.write_text(p.read_text() + " ")
-    elif how == "meta_rehashed":  # an edit with the index's SHA-256 updated to match
-        p = snap / first["files"]["meta"]
-        body = json.loads(p.read_text())
-        body["y_true"][0] = 1 - body["y_true"][0]
-        p.write_bytes(snapshots._json_bytes(body))
-        first["sha256"]["meta"] = snapshots._sha256(p.read_bytes())
-        (snap / "index.json").write_bytes(snapshots._json_bytes(index))
+    elif how in ("profile", "dataset", "description"):  # a label edited, checksum not updated
+        index[how] = "orl_faces"
+        (snap / "index.json").write_bytes(files.dumps(index))
+    elif how in ("profile_rehashed", "dataset_rehashed"):  # ... and with it recomputed
+        index[how.split("_")[0]] = "medium" if how.startswith("profile") else "orl_faces"
+        _rehash(snap, index)
+    elif how == "member_rehashed":
+        first["member"] = first["member"].replace("fold 0", "fold 1")
+        _rehash(snap, index)
+    elif how == "swapped_rehashed":  # two fold files swapped, their SHA-256 too
+        a, b = (snap / fold0).read_bytes(), (snap / fold1).read_bytes()
+        (snap / fold0).write_bytes(b)
+        (snap / fold1).write_bytes(a)
+        index["files"][fold0], index["files"][fold1] = (index["files"][fold1],
+                                                        index["files"][fold0])
+        _rehash(snap, index)
     elif how == "schema":
         index["schema"] = 99
         (snap / "index.json").write_text(json.dumps(index))
     elif how == "missing":
-        (snap / first["files"]["scores"]).unlink()
+        (snap / fold0).unlink()
     elif how == "extra":
-        (snap / "entries" / "stray.npy").write_bytes(b"x")
+        (snap / "scores" / "stray.npz").write_bytes(b"x")
     elif how == "unlisted":
         index["entries"] = index["entries"][1:]
-        (snap / "index.json").write_text(json.dumps(index))
+        _rehash(snap, index)
     elif how == "index":
         (snap / "index.json").write_text("{not json")
     elif how == "escape":
-        first["files"]["meta"] = "../../etc/passwd"
-        (snap / "index.json").write_text(json.dumps(index))
+        index["files"]["../../etc/passwd"] = index["files"].pop(fold0)
+        _rehash(snap, index)
 
 
 @pytest.mark.parametrize("how, message", [
     ("scores", "does not match its SHA-256 in the index"),
-    ("meta", "does not match its SHA-256 in the index"),
-    ("meta_rehashed", "does not match its own checksum"),
-    ("schema", "has schema 99; this dissim reads schema 1"),
+    ("profile", "does not match its own SHA-256"),
+    ("dataset", "does not match its own SHA-256"),
+    ("description", "does not match its own SHA-256"),
+    ("profile_rehashed", "with profile 'medium', but the entry itself says 'smoke'"),
+    ("dataset_rehashed", "with data set 'orl_faces', but the entry itself says 'textures'"),
+    ("member_rehashed", "with member 'fold 1 .*', but the entry itself says 'fold 0 "),
+    ("swapped_rehashed", "has a malformed entry"),
+    ("schema", "has schema 99; this dissim reads schema 1 and 2"),
     ("missing", "listed in its index"),
-    ("extra", "holds entries/stray.npy, which its index does not list"),
+    ("extra", "holds scores/stray.npz, which its index does not list"),
     ("unlisted", "which its index does not list"),
     ("index", "has an unreadable index.json"),
     ("escape", "listed in its index"),
@@ -347,3 +366,148 @@ def test_select_leaves_out_entries_of_since_retuned_settings(tmp_path):
     after = {r.key for r in snapshots.select(store, "textures", "smoke")}
     assert "f" * 64 not in after and "e" * 64 in after
     assert after - {"e" * 64} == {r.key for r in before}
+
+
+def _write_schema_1(results, out: Path, dataset: str, profile: str) -> None:
+    """A snapshot in the old layout (schema 1: per entry a .json and a float64 .npy), as the
+    previous dissim wrote it."""
+    import hashlib
+    import io
+
+    rows = []
+    for r in sorted(results, key=lambda r: r.key):
+        body = {"meta": r.meta, "y_true": r.y_true.tolist(), "test_index": r.test_index.tolist()}
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(r.scores, dtype="<f8"), allow_pickle=False)
+        blobs = {"meta": files.dumps(body), "scores": buf.getvalue()}
+        where = {"meta": f"entries/{r.key}.json", "scores": f"entries/{r.key}.npy"}
+        for part, rel in where.items():
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            (out / rel).write_bytes(blobs[part])
+        member = snapshots.member_of(r.meta)
+        rows.append({"key": r.key, "kind": "cnn" if r.meta.get("kind") == "cnn" else "siamese",
+                     "member": snapshots._describe(member), "files": where,
+                     "sha256": {p: hashlib.sha256(b).hexdigest() for p, b in blobs.items()}})
+    (out / "index.json").write_bytes(files.dumps({"schema": 1, "dataset": dataset,
+                                                  "profile": profile, "entries": rows}))
+
+
+def _float64(snap, rng) -> list:
+    """The snapshot's entries with float64 scores (noise far above float32's precision)."""
+    from dissim.pipeline.store import Result, _digest
+
+    out = []
+    for r in snap.entries():
+        s = r.scores + rng.normal(0, 0.05, r.scores.shape)
+        out.append(Result(r.key, s, r.y_true, r.test_index,
+                          dict(r.meta, sha256=_digest(s, r.y_true, r.test_index))))
+    return out
+
+
+def test_schema_1_is_read_and_export_gives_the_compact_schema(tmp_path):
+    """An old snapshot (float64, two files per entry) still loads, with the same entries, and
+    exporting it again gives the committed compact bytes."""
+    snap = snapshots.load(COMMITTED)
+    _write_schema_1(snap.entries(), tmp_path / "old", "textures", "smoke")
+    old = snapshots.load(tmp_path / "old")
+    assert json.loads((tmp_path / "old" / "index.json").read_text())["schema"] == 1
+    mine = {r.key: r for r in snap.entries()}
+    for r in old.entries():
+        _same_entry(mine[r.key], r)
+    snapshots.export(old.entries(), tmp_path / "new", dataset="textures", profile="smoke")
+    assert _files(tmp_path / "new") == _files(COMMITTED)
+    assert json.loads((COMMITTED / "index.json").read_text())["schema"] == snapshots.SCHEMA == 2
+    index = json.loads((COMMITTED / "index.json").read_text())
+    assert index["precision"] == "float32" and sorted(index["files"]) == [
+        "scores/fold-0.npz", "scores/fold-1.npz"]  # one file per fold, labels once per fold
+    with np.load(COMMITTED / "scores" / "fold-0.npz") as z:
+        assert z["scores_planes"].shape == (4, 21, 10, 6) and z["y_true"].shape == (10,)
+
+
+def test_compact_snapshot_prints_the_float64_tables_and_verdicts(tmp_path):
+    """Issue 22, item 4: the book's tables and claims from a float64 snapshot and from its
+    compact (float32) export print the same strings; the compact one is smaller."""
+    from dissim.report import printed
+
+    wide = _float64(snapshots.load(COMMITTED), np.random.default_rng(0))
+    snapshots.export(wide, tmp_path / "f64", dataset="textures", profile="smoke",
+                     precision="float64")
+    snapshots.export(wide, tmp_path / "f32", dataset="textures", profile="smoke")
+    a, b = snapshots.load(tmp_path / "f64"), snapshots.load(tmp_path / "f32")
+    for r in a.entries():  # the float64 snapshot is lossless
+        assert np.array_equal(r.scores, next(w.scores for w in wide if w.key == r.key))
+    before = printed.pages(a.results, a.cnn_results)
+    assert {"table 1", "table 2", "table 3", "claims", "verdicts"} <= set(before)
+    assert printed.differences(before, printed.pages(b.results, b.cnn_results)) == []
+    size = {n: sum(len(v) for v in _files(tmp_path / n).values()) for n in ("f32", "f64")}
+    assert size["f32"] < size["f64"]
+    # the check can fail: flip one member's decisions and the pages differ
+    flipped = {m: r for m, r in a.results.items()}
+    m0 = next(m for m in flipped if m.encoder == "pixels")
+    r0 = flipped[m0]
+    flipped[m0] = type(r0)(r0.key, -1e3 * r0.scores, r0.y_true, r0.test_index, r0.meta)
+    assert printed.differences(before, printed.pages(flipped, a.cnn_results))
+
+
+def test_cli_export_keeps_float64_where_float32_would_change_a_page(tmp_path, capsys):
+    """Scores whose classes tie to float32's precision (a network that collapsed) would move
+    a table cell: the CLI export says so in one warning line and keeps float64."""
+    snap = snapshots.load(COMMITTED)
+    store = ResultsStore(tmp_path / "store")
+    for r in snap.entries():
+        s = r.scores
+        if getattr(snapshots.member_of(r.meta), "encoder", "") == "pixels":
+            # every class within 1e-9 of the others: float32 rounds them to one value
+            s = 0.5 + 1e-9 * r.scores
+        store.put(r.key, s, r.y_true, r.test_index, r.meta)
+    out = tmp_path / "snap"
+    assert main(["results", "export", "--dataset", "textures", "--profile", "smoke",
+                 "--results", str(store.root), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("dissim: warning: with float32 scores the pages of") \
+        and "keeps float64" in err and err.count("\n") == 1
+    assert json.loads((out / "index.json").read_text())["precision"] == "float64"
+
+
+def test_export_refuses_a_foreign_folder_and_replaces_only_a_snapshot(tmp_path, capsys):
+    """Issue 25, item 3: a non-empty target that is not a snapshot is refused before work;
+    an earlier snapshot is replaced whole (no stale file stays)."""
+    snapshots.import_(COMMITTED, ResultsStore(tmp_path / "store"))
+    args = ["results", "export", "--dataset", "textures", "--profile", "smoke",
+            "--results", str(tmp_path / "store"), "--out"]
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    assert main([*args, str(foreign)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"dissim: error: --out {foreign} is a folder that holds files and is "
+                          "not a snapshot") and err.count("\n") == 1
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+    earlier = tmp_path / "earlier"
+    _write_schema_1(snapshots.load(COMMITTED).entries(), earlier, "textures", "smoke")
+    assert main([*args, str(earlier)]) == 0
+    assert _files(earlier) == _files(COMMITTED)  # the schema-1 files are gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier", "foreign", "store"]
+
+
+def test_export_on_a_full_disk_leaves_nothing_and_names_the_path(tmp_path, monkeypatch, capsys):
+    """Issue 25, item 3: a full disk during export is one line naming the snapshot; no
+    half-written snapshot or temporary folder stays, an earlier snapshot is kept."""
+    import errno
+
+    snapshots.import_(COMMITTED, ResultsStore(tmp_path / "store"))
+    out = tmp_path / "snap"
+    shutil.copytree(COMMITTED, out)
+    before = _files(out)
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("os.fsync", full)
+    assert main(["results", "export", "--dataset", "textures", "--profile", "smoke",
+                 "--results", str(tmp_path / "store"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"dissim: error: cannot write {out}: No space left on device; free some "
+                   "space or write somewhere else\n")
+    assert _files(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["snap", "store"]

@@ -9,10 +9,11 @@
 from __future__ import annotations
 
 from dissim.data import DEFAULT_DATASET
-from dissim.errors import ConfigError
+from dissim.errors import ConfigError, warn
 from dissim.pipeline import snapshots, validate
 from dissim.pipeline.experiment import INPUTS
 from dissim.pipeline.store import DEFAULT_RESULTS, ResultsStore
+from dissim.report import printed
 
 
 def add_parsers(rs) -> None:
@@ -43,14 +44,29 @@ def add_parsers(rs) -> None:
 
 def _cmd_export(args) -> int:
     validate.results_export_args(args)
+    snapshots.refuse_target(args.out)  # before any work: a snapshot replaces only a snapshot
     dataset = args.dataset or DEFAULT_DATASET
     picked = snapshots.select(ResultsStore(args.results), dataset, args.profile,
                               root=args.root, seed=args.seed,
                               inputs=_inputs(args.inputs))
     index = snapshots.export(picked, args.out, dataset=dataset, profile=args.profile,
                              description=args.describe)
+    changed = _float32_changes(picked, index.parent)
+    if changed:  # a tie at float32's precision: keep the float64 scores
+        warn(f"with float32 scores the pages of {index.parent} would differ ({changed[0]}); "
+             "the snapshot keeps float64 scores")
+        index = snapshots.export(picked, args.out, dataset=dataset, profile=args.profile,
+                                 description=args.describe, precision="float64")
     print(f"{len(picked)} entries of {dataset} [{args.profile}] -> {index.parent}")
     return 0
+
+
+def _float32_changes(picked, folder) -> list[str]:
+    """What the snapshot's pages print differently from float32 scores than from the store's
+    float64 ones (:mod:`dissim.report.printed`); empty when nothing does."""
+    before = printed.pages(*snapshots.by_member(picked))
+    snap = snapshots.load(folder)
+    return printed.differences(before, printed.pages(snap.results, snap.cnn_results))
 
 
 def _inputs(text: str) -> tuple[str, ...]:

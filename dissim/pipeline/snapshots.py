@@ -6,38 +6,34 @@ paper's tables need from a results store and nothing else: for every member its 
 score matrix, test labels and test indices, and its provenance (the member, the options, the
 profile's settings, the data fingerprint and classes, the training record -- converged, pair
 accuracies, loss curve --, the timings, the git commit, torch, machine and date of the run).
-Never an image, never a network's weights.
+Never an image, never a network's weights. The files (schema 2: float32 scores, one compressed
+file per fold) are described in :mod:`dissim.pipeline.snapshot_files`; schema 1 (float64, two
+files per entry) is still read.
 
-Layout (deterministic: the same entries give the same bytes, so a recomputed snapshot can be
-compared byte for byte and a changed one shows as a small diff)::
-
-    index.json             schema, data set, profile, one line per entry: key, kind, member,
-                           its two files and their SHA-256
-    entries/<key>.json     the entry's metadata, y_true and test_index (text, sorted keys)
-    entries/<key>.npy      the (n_test, n_classes) float64 scores (NumPy's .npy format)
-
-:func:`export` writes one (each file to a temporary name, then ``os.replace``); :func:`load`
-reads one back as results keyed by members, without any data set; :func:`import_` puts its
-entries into a :class:`~dissim.pipeline.store.ResultsStore`, under their original keys, so the
-runner reuses them. Reading verifies the schema version, every file's SHA-256 against the
-index, the entries' own array checksums and keys, and that the folder holds nothing the index
-does not list; anything else is refused with a one-line :class:`~dissim.errors.DataError`.
+:func:`export` writes one (deterministic: the same entries give the same bytes; into a
+temporary folder beside the target, renamed when complete); :func:`load` reads one back as
+results keyed by members, without any data set; :func:`import_` puts its entries into a
+:class:`~dissim.pipeline.store.ResultsStore`, under their original keys, so the runner reuses
+them. Reading verifies the schema version, the index's own SHA-256 and every file's, that the
+index's labels (data set, profile, each entry's key, kind, member and fold) are those of the
+entries' own metadata, and that the folder holds nothing the index does not list; anything else
+is refused with a one-line :class:`~dissim.errors.DataError`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from dissim.atomic import atomic_dir
 from dissim.errors import ConfigError, DataError
+from dissim.pipeline import snapshot_files as files
 from dissim.pipeline.cnn import CNNMember
 from dissim.pipeline.experiment import (
     DEFAULT_OPTIONS,
@@ -49,15 +45,24 @@ from dissim.pipeline.store import Result, ResultsStore, _digest
 from dissim.profiles import PROFILES, Profile
 from dissim.profiles import get as get_profile
 
-__all__ = ["SCHEMA", "SNAPSHOT_DIR", "Snapshot", "export", "import_", "list_snapshots", "load",
-           "select"]
+__all__ = ["SCHEMA", "SNAPSHOT_DIR", "Snapshot", "by_member", "export", "import_",
+           "list_snapshots", "load", "refuse_target", "select"]
 
-#: The on-disk schema version of a snapshot (``index.json``'s ``schema``).
-SCHEMA = 1
+#: The on-disk schema version :func:`export` writes (``index.json``'s ``schema``); :func:`load`
+#: reads it and schema 1.
+SCHEMA = 2
+SCHEMAS = (1, 2)
 #: Where the repository keeps its snapshots (one sub-folder each).
 SNAPSHOT_DIR = "results_snapshots"
 INDEX = "index.json"
 ENTRIES = "entries"
+NOTE = ("dissim result snapshot: scores, labels, test indices and provenance of stored members; "
+        "no images, no weights (dissim results import)")
+#: Store fields of an entry's metadata that a snapshot leaves out: ``sha256`` checks the
+#: store's float64 arrays and is computed again on reading.
+STORE_ONLY = ("sha256",)
+#: The most bytes one snapshot file may inflate to (declared sizes, checked before reading).
+MAX_FILE_BYTES = 1 << 30
 
 
 def _sha256(data: bytes) -> str:
@@ -65,28 +70,7 @@ def _sha256(data: bytes) -> str:
 
 
 def _json_bytes(obj) -> bytes:
-    return (json.dumps(obj, sort_keys=True, indent=1, ensure_ascii=True, allow_nan=True)
-            + "\n").encode()
-
-
-def _npy_bytes(a: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(a, dtype="<f8"), allow_pickle=False)
-    return buf.getvalue()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return files.dumps(obj)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,42 +163,76 @@ def _describe(member: Member | CNNMember) -> str:
             f"{member.space} k={member.k}{enc}")
 
 
+def refuse_target(out: str | os.PathLike) -> None:
+    """Refuse, before any work, an export target that is a file, or a non-empty folder that
+    is not an earlier snapshot (a snapshot replaces only a snapshot)."""
+    out = Path(out)
+    if out.is_file() or out.is_symlink() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; name a folder for the snapshot")
+    if out.is_dir() and any(out.iterdir()) and not (out / INDEX).is_file():
+        raise ConfigError(f"--out {out} is a folder that holds files and is not a snapshot; "
+                          "name a new or empty folder, or an earlier snapshot to replace")
+
+
 def export(results: Sequence[Result], out: str | os.PathLike, *, dataset: str,
-           profile: str, description: str | None = None) -> Path:
-    """Write ``results`` as a snapshot folder ``out`` and return its index path.
+           profile: str, description: str | None = None,
+           precision: str = "float32") -> Path:
+    """Write ``results`` as a snapshot folder ``out`` (schema 2) and return its index path.
 
     ``description`` (one paragraph: what the data are, where they come from, the command that
     computed the entries) is stored in the index and shown on the snapshot's book pages.
+    ``precision`` is the scores' dtype, ``float32`` (compact; the book's tables and verdicts are
+    those of float64, checked by ``dissim results export``) or ``float64``.
 
-    Files are written atomically (temporary name, then ``os.replace``), the index last, so a
-    killed export never leaves an index naming a file that is not there. Entry files of an
-    earlier snapshot in ``out`` that the new index does not list are removed.
+    The snapshot is written into a temporary folder beside ``out`` and renamed to ``out`` when
+    complete, replacing an earlier snapshot there: a killed or failed export (a full disk: one
+    line naming the path) leaves ``out`` as it was. A non-empty ``out`` that is not a snapshot
+    is refused before anything is written.
     """
+    if precision not in files.PRECISIONS:
+        raise ConfigError(f"snapshot precision {precision!r}: choose "
+                          f"{' or '.join(files.PRECISIONS)}")
     out = Path(out)
-    rows, keep = [], set()
+    refuse_target(out)
+    groups: dict[tuple, list[tuple[Result, dict]]] = {}
     for r in sorted(results, key=lambda r: r.key):
-        meta = {k: v for k, v in r.meta.items()}
+        meta = {k: v for k, v in r.meta.items() if k not in STORE_ONLY}
         member = member_of(meta)
-        body = {"meta": meta, "y_true": np.asarray(r.y_true, dtype=np.int64).tolist(),
-                "test_index": np.asarray(r.test_index, dtype=np.int64).tolist()}
-        files = {"meta": f"{ENTRIES}/{r.key}.json", "scores": f"{ENTRIES}/{r.key}.npy"}
-        blobs = {"meta": _json_bytes(body), "scores": _npy_bytes(r.scores)}
-        for part, rel in files.items():
-            _write_atomic(out / rel, blobs[part])
-            keep.add(rel)
-        rows.append({"key": r.key, "kind": "cnn" if _is_cnn(meta) else "siamese",
-                     "member": _describe(member), "files": files,
-                     "sha256": {part: _sha256(blob) for part, blob in blobs.items()}})
-    for stale in sorted((out / ENTRIES).glob("*")) if (out / ENTRIES).is_dir() else []:
-        if f"{ENTRIES}/{stale.name}" not in keep:
-            stale.unlink()
-    index = {"schema": SCHEMA, "dataset": dataset, "profile": profile,
-             "note": "dissim result snapshot: scores, labels, test indices and provenance of "
-                     "stored members; no images, no weights (dissim results import)",
-             "entries": rows}
-    if description:
-        index["description"] = description
-    _write_atomic(out / INDEX, _json_bytes(index))
+        if member.dataset != dataset or member.profile.name != profile:
+            raise ConfigError(f"entry {r.key[:12]} is of data set {member.dataset!r}, profile "
+                              f"{member.profile.name!r}, not {dataset!r} / {profile!r}")
+        y = np.asarray(r.y_true, dtype=np.int64)
+        idx = np.asarray(r.test_index, dtype=np.int64)
+        shape = np.shape(r.scores)
+        groups.setdefault((member.fold, shape, y.tobytes(), idx.tobytes()), []).append(
+            (r, meta))
+    rows, sums, parts = [], {}, {}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_dir(out, replace=True) as tmp:
+        for (fold, *_), members in sorted(groups.items(), key=lambda g: (g[0][0],
+                                                                         g[1][0][0].key)):
+            part = parts[fold] = parts.get(fold, -1) + 1
+            rel = files.group_file(fold, part)
+            first = members[0][0]
+            data = files.write_group(tmp / rel, [r.key for r, _ in members],
+                                     [r.scores for r, _ in members], first.y_true,
+                                     first.test_index, [m for _, m in members], precision)
+            sums[rel] = _sha256(data)
+            for row, (r, meta) in enumerate(members):
+                rows.append({"key": r.key, "kind": "cnn" if _is_cnn(meta) else "siamese",
+                             "member": _describe(member_of(meta)), "fold": fold,
+                             "file": rel, "row": row})
+        index = {"schema": SCHEMA, "dataset": dataset, "profile": profile, "note": NOTE,
+                 "precision": precision, "files": sums,
+                 "entries": sorted(rows, key=lambda row: row["key"])}
+        if description:
+            index["description"] = description
+        index["sha256"] = files.index_checksum(index)
+        (tmp / INDEX).write_bytes(files.dumps(index))
+        for p in tmp.rglob("*"):
+            if p.is_file():
+                with open(p, "rb+") as fh:
+                    os.fsync(fh.fileno())
     return out / INDEX
 
 
@@ -308,6 +326,16 @@ def _hours(entries, timing: str) -> float:
     return sum(seconds.values()) / 3600
 
 
+def by_member(results: Sequence[Result]) -> tuple[dict, dict]:
+    """``(results, cnn_results)`` of store entries keyed by the members their metadata name,
+    as a :class:`Snapshot` holds them (what the tables take)."""
+    siamese, cnn = {}, {}
+    for r in results:
+        member = member_of(r.meta)
+        (cnn if isinstance(member, CNNMember) else siamese)[member] = r
+    return siamese, cnn
+
+
 def _refuse(path: Path, what: str) -> DataError:
     return DataError(f"snapshot {path} {what}; export it again (dissim results export) or "
                      "restore it from git")
@@ -321,53 +349,129 @@ def _read_index(path: Path) -> dict:
         index = json.loads((path / INDEX).read_text())
     except (ValueError, UnicodeDecodeError) as err:
         raise _refuse(path, f"has an unreadable {INDEX} ({type(err).__name__})") from None
-    if not isinstance(index, dict) or index.get("schema") != SCHEMA:
+    if not isinstance(index, dict) or index.get("schema") not in SCHEMAS:
         got = index.get("schema") if isinstance(index, dict) else None
         raise DataError(f"snapshot {path} has schema {got!r}; this dissim reads schema "
-                        f"{SCHEMA}")
+                        f"{' and '.join(map(str, SCHEMAS))}")
     for name in ("dataset", "profile", "entries"):
         if name not in index:
             raise _refuse(path, f"{INDEX} lacks {name!r}")
+    if index["schema"] >= 2 and index.get("sha256") != files.index_checksum(index):
+        raise _refuse(path, f"has an {INDEX} that does not match its own SHA-256 (an edited "
+                            "label, description or entry)")
     return index
+
+
+def _safe_file(path: Path, rel) -> Path:
+    """``path / rel`` for a relative path inside the snapshot that is a file, else refused."""
+    if not isinstance(rel, str) or Path(rel).is_absolute() or ".." in Path(rel).parts \
+            or not (path / rel).is_file():
+        raise _refuse(path, f"lacks {rel}, listed in its index")
+    return path / rel
+
+
+def _read_verified(path: Path, rel, digest) -> bytes:
+    file = _safe_file(path, rel)
+    if file.stat().st_size > MAX_FILE_BYTES:
+        raise _refuse(path, f"file {rel} is larger than {MAX_FILE_BYTES >> 20} MiB")
+    data = file.read_bytes()
+    if _sha256(data) != digest:
+        raise _refuse(path, f"file {rel} does not match its SHA-256 in the index")
+    return data
+
+
+def _entries_v2(path: Path, index: dict) -> tuple[list[tuple[dict, Result]], set[str]]:
+    """``[(index row, result)]`` of a schema-2 snapshot, every file verified."""
+    sums = index.get("files")
+    if not isinstance(sums, dict):
+        raise _refuse(path, f"{INDEX} has a malformed entry")
+    by_file: dict[str, dict[str, Result]] = {}
+    for rel, digest in sorted(sums.items()):
+        data = _read_verified(path, rel, digest)
+        try:
+            keys, scores, y_true, test_index, metas = files.read_group(data, MAX_FILE_BYTES)
+        except Exception as err:  # noqa: BLE001 - any decoding failure is a damaged file
+            raise _refuse(path, f"file {rel} cannot be read ({type(err).__name__})") from None
+        by_file[rel] = {}
+        for key, s, meta in zip(keys, scores, metas, strict=True):
+            if not isinstance(meta, dict) or meta.get("key") != key:
+                raise _refuse(path, f"entry {key[:12]} does not match its own metadata")
+            meta = dict(meta, sha256=_digest(s, y_true, test_index))
+            by_file[rel][key] = Result(key, s, y_true, test_index, meta)
+    out = []
+    for row in index["entries"]:
+        try:
+            key, rel, at = row["key"], row["file"], row["row"]
+            result = by_file[rel][key]
+            if list(by_file[rel]).index(key) != at:
+                raise KeyError(key)
+        except (KeyError, TypeError, ValueError):
+            raise _refuse(path, f"{INDEX} has a malformed entry") from None
+        out.append((row, result))
+    listed = {r.key for _, r in out}
+    stored = {k for group in by_file.values() for k in group}
+    if stored - listed:
+        raise _refuse(path, f"holds entry {sorted(stored - listed)[0][:12]}, which its index "
+                            "does not list")
+    return out, set(sums)
+
+
+def _entries_v1(path: Path, index: dict) -> tuple[list[tuple[dict, Result]], set[str]]:
+    """``[(index row, result)]`` of a schema-1 snapshot (float64, two files per entry)."""
+    out, listed = [], set()
+    for row in index["entries"]:
+        try:
+            key, where, sums = row["key"], row["files"], row["sha256"]
+            blobs = {}
+            for part in ("meta", "scores"):
+                listed.add(where[part])
+                blobs[part] = _read_verified(path, where[part], sums[part])
+        except (KeyError, TypeError):
+            raise _refuse(path, f"{INDEX} has a malformed entry") from None
+        try:
+            meta, scores, y_true, test_index = files.read_v1_entry(blobs["meta"],
+                                                                   blobs["scores"])
+        except Exception as err:  # noqa: BLE001 - any decoding failure is a damaged file
+            raise _refuse(path, f"entry {key[:12]} cannot be read "
+                                f"({type(err).__name__})") from None
+        if meta.get("key") != key or meta.get("sha256") != _digest(scores, y_true, test_index):
+            raise _refuse(path, f"entry {key[:12]} does not match its own checksum")
+        out.append((row, Result(key, scores, y_true, test_index, meta)))
+    return out, listed
+
+
+def _cross_check(path: Path, index: dict, row: dict, member: Member | CNNMember) -> None:
+    """The index's labels of an entry (and its data set and profile) are those of the entry's
+    own metadata: an edited label is refused even with a recomputed checksum."""
+    kind = "cnn" if isinstance(member, CNNMember) else "siamese"
+    said = {"data set": (index["dataset"], member.dataset),
+            "profile": (index["profile"], member.profile.name),
+            "kind": (row.get("kind"), kind), "member": (row.get("member"), _describe(member))}
+    if "fold" in row or index["schema"] >= 2:
+        said["fold"] = (row.get("fold"), member.fold)
+    for what, (label, own) in said.items():
+        if label != own:
+            raise _refuse(path, f"labels entry {row.get('key', '?')[:12]} with {what} "
+                                f"{label!r}, but the entry itself says {own!r}")
 
 
 def load(path: str | os.PathLike) -> Snapshot:
     """Read and verify the snapshot folder ``path`` (no data set, no training needed)."""
     path = Path(path)
     index = _read_index(path)
-    listed = set()
+    if not isinstance(index["entries"], list):
+        raise _refuse(path, f"{INDEX} has a malformed entry")
+    read = _entries_v2 if index["schema"] >= 2 else _entries_v1
+    entries, listed = read(path, index)
     description = index.get("description")
     snap = Snapshot(path, str(index["dataset"]), str(index["profile"]),
                     str(description) if description else None)
-    for row in index["entries"]:
+    for row, result in entries:
         try:
-            key, files, sums = row["key"], row["files"], row["sha256"]
-            blobs = {}
-            for part in ("meta", "scores"):
-                rel = files[part]
-                listed.add(rel)
-                file = path / rel
-                if Path(rel).is_absolute() or ".." in Path(rel).parts or not file.is_file():
-                    raise _refuse(path, f"lacks {rel}, listed in its index")
-                blobs[part] = file.read_bytes()
-                if _sha256(blobs[part]) != sums[part]:
-                    raise _refuse(path, f"file {rel} does not match its SHA-256 in the index")
-        except (KeyError, TypeError):
-            raise _refuse(path, f"{INDEX} has a malformed entry") from None
-        try:
-            body = json.loads(blobs["meta"])
-            meta = body["meta"]
-            y_true = np.asarray(body["y_true"], dtype=np.int64)
-            test_index = np.asarray(body["test_index"], dtype=np.int64)
-            scores = np.load(io.BytesIO(blobs["scores"]), allow_pickle=False)
-        except Exception as err:  # noqa: BLE001 - any decoding failure is a damaged file
-            raise _refuse(path, f"entry {key[:12]} cannot be read "
-                                f"({type(err).__name__})") from None
-        if meta.get("key") != key or meta.get("sha256") != _digest(
-                scores.astype(np.float64), y_true, test_index):
-            raise _refuse(path, f"entry {key[:12]} does not match its own checksum")
-        member = member_of(meta)
-        result = Result(key, scores, y_true, test_index, meta)
+            member = member_of(result.meta)
+        except (KeyError, TypeError, AttributeError):
+            raise _refuse(path, f"entry {result.key[:12]} has malformed metadata") from None
+        _cross_check(path, index, row, member)
         target = snap.cnn_results if isinstance(member, CNNMember) else snap.results
         if member in target:
             raise _refuse(path, f"holds member {_describe(member)} twice")

@@ -1,0 +1,48 @@
+"""A snapshot's pages as the reader sees them: every table cell and verdict, as printed text
+(book: Results on real images, the snapshot and claims pages).
+
+Snapshots keep float32 scores (:mod:`dissim.pipeline.snapshot_files`); a cell of Tables 1-3 or
+a verdict is an arg-max over fused scores, so it could differ from the float64 computation only
+where two classes' fused scores tie to float32's precision. :func:`pages` renders what the
+pages print, :func:`differences` names what differs between two renderings;
+``dissim results export`` keeps float64 where any does.
+"""
+
+from __future__ import annotations
+
+from dissim.report import claims, tables, views
+
+__all__ = ["differences", "pages"]
+
+
+def pages(results: dict, cnn_results: dict) -> dict[str, str]:
+    """``{part: printed text}`` of the snapshot and claims pages of ``results`` (Siamese
+    members, controls) and ``cnn_results`` (eCNN members): Tables 1-3, training health, the
+    training check, the claims with their verdicts, tests and p values, and their context."""
+    topologies = sorted({m.topology for m in results if getattr(m, "encoder", "") == "trained"})
+    out = {}
+    if topologies:
+        out["table 1"] = views.table1_view(tables.table1(results, topologies[0])).to_string()
+        out["table 2"] = views.table2_view(tables.table2(results, topologies)).to_string()
+        out["table 3"] = views.table3_or_note(results, cnn_results, topologies).to_string()
+        out["training health"] = views.training_health_view(
+            tables.training_health(results)).to_string()
+    found = claims.claims(results, cnn_results)
+    out["training check"] = claims.claims_view([claims.training_check(results)]).to_string()
+    out["claims"] = claims.claims_view(found).to_string()
+    out["verdicts"] = claims.verdicts(found).to_string()
+    out["context"] = claims.context(results, cnn_results).to_string()
+    return out
+
+
+def differences(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """The first differing line of each part, ``part: 'before' != 'after'``; empty when the
+    two renderings are the same."""
+    found = []
+    for part in sorted(set(before) | set(after)):
+        a, b = before.get(part, "").splitlines(), after.get(part, "").splitlines()
+        if a != b:
+            diff = next(((x, y) for x, y in zip(a, b, strict=False) if x != y),
+                        (len(a), len(b)))
+            found.append(f"{part}: {diff[0]!r} != {diff[1]!r}")
+    return found
