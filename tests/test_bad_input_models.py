@@ -28,7 +28,7 @@ def model(tmp_path_factory) -> Path:
     tree = make_tree(base / "t")
     out = base / "m.zip"
     assert main(["fit", str(tree), "--out", str(out), "--profile", "smoke", "--device", "cpu",
-                 "--topologies", "8", "--methods", "cross", "--spaces", "fully", "deeper",
+                 "--topologies", "8", "--methods", "cross", "--spaces", "fully,deeper",
                  "--k", "2"]) == 0
     return out
 

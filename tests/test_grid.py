@@ -74,7 +74,7 @@ def test_cli_help_and_dry_run(tmp_path, capsys):
     assert main(["grid", *GRID, "--results", str(tmp_path), "--dry-run"]) == 0
     assert "8 members, 0 in" in capsys.readouterr().out
     assert main(["grid", *GRID, "--results", str(tmp_path), "--methods", "sgd"]) == 2
-    assert "dissim: error: --methods: unknown 'sgd'" in capsys.readouterr().err
+    assert "dissim: error: argument --methods: unknown 'sgd'" in capsys.readouterr().err
     assert main(["grid", *GRID, "--results", str(tmp_path), "--workers", "2"]) == 2
     assert "--workers need --executor dask" in capsys.readouterr().err
 

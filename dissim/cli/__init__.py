@@ -3,11 +3,12 @@
     dissim data list | info NAME | check NAME --root DIR | fetch NAME
     dissim run --dataset NAME --profile quick --topology 1 --loss cross --optimizer adam \\
                --space fully --k 15 --fold 0
-    dissim grid --profile quick --topologies 1-8 [--executor dask]
+    dissim grid --profile quick --topologies 1-8 --methods cross,triplet [--executor dask]
     dissim results ls [--results DIR]
-    dissim fit | predict | evaluate ...
+    dissim fit | predict | evaluate ... [--topologies 1,3 --methods cross,triplet --k 15,30]
     dissim book run --profile quick
 
+Lists are one word of ranges and commas in every sub-command (:mod:`dissim.cli.lists`).
 Every user error is one line on stderr, ``dissim: error: <what and how to fix>``, exit status 2,
 found before any training or kernel starts (:mod:`dissim.pipeline.validate`); argument errors are
 one line too (:class:`~dissim.cli.argparse_oneline.OneLineParser`). An internal error is one

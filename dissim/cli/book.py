@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dissim.cli.lists import names, words
 from dissim.pipeline import validate
 from dissim.pipeline.runner import Run
 from dissim.pipeline.store import DEFAULT_RESULTS
@@ -15,13 +16,15 @@ def add_parser(sub) -> None:
     bs = p.add_subparsers(dest="book_cmd", required=True)
     r = bs.add_parser("run", help="run every table and figure notebook per data set")
     r.add_argument("--profile", default="quick", choices=sorted(PROFILES))
-    r.add_argument("--dataset", action="append", default=None,
-                   help="data set (repeatable; default: the embedded default)")
+    r.add_argument("--dataset", "--datasets", action="append", default=None, type=words("LIST"),
+                   metavar="LIST", help="data sets, e.g. textures,digits (default: the "
+                   "embedded default)")
     r.add_argument("--root", default=None, help="data folder for paper data sets")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--results", default=DEFAULT_RESULTS, help="results store folder")
-    r.add_argument("--notebooks", "--notebook", default=None,
-                   help="comma-separated subset, e.g. table1,figure4")
+    r.add_argument("--notebooks", "--notebook", default=None, metavar="LIST",
+                   type=names(book.ALL_NOTEBOOKS, what="notebook"),
+                   help="a subset, e.g. table1,figure4 (default: all)")
     r.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                    metavar=("NAME", "VALUE"),
                    help="a notebook parameter, as papermill's -p (repeatable), e.g. "
@@ -30,8 +33,10 @@ def add_parser(sub) -> None:
 
 
 def _cmd_run(args) -> int:
+    if args.dataset:  # --dataset a,b (given twice: both lists)
+        args.dataset = list(dict.fromkeys(n for group in args.dataset for n in group))
     validate.book_args(args)  # data sets, folder, seed, store: before any kernel starts
-    notebooks = args.notebooks.split(",") if args.notebooks else None
+    notebooks = list(args.notebooks) if args.notebooks else None
     extra = book.book_parameters(notebooks, [tuple(p) for p in args.parameter])
     if "k_values" in extra:  # parsed as the pages will parse it, before any kernel starts
         Run(dataset="", k_values=extra["k_values"])

@@ -1,6 +1,6 @@
 """``dissim fit | predict | evaluate``: the classifier on any folder of images (issue 9).
 
-    dissim fit IMAGE_FOLDER --out model.dissim [--profile quick] [--topologies 1] ...
+    dissim fit IMAGE_FOLDER --out model.dissim [--profile quick] [--topologies 1,3] ...
     dissim predict model.dissim IMAGES_OR_FOLDERS... [--csv]
     dissim evaluate IMAGE_FOLDER | --dataset NAME [--folds 5] [--plot confusion.png]
 
@@ -28,6 +28,7 @@ from tqdm import tqdm
 from dissim import data
 from dissim.atomic import atomic_path
 from dissim.baselines import available as available_cnns
+from dissim.cli.lists import ints, names
 from dissim.data import IMAGE_EXTS, load_folder, read_image
 from dissim.errors import DataError
 from dissim.fusion import SCALINGS
@@ -42,16 +43,19 @@ from dissim.topologies import available as available_topologies
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", default="quick", choices=sorted(PROFILES),
                    help="scale of training (default quick)")
-    p.add_argument("--topologies", type=int, nargs="+", default=[1], metavar="T",
-                   choices=available_topologies(),
-                   help="Appendix A topologies, of "
-                   f"{' '.join(map(str, available_topologies()))} (default 1)")
-    p.add_argument("--methods", nargs="+", default=["cross", "triplet"], choices=list(METHODS),
-                   help="loss/optimizer pairs (default cross triplet)")
-    p.add_argument("--spaces", nargs="+", default=list(SPACE_NAMES), choices=SPACE_NAMES)
-    p.add_argument("--k", type=int, nargs="+", default=None,
-                   help="prototypes per class (default: the profile's k values)")
-    p.add_argument("--inputs", nargs="+", default=["orig"], choices=INPUTS)
+    known = available_topologies()  # lists: one word of ranges and commas (dissim.cli.lists)
+    p.add_argument("--topologies", type=ints(known), default=(1,), metavar="LIST",
+                   help=f"Appendix A topologies, e.g. 1 or 1,3,7 or {min(known)}-{max(known)} "
+                   "(default 1)")
+    p.add_argument("--methods", type=names(METHODS), default=("cross", "triplet"),
+                   metavar="LIST", help="loss/optimizer pairs, comma list of "
+                   f"{','.join(METHODS)} (default cross,triplet)")
+    p.add_argument("--spaces", type=names(SPACE_NAMES), default=SPACE_NAMES, metavar="LIST",
+                   help="fully,deeper (default both)")
+    p.add_argument("--k", type=ints(), default=None, metavar="LIST",
+                   help="prototypes per class, e.g. 15,30 (default: the profile's k values)")
+    p.add_argument("--inputs", type=names(INPUTS), default=("orig",), metavar="LIST",
+                   help=f"{','.join(INPUTS)} (default orig)")
     p.add_argument("--ecnn", default=None, metavar="CNN",
                    help="add a fine-tuned ImageNet CNN fused by z-score sum, one of "
                    f"{', '.join(available_cnns())}")

@@ -8,8 +8,9 @@
 
 from __future__ import annotations
 
+from dissim.cli.lists import names
 from dissim.data import DEFAULT_DATASET
-from dissim.errors import ConfigError, warn
+from dissim.errors import warn
 from dissim.pipeline import snapshots, validate
 from dissim.pipeline.experiment import INPUTS
 from dissim.pipeline.store import DEFAULT_RESULTS, ResultsStore
@@ -28,7 +29,8 @@ def add_parsers(rs) -> None:
                     "(required when the store holds several folders run as 'folder')")
     ex.add_argument("--profile", default="quick", help="the profile name the entries carry")
     ex.add_argument("--seed", type=int, default=0)
-    ex.add_argument("--inputs", default="orig", help=f"{','.join(INPUTS)} (default orig)")
+    ex.add_argument("--inputs", default="orig", type=names(INPUTS), metavar="LIST",
+                    help=f"{','.join(INPUTS)} (default orig)")
     ex.add_argument("--results", default=DEFAULT_RESULTS, help="results store folder")
     ex.add_argument("--describe", default=None, help="one paragraph shown on the snapshot's "
                     "book pages: what the data are, their source, the command that computed "
@@ -48,7 +50,7 @@ def _cmd_export(args) -> int:
     dataset = args.dataset or DEFAULT_DATASET
     picked = snapshots.select(ResultsStore(args.results), dataset, args.profile,
                               root=args.root, seed=args.seed,
-                              inputs=_inputs(args.inputs))
+                              inputs=args.inputs)
     index = snapshots.export(picked, args.out, dataset=dataset, profile=args.profile,
                              description=args.describe)
     changed = _float32_changes(picked, index.parent)
@@ -67,14 +69,6 @@ def _float32_changes(picked, folder) -> list[str]:
     before = printed.pages(*snapshots.by_member(picked))
     snap = snapshots.load(folder)
     return printed.differences(before, printed.pages(snap.results, snap.cnn_results))
-
-
-def _inputs(text: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    for name in names or ("",):
-        if name not in INPUTS:
-            raise ConfigError(f"--inputs: unknown {name!r}; choose from {','.join(INPUTS)}")
-    return names
 
 
 def _cmd_import(args) -> int:

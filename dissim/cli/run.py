@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from dissim.baselines import available as cnn_names
 from dissim.cli import results
+from dissim.cli.lists import ints, names, parse_ints, parse_names
 from dissim.data import DEFAULT_DATASET
 from dissim.errors import ConfigError
 from dissim.optim import NAMES as OPTIMIZERS
@@ -32,35 +33,7 @@ from dissim.profiles import get as get_profile
 from dissim.topologies import available as available_topologies
 from dissim.train import LOSSES
 
-
-# ---------------------------------------------------------------------------------------------
-# parsing lists
-# ---------------------------------------------------------------------------------------------
-def parse_ints(text: str, what: str) -> tuple[int, ...]:
-    """``"1-3,7"`` -> ``(1, 2, 3, 7)``; a one-line :class:`ConfigError` names a bad item."""
-    out: list[int] = []
-    for item in str(text).split(","):
-        lo, sep, hi = item.strip().partition("-")
-        try:
-            values = range(int(lo), int(hi) + 1) if sep else [int(lo)]
-        except ValueError:
-            raise ConfigError(f"--{what}: {item.strip()!r} is not an integer or a range "
-                              f"like 1-8") from None
-        out.extend(v for v in values if v not in out)
-    if not out:
-        raise ConfigError(f"--{what} is empty; give e.g. 1-8 or 0,2")
-    return tuple(out)
-
-
-def parse_names(text: str, allowed: Sequence[str], what: str) -> tuple[str, ...]:
-    """``"cross,triplet"`` -> ``("cross", "triplet")``, each checked against ``allowed``."""
-    names = tuple(dict.fromkeys(n.strip().lower() for n in str(text).split(",") if n.strip()))
-    for name in names:
-        if name not in allowed:
-            raise ConfigError(f"--{what}: unknown {name!r}; choose from {','.join(allowed)}")
-    if not names:
-        raise ConfigError(f"--{what} is empty; choose from {','.join(allowed)}")
-    return names
+__all__ = ["add_parsers", "parse_ints", "parse_names"]  # the list grammar: dissim.cli.lists
 
 
 def _topology_range() -> str:
@@ -151,16 +124,20 @@ def _add_grid(sub) -> None:
     p.add_argument("--dataset", default=None, help="data set name (default: the embedded one)")
     p.add_argument("--root", default=None, help="folder holding the data set (on every worker)")
     p.add_argument("--profile", default="quick", choices=sorted(PROFILES))
-    p.add_argument("--topologies", default=_topology_range(),
-                   help=f"e.g. {_topology_range()} or 1,3,7 (default: all)")
-    p.add_argument("--methods", default=",".join(METHODS),
+    p.add_argument("--topologies", default=_topology_range(), type=ints(available_topologies()),
+                   metavar="LIST", help=f"e.g. {_topology_range()} or 1,3,7 (default: all)")
+    p.add_argument("--methods", default=",".join(METHODS), type=names(METHODS), metavar="LIST",
                    help=f"comma list of {','.join(METHODS)} (default: all)")
-    p.add_argument("--spaces", default=",".join(SPACE_NAMES), help="fully,deeper (default)")
-    p.add_argument("--k", default=None, help="prototypes per class, e.g. 15,30 "
-                   "(default: the profile's k values)")
-    p.add_argument("--inputs", default="orig", help=f"{','.join(INPUTS)} (default orig)")
-    p.add_argument("--folds", default=None, help="e.g. 0-4 (default: every fold of the profile)")
-    p.add_argument("--seeds", default="0", help="e.g. 0-2 (default 0)")
+    p.add_argument("--spaces", default=",".join(SPACE_NAMES), type=names(SPACE_NAMES),
+                   metavar="LIST", help="fully,deeper (default)")
+    p.add_argument("--k", default=None, type=ints(), metavar="LIST",
+                   help="prototypes per class, e.g. 15,30 (default: the profile's k values)")
+    p.add_argument("--inputs", default="orig", type=names(INPUTS), metavar="LIST",
+                   help=f"{','.join(INPUTS)} (default orig)")
+    p.add_argument("--folds", default=None, type=ints(), metavar="LIST",
+                   help="e.g. 0-4 (default: every fold of the profile)")
+    p.add_argument("--seeds", default="0", type=ints(), metavar="LIST",
+                   help="e.g. 0-2 (default 0)")
     p.add_argument("--results", default=DEFAULT_RESULTS, help="results store folder")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
     p.add_argument("--amp", default=None, choices=("bf16",),
@@ -176,8 +153,9 @@ def _add_grid(sub) -> None:
                    help="torch/BLAS threads per network (default: the cores per worker)")
     p.add_argument("--controls", action="store_true", help="also the controls: each "
                    "topology's untrained network (Cross) and the pixels, on the same folds and k")
-    p.add_argument("--cnns", default=None, help="also fine-tune these CNNs on the same folds "
-                   "(comma list, or 'profile' for the profile's eCNN members)")
+    p.add_argument("--cnns", default=None, type=names((*cnn_names(), "profile")),
+                   metavar="LIST", help="also fine-tune these CNNs on the same folds (comma "
+                   "list, or 'profile' for the profile's eCNN members)")
     p.add_argument("--dry-run", action="store_true", help="count the work and stop")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.set_defaults(func=_cmd_grid)
@@ -195,13 +173,8 @@ def _cmd_grid(args) -> int:
                                    channels_last=args.channels_last)
     members = runner.expand(
         args.dataset or DEFAULT_DATASET, profile,
-        topologies=parse_ints(args.topologies, "topologies"),
-        methods=parse_names(args.methods, tuple(METHODS), "methods"),
-        spaces=parse_names(args.spaces, SPACE_NAMES, "spaces"),
-        ks=parse_ints(args.k, "k") if args.k else None,
-        inputs=parse_names(args.inputs, INPUTS, "inputs"),
-        folds=parse_ints(args.folds, "folds") if args.folds else None,
-        seeds=parse_ints(args.seeds, "seeds"), root=args.root,
+        topologies=args.topologies, methods=args.methods, spaces=args.spaces, ks=args.k,
+        inputs=args.inputs, folds=args.folds, seeds=args.seeds, root=args.root,
     )
     if args.controls:
         members += runner.controls_of(members)
@@ -225,12 +198,14 @@ def _cmd_grid(args) -> int:
     return report.returncode
 
 
-def _cnn_members(names: str | None, members: Sequence[Member], profile) -> list[CNNMember]:
-    """``--cnns``: the CNN members on the folds (and seeds) of ``members``."""
-    if not names:
+def _cnn_members(cnns: Sequence[str] | None, members: Sequence[Member],
+                 profile) -> list[CNNMember]:
+    """``--cnns``: the CNN members on the folds (and seeds) of ``members``; ``profile`` among
+    them stands for the profile's eCNN members."""
+    if not cnns:
         return []
-    chosen = profile.cnns if names.strip() == "profile" else parse_names(names, tuple(cnn_names()),
-                                                                         "cnns")
+    chosen = list(dict.fromkeys(c for name in cnns
+                                for c in (profile.cnns if name == "profile" else (name,))))
     runs = sorted({(m.dataset, m.seed, m.fold) for m in members})
     return [CNNMember(d, fold, cnn, seed, profile) for d, seed, fold in runs for cnn in chosen]
 

@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from matplotlib.backend_bases import FigureCanvasBase
 
 from dissim.data import DEFAULT_DATASET, FOLDER, manifest
 from dissim.errors import ConfigError, DataError, ResourceError
@@ -124,6 +125,41 @@ def output_file(path: str | os.PathLike, what: str, option: str,
     return p
 
 
+#: The file names a model file may have: ``dissim fit`` writes a zip archive.
+MODEL_SUFFIXES = (".dissim", ".zip")
+
+
+def figure_file(path: str | os.PathLike, what: str, option: str, fmt: str = "png") -> Path:
+    """``path`` names a figure written as ``fmt``: its extension is ``.<fmt>`` (not one that
+    matplotlib cannot write, nor another format), and :func:`output_file` can write it.
+
+    Checked before any training: ``--plot cm.txt`` would otherwise hold PNG bytes, written
+    after the whole evaluation (book: What can go wrong).
+    """
+    p = Path(path).expanduser()
+    ext = p.suffix.lower().lstrip(".")
+    if not p.is_dir() and ext != fmt:
+        if not ext:
+            why = "has no extension"
+        elif ext not in FigureCanvasBase.get_supported_filetypes():
+            why = f"ends in .{ext}, a format matplotlib cannot write"
+        else:
+            why = f"ends in .{ext}, but it is written as {fmt.upper()}"
+        raise ConfigError(f"{what} {p} ({option}) {why}; name a .{fmt} file, e.g. "
+                          f"{p.with_suffix('.' + fmt).name}")
+    return output_file(p, what, option)
+
+
+def model_file(path: str | os.PathLike, option: str = "--out") -> Path:
+    """``path`` names a new model file: ``*.dissim`` or ``*.zip`` (a zip archive), writable."""
+    p = Path(path).expanduser()
+    if not p.is_dir() and p.suffix.lower() not in MODEL_SUFFIXES:
+        raise ConfigError(f"model file {p} ({option}) ends in {p.suffix or 'no extension'}, "
+                          f"but it is a zip archive; name it {p.stem or p.name}.dissim (or "
+                          f"*.zip)")
+    return output_file(p, "model file", option)
+
+
 def free_space(folder: str | os.PathLike, need_bytes: int, what: str) -> None:
     """At least ``need_bytes`` (plus 1 %) are free on ``folder``'s file system."""
     if need_bytes <= 0:
@@ -217,7 +253,7 @@ def fit_args(a) -> None:
     """``dissim fit``: the folder, the model options and ``--out``, before any training."""
     existing_folder(a.folder, "image folder", "pass a folder with one sub-folder per class")
     _model_args(a)
-    output_file(a.out, "model file", "--out")
+    model_file(a.out, "--out")
 
 
 def predict_args(a) -> None:
@@ -244,7 +280,7 @@ def evaluate_args(a) -> None:
     at_least(a.min_images, 0, "--min-images")
     _model_args(a)
     if a.plot is not None:
-        output_file(a.plot, "plot", "--plot")
+        figure_file(a.plot, "plot", "--plot")
 
 
 def grid_args(a) -> None:
