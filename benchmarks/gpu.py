@@ -203,7 +203,7 @@ def table_case(topology: int, precision: str, scale: Scale, device: torch.device
     release(device)
     ours_s = log.seconds / n
     images = 2 * scale.pairs
-    est = estimate_training_bytes(topology, side, scale.pairs, amp=o["amp"],
+    est = estimate_training_bytes(topology, side, scale.pairs, amp=o["amp"], tf32=o["tf32"],
                                   channels_last=o["channels_last"]) / GIB
     row.update(iterations=n, dissim_img_s=images / ours_s, bare_img_s=images / bare_s,
                ratio=bare_s / ours_s, tflop_per_iteration=flops[topology] / 1e12,
@@ -439,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{row['dissim_tflop_s']:6.1f} TFLOP/s | peak "
                       f"{_fmt(row.get('peak_gib'), '.2f')} GiB vs estimate "
                       f"{row['estimate_gib']:.2f} GiB", flush=True)
-                if row.get("peak_gib") and precision != "tf32":
+                if row.get("peak_gib"):  # every precision: fp32, tf32 and bf16 are fitted
                     o = PRECISIONS[precision]
                     r["peaks"].append({
                         "topology": t, "input_size": row["size"], "pairs": scale.pairs,

@@ -18,15 +18,19 @@ allocated), then scaled by factors fitted to measured peaks:
 * **the optimiser step**: ``torch.optim.Adam`` (foreach) holds one more fp32 copy of the weights
   (``sqrt(v)``) beside weights, gradients and moments: ``20 * P`` plus the input batch;
 * the estimate is ``max(a * state + b * activations, a * step) + c``, where ``a``, ``b`` and
-  the overhead ``c`` (cuDNN/cuBLAS workspaces, allocator rounding) are fitted per precision to
-  the peaks in ``dissim/memory_peaks.csv`` (``torch.cuda.max_memory_allocated`` on an H200;
+  the overhead ``c`` (cuDNN/cuBLAS workspaces, allocator rounding) are fitted per precision
+  (float32; float32 with TF32 allowed; bfloat16 autocast, :func:`precision`) to the peaks in
+  ``dissim/memory_peaks.csv`` (``torch.cuda.max_memory_allocated`` on an H200;
   :func:`calibrate` refits them) so that every estimate lies within +0/+15 % of the measured peak.
 
 For fp32 the fit stays close to the counted terms (``a = 1.09``, ``b = 1.05``, 0.7 GiB of
 overhead).
 Under bf16, topology 8's measured peak (59 GiB) is higher than its fp32 peak (44 GiB): the
 counted terms (with the 4.1 GiB bf16 copy of its FC and the bf16 gradient of that copy) reach
-47 GiB, and the remaining 12 GiB, not explained by the count, is absorbed by ``a = 1.32``. The
+47 GiB, and the remaining 12 GiB, not explained by the count, is absorbed by ``a = 1.32``.
+float32 with TF32 allowed (and the training set resident on the GPU) peaks as high for
+topology 8 (59.55 GiB) and within 10 % of plain float32 for the others; its own fit absorbs
+the difference the same way (``a = 1.63``): TF32 is a precision of its own here. The
 estimate knows only what it was fitted to; on a CUDA device :func:`probe_peak` measures real
 training iterations, and ``check_fits(..., probe=True)`` uses it as the authority.
 
@@ -54,7 +58,8 @@ from dissim.topologies import create
 
 __all__ = [
     "FACTORS", "PEAKS_CSV", "Factors", "Footprint", "LayerMemory", "calibrate", "check_fits",
-    "estimate_training_bytes", "footprint", "free_bytes", "measured_peaks", "probe_peak",
+    "estimate_training_bytes", "footprint", "free_bytes", "measured_peaks", "precision",
+    "probe_peak",
 ]
 
 _GIB = 2**30
@@ -70,11 +75,20 @@ class Factors:
     overhead: float
 
 
-#: The fit of ``memory_peaks.csv`` by :func:`calibrate` (with a 2 % floor), rounded up.
+#: The fit of ``memory_peaks.csv`` by :func:`calibrate` (with a 2 % floor), rounded up, per
+#: :func:`precision`: None (float32), ``"tf32"`` (float32, TF32 allowed), ``"bf16"``.
 FACTORS: dict[str | None, Factors] = {
     None: Factors(state=1.09, activations=1.05, overhead=0.70),
+    "tf32": Factors(state=1.63, activations=1.06, overhead=0.26),
     "bf16": Factors(state=1.32, activations=1.01, overhead=0.32),
 }
+
+
+def precision(amp: str | None, tf32: bool = False) -> str | None:
+    """The key of :data:`FACTORS`: ``"bf16"`` under bfloat16 autocast (measured with TF32 on),
+    else ``"tf32"`` when TF32 is allowed, else None (float32)."""
+    _check_amp(amp)
+    return "bf16" if amp == "bf16" else ("tf32" if tf32 else None)
 
 
 @dataclass(frozen=True)
@@ -106,7 +120,7 @@ def _images_per_sample(mode: str) -> int:
 
 
 def _check_amp(amp: str | None) -> None:
-    if amp not in FACTORS:
+    if amp not in (None, "bf16"):
         raise ConfigError(f"unknown amp {amp!r}; choose bf16 or None (float32)")
 
 
@@ -189,7 +203,7 @@ def footprint(topology: int, input_size: int, batch_size: int, in_channels: int 
 def estimate_training_bytes(topology: int, input_size: int, batch_size: int,
                             in_channels: int = 3, mode: str = "cross", *,
                             amp: str | None = None, channels_last: bool = False,
-                            factors: Factors | None = None) -> int:
+                            tf32: bool = False, factors: Factors | None = None) -> int:
     """Peak bytes to train one Siamese network with Adam (see the module docstring).
 
     Parameters
@@ -204,12 +218,14 @@ def estimate_training_bytes(topology: int, input_size: int, batch_size: int,
         float32, or bfloat16 autocast of the forward pass (``TrainConfig.amp``).
     channels_last : bool
         NHWC layout (``TrainConfig.channels_last``).
+    tf32 : bool
+        TensorFloat-32 allowed on CUDA (``TrainConfig.tf32``): float32's other fitted factors.
     factors : Factors, optional
         Override the fitted :data:`FACTORS` of this precision (used by :func:`calibrate`).
     """
     fp = footprint(int(topology), int(input_size), int(batch_size), int(in_channels), mode,
                    amp=amp, channels_last=bool(channels_last))
-    f = factors or FACTORS[amp]
+    f = factors or FACTORS[precision(amp, tf32)]
     train = max(f.state * fp.state_bytes + f.activations * fp.activation_bytes,
                 f.state * fp.step_bytes)
     return int(train + f.overhead * _GIB)
@@ -222,14 +238,14 @@ def measured_peaks(path: str | os.PathLike | None = None) -> list[dict]:
         for row in csv.DictReader(line for line in f if not line.startswith("#")):
             row.update(topology=int(row["topology"]), input_size=int(row["input_size"]),
                        pairs=int(row["pairs"]), peak_gib=float(row["peak_gib"]),
-                       amp=row["amp"] or None,
+                       amp=row["amp"] or None, tf32=row["tf32"] == "True",
                        channels_last=row["channels_last"] == "True")
             rows.append(row)
     return rows
 
 
 def calibrate(rows: list[dict] | None = None, floor: float = 0.02) -> dict[str | None, Factors]:
-    """Fit :class:`Factors` per precision to measured peaks (a linear programme).
+    """Fit :class:`Factors` per :func:`precision` to measured peaks (a linear programme).
 
     Minimises the largest relative over-estimate subject to every estimate being at least
     ``(1 + floor)`` times its measured peak plus 0.05 GiB (the table's rounding); ``state``
@@ -238,11 +254,14 @@ def calibrate(rows: list[dict] | None = None, floor: float = 0.02) -> dict[str |
     """
     rows = measured_peaks() if rows is None else rows
     fitted = {}
-    for amp in sorted({r["amp"] for r in rows}, key=str):
+    def key(r: dict) -> str | None:
+        return precision(r["amp"], r.get("tf32", False))
+
+    for prec in sorted({key(r) for r in rows}, key=str):
         a_ub, b_ub = [], []
-        for r in (r for r in rows if r["amp"] == amp):
-            fp = footprint(r["topology"], r["input_size"], r["pairs"], 3, r["loss"], amp=amp,
-                           channels_last=r["channels_last"])
+        for r in (r for r in rows if key(r) == prec):
+            fp = footprint(r["topology"], r["input_size"], r["pairs"], 3, r["loss"],
+                           amp=r["amp"], channels_last=r["channels_last"])
             x = [fp.state_bytes / _GIB, fp.activation_bytes / _GIB, 1.0]
             peak = r["peak_gib"]
             a_ub.append([-v for v in x] + [0.0])  # estimate >= (1 + floor) * peak + 0.05
@@ -252,8 +271,8 @@ def calibrate(rows: list[dict] | None = None, floor: float = 0.02) -> dict[str |
         res = linprog([0, 0, 0, 1], A_ub=a_ub, b_ub=b_ub,
                       bounds=[(1, None), (1, None), (0, None), (0, None)])
         if not res.success:
-            raise ConfigError(f"no calibration fits the peaks of amp={amp!r}: {res.message}")
-        fitted[amp] = Factors(*(float(v) for v in res.x[:3]))
+            raise ConfigError(f"no calibration fits the peaks of {prec or 'fp32'}: {res.message}")
+        fitted[prec] = Factors(*(float(v) for v in res.x[:3]))
     return fitted
 
 
@@ -344,7 +363,7 @@ def free_bytes(device: torch.device | str) -> int | None:
 def check_fits(topology: int, input_size: int, batch_size: int, device: torch.device | str,
                available_bytes: int | None = None, *, in_channels: int = 3,
                mode: str = "cross", amp: str | None = None, channels_last: bool = False,
-               probe: bool = False) -> int:
+               tf32: bool = False, probe: bool = False) -> int:
     """Raise :class:`ResourceError` if training would not fit ``device``; return the need.
 
     The need is :func:`estimate_training_bytes` (counted on ``meta``: nothing is allocated),
@@ -358,7 +377,7 @@ def check_fits(topology: int, input_size: int, batch_size: int, device: torch.de
                           in_channels=in_channels)
     if need is None:
         need = estimate_training_bytes(topology, input_size, batch_size, in_channels, mode,
-                                       amp=amp, channels_last=channels_last)
+                                       amp=amp, channels_last=channels_last, tf32=tf32)
     have = free_bytes(device) if available_bytes is None else available_bytes
     if have is not None and need > have:
         raise ResourceError(

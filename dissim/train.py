@@ -652,7 +652,8 @@ def train_siamese(
     if len(labels) != len(x):
         raise DataError(f"got {len(x)} images but {len(labels)} labels")
     need = check_fits(cfg.topology, int(x.shape[-1]), cfg.batch_size, device, mode=cfg.loss,
-                      amp=cfg.amp, channels_last=cfg.channels_last)
+                      amp=cfg.amp, channels_last=cfg.channels_last,
+                      tf32=cfg.tf32 and device.type == "cuda")
     x = place_inputs(x, device, need)
     train_idx, heldout_idx = split_holdout(labels, cfg.holdout, cfg.seed)
     best = None
