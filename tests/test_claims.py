@@ -236,7 +236,8 @@ def test_training_check_against_the_controls():
     assert vs_pixels.verdict == "does not hold" and check.verdict == "does not hold"
     assert "untrained" in like.right and "pixels" in vs_pixels.right
     view = claims.claims_view([check])
-    assert view["claim"].iloc[0].startswith("(C) Trained networks beat their controls")
+    assert view["claim"].tolist() == ["(C) Training helps: trained beats the same networks "
+                                      "untrained", "(C) Training helps: trained beats the pixels"]
     assert claims.training_check({}).reason == "needs trained Siamese members"
     bare = {m: r for m, r in results.items() if m.encoder == "trained"}
     assert claims.training_check(bare).reason.startswith("needs the controls")
@@ -342,3 +343,24 @@ def test_summary_leads_with_verdicts_and_both_p_values():
     assert details.columns[2] == "verdict" and "p (McNemar)" in details.columns
     assert details["one side right: left / right (of images)"].iloc[0].startswith(
         f"{vs_cross.b}\u00a0/\u00a00")
+
+
+def test_show_drops_the_row_index_and_keeps_row_labels():
+    import pandas as pd
+
+    from dissim.report import views
+
+    plain = views.show(pd.DataFrame({"claim": ["(1) a", "(2) b"], "verdict": ["holds", "x"]}),
+                       wrap=True)
+    html = plain._repr_html_()
+    assert "dissim-wrap" in html and "<th>claim</th>" in html
+    assert "<th>0</th>" not in html and ">0</th>" not in html  # no 0, 1 index cells
+    assert repr(plain).splitlines()[0].split() == ["claim", "verdict"]
+    labelled = pd.DataFrame({"F": ["1", "2"]}, index=pd.Index(["Topology 1", "Topology 2"],
+                                                               name="row"))
+    labelled.columns.name = "configuration"
+    shown = views.show(labelled)
+    assert list(shown.df.columns) == ["row", "F"] and shown.df["row"].tolist() == [
+        "Topology 1", "Topology 2"]
+    assert "configuration" not in shown._repr_html_() and "dissim-wrap" not in \
+        shown._repr_html_()

@@ -55,7 +55,8 @@ from dissim.report.tables import (
 from dissim.report.views import NBSP
 
 __all__ = ["ALPHA", "DECIDES", "Claim", "Comparison", "claims", "claims_view", "compare",
-           "context", "mcnemar", "paired_test", "summary", "training_check", "verdict"]
+           "context", "evidence", "mcnemar", "paired_test", "summary", "training_check",
+           "verdict"]
 
 
 
@@ -207,10 +208,11 @@ def _p(p: float) -> str:
 
 
 def claims_view(found: list[Claim]) -> pd.DataFrame:
-    """The details, one row per comparison: the claim, both sides, the verdict (McNemar's),
-    the per-fold differences (points), their mean and sd, the fold test and its p value, the
-    discordant images (left only / right only of all test images) and McNemar's p, the
-    converged networks per side, and the paper's direction."""
+    """The details, one row per comparison: the claim (its number and the comparison in a few
+    words, as in :func:`summary`; an untested claim's statement), both sides, the verdict
+    (McNemar's), the per-fold differences (points), their mean and sd, the fold test and its
+    p value, the discordant images (left only / right only of all test images) and McNemar's
+    p, the converged networks per side, and the paper's direction."""
     rows = []
     for c in found:
         if not c.comparisons:
@@ -222,7 +224,7 @@ def claims_view(found: list[Claim]) -> pd.DataFrame:
             continue
         for cmp in c.comparisons:
             rows.append({
-                "claim": f"({c.number}) {c.statement}",
+                "claim": f"({c.number}) {cmp.label}",
                 "comparison": f"{cmp.left} − {cmp.right}",
                 "verdict": cmp.verdict,
                 "folds": len(cmp.folds),
@@ -287,8 +289,8 @@ def training_check(results: dict, topologies: Sequence[int] | None = None) -> Cl
         untrained = fold_decisions(results, lambda m: m.topology in ts, "untrained")
         check.comparisons.append(compare(f"{name}, Cross F+D, trained",
                                          f"{name}, Cross F+D, untrained", acc, untrained,
-                                         left_converged=conv,
-                                         label="Trained beats the same networks untrained"))
+                                         left_converged=conv, label="Training helps: "
+                                         "trained beats the same networks untrained"))
     if any(getattr(m, "encoder", "") == "pixels" for m in results):
         config = configuration("Cross+Triplet+CrossDD F+D",
                                TABLE2_ROWS["Cross+Triplet+CrossDD F+D"][0],
@@ -297,10 +299,16 @@ def training_check(results: dict, topologies: Sequence[int] | None = None) -> Cl
         pixels = fold_decisions(results, lambda m: True, "pixels")
         check.comparisons.append(compare(f"{name} ({config}), trained", "pixels, F+D",
                                          acc, pixels, left_converged=conv,
-                                         label="Trained beats the pixels"))
+                                         label="Training helps: trained beats the pixels"))
     if not check.comparisons:
         check.reason = "needs the controls (dissim grid --controls)"
     return check
+
+
+def evidence(results: dict, cnn_results: dict | None = None) -> list[Claim]:
+    """What a claims page tests, in its order: first the training check
+    (:func:`training_check`), then the paper's four claims (:func:`claims`)."""
+    return [training_check(results), *claims(results, cnn_results)]
 
 
 def verdicts(found: list[Claim]) -> pd.DataFrame:
