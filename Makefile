@@ -1,13 +1,15 @@
 # dissim: the two commands of the quick start, and a few helpers.
 #   make book   set up (once), run the quick profile on the embedded data set, render the book
 #   make test   set up (once), run the test suite
+#   make findings   rewrite the "What we found" block of README.md and book/intro.md from the
+#                   committed result snapshots (after recomputing them; a test checks the blocks)
 PYTHON  ?= python3
 VENV    ?= .venv
 PROFILE ?= quick
 BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.dissim-installed
 
-.PHONY: setup test book book-html check-html lab lint clean-book
+.PHONY: setup test book book-html check-html lab lint clean-book findings
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +30,13 @@ lint: setup
 # The main job: every notebook of the book on the embedded default data, then the HTML book.
 book: setup
 	$(BIN)/dissim book run --profile $(PROFILE)
+	$(MAKE) findings
 	$(MAKE) book-html
+
+# The summary table that opens README.md and the book (dissim.report.findings); it changes only
+# when results_snapshots/ does.
+findings: setup
+	$(BIN)/python -m dissim.report.findings
 
 book-html: setup
 	$(BIN)/jupyter-book build . -W -n --keep-going

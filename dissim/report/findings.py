@@ -1,0 +1,220 @@
+"""What we found, first: one table of every verdict of the committed evidence snapshots, on
+the book's first page and at the top of the README (book: introduction, "What we found").
+
+For each comparison of a claims page (the training check, then the paper's four claims;
+:func:`dissim.report.claims.evidence`) and each evidence snapshot, the verdict (McNemar's test,
+:mod:`dissim.report.paired`) and the mean difference over folds, linked to the snapshot's claims
+page, and one generated paragraph on what the verdicts mean and at which scale they were
+measured. Snapshots of the ``smoke`` and ``quick`` profiles test the machinery and are left out.
+
+The block sits between :data:`MARKERS` in ``README.md`` and ``book/intro.md`` and is written
+by ``make findings`` (``python -m dissim.report.findings``); ``--check`` exits 1 when a block
+differs from what the snapshots give, and the tests check the same, so the summary cannot go
+stale silently when the snapshots are recomputed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from dissim.pipeline import snapshots
+from dissim.profiles import get as get_profile
+from dissim.report.claims import UNTESTED, evidence
+from dissim.report.views import NBSP, _ranges
+
+__all__ = ["BOOK_LINKS", "MARKERS", "README_LINKS", "TARGETS", "block", "evidence_snapshots",
+           "main", "markdown", "summary_table", "write"]
+
+REPO = Path(__file__).resolve().parents[2]
+MARKERS = ("<!-- findings:start -->", "<!-- findings:end -->")
+#: Where a claims page and a tables page of a snapshot are, seen from the book's first page
+#: (``book/intro.md``; the pages ``dissim book run`` writes into book/results/snapshots/).
+BOOK_LINKS = {"claims": "results/snapshots/{name}/claims.html",
+              "snapshot": "results/snapshots/{name}/snapshot.html"}
+#: The same from the README: the built book's pages (``make book``), and the snapshot folder.
+README_LINKS = {"claims": "_build/html/book/results/snapshots/{name}/claims.html",
+                "snapshot": "results_snapshots/{name}/"}
+#: The files that hold the block, and the links each uses.
+TARGETS = {"README.md": README_LINKS, "book/intro.md": BOOK_LINKS}
+NOT_EVIDENCE = ("smoke", "quick")
+
+
+def evidence_snapshots(root: str | Path = REPO / snapshots.SNAPSHOT_DIR) -> list[Path]:
+    """The snapshot folders under ``root`` whose profile is evidence (not smoke or quick)."""
+    return [p for p in snapshots.list_snapshots(root)
+            if snapshots.load(p).profile.split("+")[0] not in NOT_EVIDENCE]
+
+
+def summary_table(snapshot_dirs: Iterable[str | Path]) -> pd.DataFrame:
+    """One row per snapshot and comparison: ``snapshot``, ``profile``, ``folds``, ``claim``
+    (its number: ``C`` for the training check, 1-4), ``comparison`` (a few words),
+    ``verdict``, ``mean`` (difference over folds, points), ``p_mcnemar``, ``p_folds``, the
+    profile's ``iterations``, ``batch_size`` and ``input_size``, and the ``devices`` the
+    members were computed on."""
+    rows = []
+    for path in snapshot_dirs:
+        snap = snapshots.load(path)
+        prov = snap.provenance()
+        settings = prov.get("profile_settings") or {}
+        scale = {"snapshot": Path(path).name, "profile": snap.profile,
+                 "folds": tuple(prov["folds"]), "iterations": settings.get("iterations"),
+                 "batch_size": settings.get("batch_size"),
+                 "input_size": settings.get("input_size"),
+                 "devices": ", ".join(prov.get("devices") or ["unknown"])}
+        for claim in evidence(snap.results, snap.cnn_results):
+            if not claim.comparisons:
+                rows.append({**scale, "claim": str(claim.number), "comparison": claim.statement,
+                             "verdict": UNTESTED, "mean": float("nan"),
+                             "p_mcnemar": float("nan"), "p_folds": float("nan")})
+            for cmp in claim.comparisons:
+                rows.append({**scale, "claim": str(claim.number), "comparison": cmp.label,
+                             "verdict": cmp.verdict, "mean": cmp.mean,
+                             "p_mcnemar": cmp.p_mcnemar, "p_folds": cmp.p})
+    return pd.DataFrame(rows, columns=["snapshot", "profile", "folds", "claim", "comparison",
+                                       "verdict", "mean", "p_mcnemar", "p_folds", "iterations",
+                                       "batch_size", "input_size", "devices"])
+
+
+def _cell(row: pd.Series, href: str) -> str:
+    """'holds, +8.44', the verdict linked; non-breaking spaces keep a cell on one line."""
+    if row["verdict"] == UNTESTED:
+        return UNTESTED
+    verdict = row["verdict"].replace(" ", NBSP)
+    return f'<a href="{href}">{verdict}</a>,{NBSP}{row["mean"]:+.2f}'
+
+
+def _scale(table: pd.DataFrame) -> str:
+    """Each profile's training scale against the paper's, and each snapshot's folds and
+    devices, in words."""
+    paper = get_profile("paper")
+    profiles = "; ".join(
+        f"profile `{r['profile']}`: {r['iterations']} iterations of {r['batch_size']} pairs "
+        f"({r['iterations'] * r['batch_size']} training pairs per network, where the paper's "
+        f"{paper.iterations} iterations of {paper.batch_size} make "
+        f"{paper.iterations * paper.batch_size}), inputs of {r['input_size']} px or a "
+        f"topology's smallest valid size if larger (the paper's: {paper.input_size} px)"
+        for _, r in table.drop_duplicates("profile").iterrows())
+    parts = []
+    for name, d in table.groupby("snapshot", sort=False):
+        r = d.iloc[0]
+        folds = r["folds"]
+        parts.append(f"`{name}` on {len(folds)} fold{'s' if len(folds) != 1 else ''} "
+                     f"({_ranges(folds)}), computed on {r['devices']}")
+    return f"{profiles}; " + ", ".join(parts)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def markdown(table: pd.DataFrame, links: dict[str, str] = BOOK_LINKS,
+             left_out: Sequence[str] = ()) -> str:
+    """The block: the table (rows = comparisons, columns = snapshots; each cell the verdict,
+    linked to the claims page, and the mean difference in points) and one paragraph.
+    ``left_out`` names the snapshots that are not evidence."""
+    if table.empty:
+        return ("No evidence snapshot is committed yet: `results_snapshots/` holds none of a "
+                "profile at which networks learn (book: Results on real images)."
+                + _left_out(left_out))
+    names = list(dict.fromkeys(table["snapshot"]))
+    rows = list(dict.fromkeys(zip(table["claim"], table["comparison"], strict=True)))
+    header = ["claim"] + [
+        f'<a href="{links["snapshot"].format(name=n)}">{n}</a>' for n in names]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for claim, comparison in rows:
+        cells = [f"({claim}) {comparison}"]
+        for n in names:
+            hit = table[(table["snapshot"] == n) & (table["claim"] == claim)
+                        & (table["comparison"] == comparison)]
+            cells.append(_cell(hit.iloc[0], links["claims"].format(name=n)) if len(hit)
+                         else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    tested = table[table["verdict"] != UNTESTED]
+    counts = tested["verdict"].value_counts()
+    weak = [n for n in names if (table[(table["snapshot"] == n) & (table["claim"] == "C")]
+                                 ["verdict"] != "holds").any()]
+    text = (
+        "Each cell: the verdict on that data set and the mean difference in accuracy points "
+        "(left side minus right side, averaged over folds); the verdict links to the claims "
+        "page, which shows both tests fold by fold. **holds** / **does not hold**: McNemar's "
+        "exact test on every test image of every fold, pooled, finds the claimed side right on "
+        "significantly more (fewer) images than the other (p < 0.05); otherwise **too close "
+        "to call**. The fold-level paired test is shown beside it on each page. "
+        f"Of {len(tested)} comparisons, {_count(counts.get('holds', 0), 'holds', 'hold')}, "
+        f"{_count(counts.get('does not hold', 0), 'does not', 'do not')} and "
+        f"{_count(counts.get('too close to call', 0), 'is', 'are')} too close to call. "
+        f"Scale: {_scale(table)}. The data sets stand in for the paper's, which are not "
+        "redistributable (book: Results on real images). So a verdict says what this method "
+        "does at this scale on these data, not what the paper's networks did.")
+    if weak:
+        text += (" On " + ", ".join(f"`{n}`" for n in weak) + " the trained networks do not "
+                 "beat both of their controls (rows C): there, a verdict about ensembles of them "
+                 "is weak evidence about the paper's method.")
+    return "\n".join(lines) + "\n\n" + text + _left_out(left_out)
+
+
+def _left_out(names: Sequence[str]) -> str:
+    if not names:
+        return ""
+    return (" Left out: " + ", ".join(f"`{n}`" for n in names) + " (a smoke or quick profile, "
+            "which tests the machinery and is not evidence).")
+
+
+def block(text: str) -> str:
+    """What lies between the :data:`MARKERS` in ``text`` (stripped); ValueError if absent."""
+    start, end = MARKERS
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise ValueError(f"expected one {start} ... {end} block")
+    return text[text.index(start) + len(start):text.index(end)].strip()
+
+
+def _replaced(text: str, new: str) -> str:
+    start, end = MARKERS
+    block(text)  # checks the markers
+    return text[:text.index(start) + len(start)] + "\n" + new + "\n" + text[text.index(end):]
+
+
+def write(root: str | Path = REPO, snapshots_root: str | Path | None = None,
+          check: bool = False) -> list[Path]:
+    """Write the block into each of :data:`TARGETS` under ``root`` from the snapshots under
+    ``snapshots_root`` (default ``root/results_snapshots``); return the files that changed
+    (with ``check``, that would change, and write nothing)."""
+    root = Path(root)
+    snaps_root = Path(snapshots_root) if snapshots_root is not None else (
+        root / snapshots.SNAPSHOT_DIR)
+    every = snapshots.list_snapshots(snaps_root)
+    chosen = evidence_snapshots(snaps_root)
+    table = summary_table(chosen)
+    left_out = [p.name for p in every if p not in chosen]
+    changed = []
+    for target, links in TARGETS.items():
+        path = root / target
+        text = path.read_text(encoding="utf-8")
+        new = _replaced(text, markdown(table, links, left_out))
+        if new != text:
+            changed.append(path)
+            if not check:
+                path.write_text(new, encoding="utf-8")
+    return changed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m dissim.report.findings [--check]`` (``make findings``)."""
+    parser = argparse.ArgumentParser(prog="python -m dissim.report.findings",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 if a block differs from the snapshots")
+    args = parser.parse_args(argv)
+    changed = write(check=args.check)
+    for path in changed:
+        print(f"{'stale' if args.check else 'wrote'}: {path.relative_to(REPO)}")
+    return 1 if args.check and changed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

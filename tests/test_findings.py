@@ -1,0 +1,109 @@
+"""What we found, first: the README's and the book's first page's summary block is what the
+committed snapshots give, and the generator says what each cell and paragraph claims."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dissim.report import book, findings
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "results_snapshots" / "textures-smoke"
+
+
+def test_readme_and_intro_blocks_are_what_the_snapshots_give():
+    """Recompute every verdict from results_snapshots/ and compare the blocks byte for byte;
+    after recomputing the snapshots, `make findings` rewrites them."""
+    assert findings.write(ROOT, check=True) == [], "stale: run `make findings` and commit"
+    for target in findings.TARGETS:
+        text = (ROOT / target).read_text(encoding="utf-8")
+        assert "| claim |" in findings.block(text)
+
+
+def _row(snapshot, claim, comparison, verdict, mean, folds=(0, 1, 2)):
+    return {"snapshot": snapshot, "profile": "medium", "folds": folds, "claim": claim,
+            "comparison": comparison, "verdict": verdict, "mean": mean, "p_mcnemar": 0.01,
+            "p_folds": 0.2, "iterations": 100, "batch_size": 16, "input_size": 48,
+            "devices": "cpu"}
+
+
+def test_markdown_cells_links_and_paragraph():
+    table = pd.DataFrame([
+        _row("a-medium", "C", "Training helps: trained beats the pixels", "holds", 6.6),
+        _row("a-medium", "1", "Cross+Triplet beats Cross", "does not hold", -2.345),
+        _row("a-medium", "3", "Fusing topologies beats the best single topology", "not tested",
+             np.nan),
+        _row("b-medium", "C", "Training helps: trained beats the pixels", "too close to call",
+             0.5, folds=(0, 1, 2, 3, 4)),
+        _row("b-medium", "1", "Cross+Triplet beats Cross", "holds", 12.0, folds=(0, 1, 2, 3, 4)),
+    ])
+    text = findings.markdown(table, findings.BOOK_LINKS, left_out=["t-smoke"])
+    lines = text.replace("\u00a0", " ").splitlines()  # cells join their words with NBSP
+    assert lines[0] == ('| claim | <a href="results/snapshots/a-medium/snapshot.html">a-medium</a>'
+                        ' | <a href="results/snapshots/b-medium/snapshot.html">b-medium</a> |')
+    assert lines[2] == ('| (C) Training helps: trained beats the pixels | '
+                        '<a href="results/snapshots/a-medium/claims.html">holds</a>, +6.60 | '
+                        '<a href="results/snapshots/b-medium/claims.html">too close to call</a>'
+                        ', +0.50 |')
+    assert lines[3].endswith('claims.html">does not hold</a>, -2.35 | '
+                             '<a href="results/snapshots/b-medium/claims.html">holds</a>, '
+                             '+12.00 |')
+    assert lines[4] == "| (3) Fusing topologies beats the best single topology | not tested |  |"
+    paragraph = lines[-1]
+    assert "Of 4 comparisons, 2 hold, 1 does not and 1 is too close to call." in paragraph
+    assert "`a-medium` on 3 folds (0-2)" in paragraph and "`b-medium` on 5 folds (0-4)" in paragraph
+    assert "1600 training pairs per network" in paragraph and "540000" in paragraph
+    assert "On `b-medium` the trained networks do not beat both" in paragraph  # a-medium does
+    assert "Left out: `t-smoke`" in paragraph
+    readme = findings.markdown(table, findings.README_LINKS).replace("\u00a0", " ")
+    assert '<a href="_build/html/book/results/snapshots/b-medium/claims.html">holds</a>' in readme
+    assert '<a href="results_snapshots/a-medium/">a-medium</a>' in readme
+    assert "Left out" not in readme
+    assert findings.markdown(table.iloc[:0]).startswith("No evidence snapshot")
+
+
+def test_book_links_are_the_pages_book_run_writes():
+    for page in ("claims", "snapshot"):
+        written = (book.SNAPSHOT_PAGES / "x-medium" / f"{page}.ipynb").relative_to(
+            book.REPO / "book")
+        assert findings.BOOK_LINKS[page].format(name="x-medium") == \
+            written.with_suffix(".html").as_posix()
+        assert findings.README_LINKS[page].format(name="x").startswith(
+            "_build/html/book/" if page == "claims" else "results_snapshots/")
+
+
+def test_block_markers():
+    start, end = findings.MARKERS
+    assert findings.block(f"a\n{start}\n x \n{end}\nb") == "x"
+    for bad in ("no markers", f"{end}{start}", f"{start}{start}{end}"):
+        with pytest.raises(ValueError, match="block"):
+            findings.block(bad)
+
+
+def test_write_and_check_on_a_copy(tmp_path):
+    """Only evidence snapshots go into the table: a tree holding only the smoke snapshot gets
+    the 'no evidence' sentence and names what it left out; --check writes nothing."""
+    start, end = findings.MARKERS
+    for target in findings.TARGETS:
+        (tmp_path / target).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / target).write_text(f"# title\n\n{start}\nold\n{end}\n\nrest\n")
+    shutil.copytree(SMOKE, tmp_path / "results_snapshots" / SMOKE.name)
+    changed = findings.write(tmp_path, check=True)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in changed) == sorted(
+        findings.TARGETS)
+    assert "old" in (tmp_path / "README.md").read_text()
+    findings.write(tmp_path)
+    text = (tmp_path / "README.md").read_text()
+    assert text.startswith("# title\n\n") and text.endswith(f"{end}\n\nrest\n")
+    assert findings.block(text).startswith("No evidence snapshot")
+    assert "Left out: `textures-smoke`" in findings.block(text)
+    assert findings.write(tmp_path, check=True) == []
+    # the table itself reads any snapshot, the smoke one included
+    table = findings.summary_table([SMOKE])
+    assert set(table["snapshot"]) == {"textures-smoke"} and len(table) == 7
+    assert table.loc[table["claim"] == "3", "verdict"].item() == "not tested"
