@@ -137,3 +137,16 @@ def test_mean_and_sd_stay_on_one_line():
         seen += len(re.findall(r"\d(?:\u00a0|&nbsp;|&#160;)\u00b1(?:\u00a0|&nbsp;|&#160;)\d",
                                text))
     assert seen, "no 'mean ± sd' cell found on the result pages"
+
+
+@requires_book
+def test_the_findings_on_the_first_page_link_to_built_pages():
+    """The "What we found" table (dissim.report.findings) links each verdict to a claims page
+    and each snapshot to its tables page; every such link opens a page of the built book."""
+    page = _html_dir() / "book" / "intro.html"
+    text = page.read_text(errors="replace")
+    start, end = text.find('id="what-we-found"'), text.find('id="what-the-paper-claims"')
+    links = re.findall(r'href="(results/snapshots/[^"#]+)"', text[start:end])
+    assert start > 0 and links, "no findings table with links on the first page"
+    missing = sorted({link for link in links if not (page.parent / link).is_file()})
+    assert not missing, f"the findings link to pages that were not built: {missing}"
