@@ -59,6 +59,11 @@ class Profile:
         class-balanced images (the same forward passes, many more pairs).
     lr : float
         Siamese learning rate (paper: 1e-4, Section 3).
+    topology_iterations : tuple of (topology, iterations) pairs, optional
+        Iterations of the listed topologies in place of ``iterations`` (the others keep it):
+        a CPU profile may give the cheap topologies more of them, so each network costs about
+        the same time (equal compute rather than equal iterations); see
+        :meth:`iterations_for`.
     amp : str or None
         Siamese training under autocast: ``"bf16"`` (bfloat16, no loss scaling needed) or None
         (float32). Evaluation, spaces and SVMs stay in float32.
@@ -86,6 +91,7 @@ class Profile:
     cnn_lr: float = 1e-3
     sampler: str = "pairs"
     lr: float = 1e-4
+    topology_iterations: tuple[tuple[int, int], ...] | None = None
     amp: str | None = None
     tf32: bool = False
     channels_last: bool = False
@@ -95,10 +101,21 @@ class Profile:
         d = asdict(self)
         d["k_values"] = list(self.k_values)
         d["cnns"] = list(self.cnns)
+        if self.topology_iterations is not None:
+            d["topology_iterations"] = {str(t): n for t, n in self.topology_iterations}
         for name, off in _DEFAULT_OFF.items():  # off: absent, so older store keys stay valid
             if d[name] == off:
                 del d[name]
         return d
+
+    def iterations_for(self, topology: int) -> int:
+        """Training iterations of ``topology``'s networks (``topology_iterations`` or
+        ``iterations``).
+
+        >>> get("medium").iterations_for(8) > get("medium").iterations_for(1)
+        True
+        """
+        return dict(self.topology_iterations or ()).get(int(topology), self.iterations)
 
     def with_(self, **changes) -> Profile:
         """A copy with some fields changed (``profile.with_(iterations=10)``)."""
@@ -108,7 +125,8 @@ class Profile:
 #: The GPU speed switches and their "off" values (:mod:`dissim.train`).
 _GPU_SWITCHES = {"amp": None, "tf32": False, "channels_last": False}
 #: Fields left out of :meth:`Profile.to_dict` at these values (added after results were stored).
-_DEFAULT_OFF = {**_GPU_SWITCHES, "cnn_lr": 1e-3, "sampler": "pairs", "lr": 1e-4}
+_DEFAULT_OFF = {**_GPU_SWITCHES, "cnn_lr": 1e-3, "sampler": "pairs", "lr": 1e-4,
+                "topology_iterations": None}
 
 _OFFLINE_CNNS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 
@@ -146,6 +164,8 @@ PROFILES: dict[str, Profile] = {
         "medium", input_size=48, iterations=100, batch_size=16, k_values=(15, 30, 45, 60),
         one_net_per_k=False, max_folds=None, max_per_class=None, max_train_retries=0,
         eval_pairs=128, cnns=_OFFLINE_CNNS, cnn_epochs=10, cnn_input_size=128, cnn_lr=1e-2,
+        sampler="batch", lr=1e-3,
+        topology_iterations=((3, 200), (5, 200), (6, 300), (7, 200), (8, 400)),
     ),
     # Seconds: tests and CI.
     "smoke": Profile(
@@ -154,6 +174,17 @@ PROFILES: dict[str, Profile] = {
         cnns=("efficientnet_lite0",), cnn_epochs=1, cnn_batch_size=8, cnn_input_size=32,
     ),
 }
+
+
+def settings_for(settings: dict, topology: int | None) -> dict:
+    """A profile's settings (:meth:`Profile.to_dict`) as one topology's networks see them:
+    ``topology_iterations`` resolved into ``iterations``. Store keys hash this form, so a
+    profile that gives some topologies their own iterations keys the others as before."""
+    d = dict(settings)
+    per = d.pop("topology_iterations", None)
+    if per and topology is not None:
+        d["iterations"] = int(per.get(str(int(topology)), d["iterations"]))
+    return d
 
 
 def get(name: str | Profile) -> Profile:

@@ -80,7 +80,7 @@ def test_batch_loss_equals_the_brute_force_loss_of_every_pair(loss):
              if i != j and lab[i] == lab[j] and lab[k] != lab[i]]
         a, p, q = map(list, zip(*t, strict=True))
         want = triplet_loss(e[a], e[p], e[q], margin=1.0, form="conventional")
-    assert float(got) == pytest.approx(float(want), rel=1e-4)
+    assert float(got.detach()) == pytest.approx(float(want.detach()), rel=1e-4)
 
 
 def test_batch_sampler_trains_and_is_a_profile_and_option_switch():
@@ -105,3 +105,27 @@ def test_batch_sampler_trains_and_is_a_profile_and_option_switch():
     assert train_config(1, "cross", prof, Options(sampler="batch"), 0).sampler == "batch"
     assert train_config(1, "cross", prof.with_(sampler="batch"), DEFAULT_OPTIONS, 0).sampler \
         == "batch"
+
+
+def test_topology_iterations_key_only_the_topologies_they_change():
+    """Equal compute per topology (the medium profile): the listed topologies train longer,
+    and only their store keys change; the others keep the keys of the plain profile."""
+    from dissim.pipeline.keys import member_key
+    from dissim.pipeline.member import DEFAULT_OPTIONS, train_config
+    from dissim.pipeline.spec import Member
+    from dissim.profiles import settings_for
+
+    prof = get_profile("medium")
+    plain = prof.with_(topology_iterations=None)
+    assert [prof.iterations_for(t) for t in (1, 8)] == [prof.iterations, 400]
+    assert train_config(8, "cross", prof, DEFAULT_OPTIONS, 0).iterations == 400
+    assert train_config(1, "cross", prof, DEFAULT_OPTIONS, 0).iterations == prof.iterations
+
+    def key(p, t):
+        return member_key(Member("folder", topology=t, profile=p), DEFAULT_OPTIONS, p, "f")
+
+    assert key(prof, 1) == key(plain, 1)
+    assert key(prof, 8) != key(plain, 8)
+    assert key(prof, 8) == key(plain.with_(iterations=400), 8)
+    resolved = settings_for(prof.to_dict(), 8)
+    assert resolved["iterations"] == 400 and "topology_iterations" not in resolved

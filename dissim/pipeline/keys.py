@@ -11,14 +11,16 @@ from dissim.pipeline.data_cache import fingerprint_of
 from dissim.pipeline.member import Options
 from dissim.pipeline.spec import Member, Unit
 from dissim.pipeline.store import config_key
-from dissim.profiles import Profile
+from dissim.profiles import Profile, settings_for
 
 __all__ = ["key_of", "member_key", "network_lock_name"]
 
 
-def _key_settings(profile: Profile) -> dict:
-    """The profile settings that key a Siamese member (the CNN settings do not)."""
-    settings = {k: v for k, v in profile.to_dict().items() if not k.startswith("cnn")}
+def _key_settings(profile: Profile, topology: int) -> dict:
+    """The profile settings that key a Siamese member of ``topology`` (the CNN settings do
+    not; a profile's per-topology iterations enter as that topology's ``iterations``)."""
+    settings = {k: v for k, v in settings_for(profile.to_dict(), topology).items()
+                if not k.startswith("cnn")}
     settings["extra"] = {}  # format-1 keys hashed a since-removed, always empty field: kept
     return settings
 
@@ -27,7 +29,7 @@ def member_key(member: Member, options: Options, profile: Profile, fingerprint: 
     """The store key: a hash of the member, the options, the profile and the data content."""
     return config_key({
         "member": member.to_dict(), "options": options.to_dict(),
-        "profile": _key_settings(profile), "data": fingerprint, "format": 1,
+        "profile": _key_settings(profile, member.topology), "data": fingerprint, "format": 1,
     })
 
 
@@ -43,4 +45,5 @@ def network_lock_name(unit: Unit, options: Options, root: str | None) -> str:
     net = {k: v for k, v in m0.to_dict().items()
            if k != "space" and (k != "k" or m0.profile.one_net_per_k)}
     return config_key({"network": net, "options": options.to_dict(),
-                       "profile": _key_settings(m0.profile), "data": fingerprint_of(m0, root)})
+                       "profile": _key_settings(m0.profile, m0.topology),
+                       "data": fingerprint_of(m0, root)})

@@ -104,7 +104,8 @@ def train_config(topology: int, method: str, profile: Profile, options: Options,
         raise ConfigError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     loss, optimizer = METHODS[method]
     return TrainConfig(
-        topology=topology, loss=loss, optimizer=optimizer, iterations=profile.iterations,
+        topology=topology, loss=loss, optimizer=optimizer,
+        iterations=profile.iterations_for(topology),
         batch_size=profile.batch_size, lr=profile.lr, seed=seed,
         sampler=options.sampler or profile.sampler, triplet_form=options.triplet_form,
         margin=options.triplet_margin, convergence_threshold=options.convergence_threshold,

@@ -42,7 +42,7 @@ from dissim.pipeline.experiment import (
     dataset_fingerprint,
 )
 from dissim.pipeline.store import Result, ResultsStore, _digest
-from dissim.profiles import PROFILES, Profile
+from dissim.profiles import PROFILES, Profile, settings_for
 from dissim.profiles import get as get_profile
 
 __all__ = ["SCHEMA", "SNAPSHOT_DIR", "Snapshot", "by_member", "export", "import_",
@@ -243,9 +243,10 @@ def _current_settings(meta: dict, profile: str) -> bool:
     does not register (a GPU-switched one) is not checked."""
     if profile not in PROFILES:
         return True
-    now = PROFILES[profile].to_dict()
-    stored = meta.get("profile_settings", {})
     cnn = _is_cnn(meta)
+    topology = None if cnn else (meta.get("member") or {}).get("topology")
+    now = settings_for(PROFILES[profile].to_dict(), topology)
+    stored = settings_for(meta.get("profile_settings", {}), topology)
     return all(stored.get(k) == v for k, v in now.items()
                if k != "name" and k.startswith("cnn") == cnn)
 
