@@ -25,6 +25,8 @@ def add_parser(sub) -> None:
     r.add_argument("--notebooks", "--notebook", default=None, metavar="LIST",
                    type=names(book.ALL_NOTEBOOKS, what="notebook"),
                    help="a subset, e.g. table1,figure4 (default: all)")
+    r.add_argument("--force", action="store_true", help="execute every page, also those "
+                   "whose inputs (notebook, parameters, package, snapshots) did not change")
     r.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                    metavar=("NAME", "VALUE"),
                    help="a notebook parameter, as papermill's -p (repeatable), e.g. "
@@ -41,5 +43,5 @@ def _cmd_run(args) -> int:
     if "k_values" in extra:  # parsed as the pages will parse it, before any kernel starts
         Run(dataset="", k_values=extra["k_values"])
     book.run(args.profile, args.dataset, seed=args.seed, results_dir=args.results,
-             data_root=args.root, notebooks=notebooks, extra=extra)
+             data_root=args.root, notebooks=notebooks, extra=extra, force=args.force)
     return 0

@@ -18,6 +18,12 @@ was.
 Pages travel: the executed notebook names the results store relative to the repository, and
 papermill's injected-parameters cell is hidden (the caption under each table states the values).
 
+A page whose inputs did not change since it was executed (the notebook, its parameters, the
+package and the committed snapshots, the data folder: :mod:`dissim.report.page_cache`) is kept,
+not executed again (``force=True``, ``dissim book run --force``: every page). Kernels talk to
+the runner over IPC (Unix sockets), not TCP, so no kernel prints the "Kernel is running over
+TCP without encryption" warning.
+
 The repository URL and branch have one source, ``_config.yml`` (``repository:``): the book's
 launch buttons read it, and :func:`install_cell` (the first cell of every notebook) and
 :func:`readme_badges` are generated from it.
@@ -36,6 +42,7 @@ from pathlib import Path
 
 import nbformat
 import yaml
+from traitlets.config import Config
 
 from dissim.atomic import removed_on_error
 from dissim.data import DEFAULT_DATASET, FOLDER, manifest
@@ -43,6 +50,7 @@ from dissim.errors import ConfigError, DissimError
 from dissim.pipeline.snapshots import SNAPSHOT_DIR, list_snapshots
 from dissim.pipeline.store import DEFAULT_RESULTS
 from dissim.profiles import get as get_profile
+from dissim.report import page_cache
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO / "notebooks"
@@ -61,6 +69,9 @@ CONFIG = REPO / "_config.yml"
 #: where the partial output of a failed notebook is kept (outside the repository)
 FAILED_DIR = Path(tempfile.gettempdir()) / "dissim-failed"
 INSTALL_TAG = "install"  # the tag (beside remove-cell) of each notebook's install cell
+#: How papermill's kernels are reached: IPC (local Unix sockets) where the system has them, so
+#: the kernel neither listens on TCP nor warns that it does so unencrypted.
+KERNEL_TRANSPORT = "ipc" if os.name == "posix" else "tcp"
 
 
 def repository() -> tuple[str, str]:
@@ -226,17 +237,18 @@ def _for_readers(path: Path) -> None:
 
 
 def execute(notebook: Path, output: Path, parameters: dict, *, timeout: int | None = None,
-            log_output: bool = False) -> Path:
+            log_output: bool = False, inputs_key: str | None = None) -> Path:
     """Execute one notebook with papermill; the output replaces ``output`` only on success.
 
-    ``log_output`` streams the kernel's output (the progress bars) to this terminal.
+    ``log_output`` streams the kernel's output (the progress bars) to this terminal;
+    ``inputs_key`` (:func:`dissim.report.page_cache.inputs_key`) is recorded in the page.
     """
     check_parameters(notebook, parameters)
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".ipynb", dir=output.parent, prefix=f".{output.stem}.")
     os.close(fd)
     try:
-        _execute_into(notebook, tmp, output, parameters, timeout, log_output)
+        _execute_into(notebook, tmp, output, parameters, timeout, log_output, inputs_key)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -244,7 +256,7 @@ def execute(notebook: Path, output: Path, parameters: dict, *, timeout: int | No
 
 
 def _execute_into(notebook: Path, tmp: str, output: Path, parameters: dict,
-                  timeout: int | None, log_output: bool) -> None:
+                  timeout: int | None, log_output: bool, inputs_key: str | None = None) -> None:
     import papermill  # optional, heavy
 
     try:
@@ -253,6 +265,7 @@ def _execute_into(notebook: Path, tmp: str, output: Path, parameters: dict,
             progress_bar=False, log_output=log_output, cwd=str(REPO),
             request_save_on_cell_execute=False,
             execution_timeout=timeout,
+            config=Config({"KernelManager": {"transport": KERNEL_TRANSPORT}}),
         )
     except Exception as err:
         failed = FAILED_DIR / (output.relative_to(OUT_DIR) if output.is_relative_to(OUT_DIR)
@@ -274,6 +287,8 @@ def _execute_into(notebook: Path, tmp: str, output: Path, parameters: dict,
         _title_with_dataset(Path(tmp), parameters["dataset"], parameters.get("profile"))
     elif "snapshot" in parameters:
         _title_with_dataset(Path(tmp), Path(parameters["snapshot"]).name, None)
+    if inputs_key is not None:
+        page_cache.stamp(tmp, inputs_key)
     os.replace(tmp, output)
 
 
@@ -301,9 +316,13 @@ def run(
     extra: dict | None = None,
     log_output: bool = True,
     snapshots_dir: str | Path = SNAPSHOTS,
+    force: bool = False,
 ) -> list[Path]:
     """Execute the book's notebooks for each data set, and the snapshot pages for each result
-    snapshot under ``snapshots_dir``; return the pages written."""
+    snapshot under ``snapshots_dir``; return the pages executed.
+
+    A page whose inputs did not change is kept as it is (:mod:`dissim.report.page_cache`);
+    ``force`` executes every page."""
     get_profile(profile)  # fail early on an unknown profile
     datasets = datasets or [DEFAULT_DATASET]
     for ds in datasets:  # fail early on an unknown data set
@@ -351,6 +370,7 @@ def run(
         _drop_stale_snapshot_pages({p.name for p in snaps})
     written = []
     created = [OUT_DIR] + [OUT_DIR / ds for ds in datasets]
+    repository = page_cache.repository_digest(REPO)  # once: the package, snapshots, manifests
     with removed_on_error(*created):  # a failed run leaves the repository as it was
         for name in chosen:
             for target in targets(name):
@@ -359,9 +379,16 @@ def run(
                 t0 = time.perf_counter()
                 what = f" on {target}" if target else ""
                 run_of = "" if name in PER_SNAPSHOT else f" ({profile})"
+                notebook = NOTEBOOK_DIR / f"{name}.ipynb"
+                key = page_cache.inputs_key(notebook, params, repository,
+                                            params.get("data_root"))
+                if not force and page_cache.is_current(out, key):
+                    print(f"[book] {name}{what}{run_of}: inputs unchanged, kept "
+                          f"{_repo_relative(str(out))}", flush=True)
+                    continue
                 print(f"[book] {name}{what}{run_of} ...", flush=True)
-                written.append(execute(NOTEBOOK_DIR / f"{name}.ipynb", out, params,
-                                       log_output=log_output))
+                written.append(execute(notebook, out, params, log_output=log_output,
+                                       inputs_key=key))
                 print(f"[book] {name} done in {time.perf_counter() - t0:.0f} s -> "
                       f"{_repo_relative(str(out))}", flush=True)
     return written
