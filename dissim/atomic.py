@@ -14,10 +14,14 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from dissim.errors import WriteError, describe
+
+#: Test hook: called with the temporary path of :func:`atomic_path` once it is written, before
+#: the rename (the reliability tests pause there to send a signal at a known moment).
+_before_rename: Callable[[Path], None] | None = None
 
 
 def _unwritable(path: Path, err: OSError) -> WriteError:
@@ -47,6 +51,8 @@ def atomic_path(path: str | os.PathLike, *, fsync: bool = True) -> Iterator[Path
     tmp = Path(name)
     try:
         yield tmp
+        if _before_rename is not None:
+            _before_rename(tmp)
         if fsync:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())

@@ -14,12 +14,15 @@ the traceback.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import signal
 import warnings
 import zipfile
 import zlib
+from collections.abc import Iterator
 
 
 class DissimError(Exception):
@@ -42,6 +45,48 @@ class ResourceError(DissimError):
 class WriteError(ResourceError, OSError):
     """A write that failed (disk full, read-only folder): one line for the command line, and
     still an :class:`OSError` for callers that catch one."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where Ctrl-C raises :class:`KeyboardInterrupt` (and caught
+    wherever it is), so every write in progress is undone the same way; ``signum`` gives the
+    exit status ``128 + signum`` (143, 129)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: The signals that end a command like Ctrl-C: SIGTERM (``kill``, a batch system's limit) and
+#: SIGHUP (a closed terminal), where the platform has them.
+TERMINATING = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+@contextlib.contextmanager
+def terminations_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM and SIGHUP raise :class:`Terminated` (a
+    ``KeyboardInterrupt``); the previous handlers come back after it. Outside the main thread
+    (where no handler can be set) the block runs unchanged."""
+
+    def interrupt(signum, frame):
+        raise Terminated(signum)
+
+    old = {}
+    try:
+        for sig in TERMINATING:
+            old[sig] = signal.signal(sig, interrupt)
+    except ValueError:  # not the main thread
+        pass
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def exit_status(interrupt: KeyboardInterrupt) -> int:
+    """``128 + signal``: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
+    return 128 + getattr(interrupt, "signum", signal.SIGINT)
 
 
 class DissimWarning(UserWarning):

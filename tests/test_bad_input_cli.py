@@ -194,9 +194,11 @@ def test_data_check_decodes_every_image_and_reports_the_protocol(folders, capsys
              "single": "class 'c' has 1 image: with 5 folds", "split": "train/test split",
              "macosx": "__MACOSX is not a class", "link": "is a broken link"}
     for name, want in cases.items():
-        assert main(["data", "check", "folder", "--root", str(folders[name])]) == 1, name
-        out = capsys.readouterr().out
-        assert want in out, (name, out)
+        assert main(["data", "check", "folder", "--root", str(folders[name])]) == 2, name
+        out, err = capsys.readouterr()
+        assert want in out, (name, out)  # the list on stdout, one error line on stderr
+        assert err.startswith("dissim: error: ") and " found in " in err, err
+        assert err.count("\n") == 1, err
     assert main(["data", "check", "folder", "--root", str(folders["good"])]) == 0
     assert "OK: 24 images in 3 classes" in capsys.readouterr().out
 

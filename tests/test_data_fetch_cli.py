@@ -125,10 +125,10 @@ def test_cli_check_reports_problems_and_ok(capsys, tmp_path):
             d = tmp_path / f"Fold{f}" / c
             d.mkdir(parents=True)
             Image.fromarray(np.zeros((2, 2), np.uint8)).save(d / "0.png")
-    assert main(["data", "check", "inflar", "--root", str(tmp_path)]) == 1
+    assert main(["data", "check", "inflar", "--root", str(tmp_path)]) == 2
     assert "class B: 3 files, expected 180" in capsys.readouterr().out
     # one image per class cannot be trained on in the fold that tests it
-    assert main(["data", "check", "folder", "--root", str(tmp_path / "Fold1")]) == 1
+    assert main(["data", "check", "folder", "--root", str(tmp_path / "Fold1")]) == 2
     assert "class 'B' has 1 image: with 5 folds" in capsys.readouterr().out
     for c in "BISU":
         for i in range(1, 5):

@@ -3,8 +3,9 @@
 :func:`run` parses ``argv`` and runs the chosen command. A :class:`~dissim.errors.DissimError`
 or a third-party exception that bad input causes prints one line and returns 2; an unexpected
 exception prints one ``internal error`` line (with where to report it) and returns 1; Ctrl-C
-returns 130. ``--debug`` (anywhere on the command line) or ``DISSIM_DEBUG=1`` prints the
-traceback before that line.
+returns 130, SIGTERM 143 and SIGHUP 129 (:class:`~dissim.errors.Terminated`: the same clean-up
+as Ctrl-C, writes in progress undone). ``--debug`` (anywhere on the command line) or
+``DISSIM_DEBUG=1`` prints the traceback before that line.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ import traceback
 import warnings
 from collections.abc import Sequence
 
-from dissim.errors import ISSUES, DissimWarning, debug_enabled, describe
+from dissim.errors import (
+    ISSUES,
+    DissimWarning,
+    debug_enabled,
+    describe,
+    exit_status,
+    terminations_interrupt,
+)
 from dissim.report.book import repository
 
 DEBUG_FLAG = "--debug"
@@ -41,11 +49,12 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
     except SystemExit as done:  # --help (0) or a one-line argument error (2)
         return done.code if isinstance(done.code, int) else 0
     try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
+        with terminations_interrupt():  # SIGTERM / SIGHUP end a command as Ctrl-C does
+            return int(args.func(args) or 0)
+    except KeyboardInterrupt as stop:
         print("dissim: interrupted; finished members are kept in the results store",
               file=sys.stderr)
-        return INTERRUPTED
+        return exit_status(stop)
     except Exception as exc:  # noqa: BLE001 - the boundary: everything becomes one line
         message, status = describe(exc, issues_url())
         if debug:

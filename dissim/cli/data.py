@@ -1,7 +1,9 @@
 """``dissim data ...``: list, describe, check and fetch data sets.
 
-Handlers return an exit code: 0 OK, 1 problems found by ``check``; a user error
-(:class:`~dissim.errors.DissimError`) goes to :func:`dissim.cli.main`'s one error path.
+Handlers return an exit code, 0 when all is well; a user error
+(:class:`~dissim.errors.DissimError`) goes to :func:`dissim.cli.main`'s one error path. Problems
+that ``check`` finds in the data are a user error too: the list on stdout, one
+``dissim: error: N problems found in DIR`` line on stderr, exit status 2.
 """
 
 from __future__ import annotations
@@ -60,8 +62,10 @@ def _check(args: argparse.Namespace) -> int:
     for p in problems:
         print(p)
     if problems:
-        print(f"{len(problems)} problem(s) found", file=sys.stderr)
-        return 1
+        sys.stdout.flush()  # the list first, then the one error line
+        where = args.root if args.root is not None else args.name
+        raise DataError(f"{len(problems)} problem{'s' if len(problems) > 1 else ''} found in "
+                        f"{where} (listed above); fix or remove those files and check again")
     if args.name == FOLDER:
         classes, items = scan_tree(Path(args.root).expanduser(), problems=[])
         n, c = len(items), len(classes)

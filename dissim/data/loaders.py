@@ -26,15 +26,16 @@ from tqdm import tqdm
 
 from dissim.data.protocols import small_classes
 from dissim.data.spectrogram import cache_dir, cached_wav_image
-from dissim.errors import DataError
+from dissim.errors import ConfigError, DataError
 
 IMAGE_EXTS = frozenset({
     ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".ppm", ".pgm", ".pbm",
 })
 AUDIO_EXTS = frozenset({".wav"})
 #: Largest image decoded, in pixels (Pillow's own default, set here on purpose): a larger one is
-#: refused as a possible decompression bomb. ``DISSIM_MAX_IMAGE_PIXELS`` raises it.
-MAX_IMAGE_PIXELS = int(os.environ.get("DISSIM_MAX_IMAGE_PIXELS", 89_478_485))
+#: refused as a possible decompression bomb. ``DISSIM_MAX_IMAGE_PIXELS`` raises it
+#: (:func:`max_image_pixels`, read when an image is decoded).
+MAX_IMAGE_PIXELS = 89_478_485
 #: Folder names of a train/test split, which are not classes (the protocol makes its own folds).
 SPLIT_NAMES = frozenset({"train", "training", "test", "testing", "val", "valid", "validation",
                          "trainval", "dev"})
@@ -137,6 +138,24 @@ def to_uint8(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
 
 
+def max_image_pixels() -> int:
+    """The decompression-bomb limit: ``$DISSIM_MAX_IMAGE_PIXELS`` (a whole number of pixels,
+    read here, where it is used, so a bad value never breaks another command), else
+    :data:`MAX_IMAGE_PIXELS`."""
+    text = os.environ.get("DISSIM_MAX_IMAGE_PIXELS", "").strip()
+    if not text:
+        return MAX_IMAGE_PIXELS
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"DISSIM_MAX_IMAGE_PIXELS={text!r} is not a whole number of pixels "
+                          "above 0; set it like DISSIM_MAX_IMAGE_PIXELS=200000000, or unset it "
+                          f"for the default {MAX_IMAGE_PIXELS}")
+    return value
+
+
 def read_image(path: str | Path, *, max_side: int | None = None) -> np.ndarray:
     """Read one image file as ``uint8`` (first frame of multi-frame files).
 
@@ -148,7 +167,7 @@ def read_image(path: str | Path, *, max_side: int | None = None) -> np.ndarray:
     DataError
         If Pillow cannot decode the file; the message names it and says "remove or replace it".
     """
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    limit = Image.MAX_IMAGE_PIXELS = max_image_pixels()
     try:
         with warnings.catch_warnings():
             # between 1x and 2x the limit Pillow only warns: refuse those too
@@ -162,7 +181,7 @@ def read_image(path: str | Path, *, max_side: int | None = None) -> np.ndarray:
                 return to_uint8(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise DataError(
-            f"image {path} has more than {MAX_IMAGE_PIXELS} pixels (a possible decompression "
+            f"image {path} has more than {limit} pixels (a possible decompression "
             "bomb); shrink or remove it, or raise DISSIM_MAX_IMAGE_PIXELS if you trust it"
         ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as err:
@@ -320,6 +339,7 @@ def load_folder(
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DataError(f"data folder {root} not found; pass an existing folder of class folders")
+    max_image_pixels()  # a bad DISSIM_MAX_IMAGE_PIXELS is refused before any image is read
     classes, items = scan_tree(root)
     labels = np.array([c for _, c, _ in items], dtype=np.int64)
     keep = subsample(labels, max_per_class, seed)
@@ -354,6 +374,7 @@ def check_folder(root: str | Path, *, counts: dict[str, int] | None = None,
     full decoding, counts, and (with ``n_splits``) classes too small for k-fold."""
     problems: list[str] = []
     root = Path(root).expanduser()
+    max_image_pixels()  # a bad DISSIM_MAX_IMAGE_PIXELS is the user's error, not the data's
     found, items = scan_tree(root, classes=classes, fold_dirs=fold_dirs, exts=exts,
                              problems=problems)
     for p, _, _ in items:

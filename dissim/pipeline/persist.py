@@ -266,6 +266,16 @@ def _read(z: zipfile.ZipFile, name: str, limit: int | None = None) -> bytes:
         raise _Bad(name, f"{err.__class__.__name__}: {err}") from None
 
 
+def _inner_sizes(blob: bytes, name: str) -> None:
+    """Refuse an ``.npz`` entry (itself a zip) whose arrays declare more bytes than it holds,
+    from its central directory, before any array is inflated: :func:`save` stores them
+    uncompressed (``np.savez``), so together they are never larger than the entry."""
+    with zipfile.ZipFile(io.BytesIO(blob)) as inner:
+        declared = sum(info.file_size for info in inner.infolist())
+    if declared > len(blob):
+        raise _Bad(name, f"its arrays declare {declared} bytes in {len(blob)}")
+
+
 def _prefixed(state: dict, prefix: str) -> dict:
     return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
@@ -288,8 +298,12 @@ def _read_verified(path: Path) -> tuple[dict, dict, dict, np.lib.npyio.NpzFile, 
         extra = sorted(names - want - {MANIFEST})
         _need(not extra, extra[0] if extra else "", "not part of a dissim model")
         blobs = {}
+        for name in sorted(want):  # declared sizes first: nothing is inflated beyond them
+            declared = z.getinfo(name).file_size if name in names else None
+            _need(declared in (None, man["entries"][name]["bytes"]), name,
+                  f"declares {declared} bytes, the manifest {man['entries'][name]['bytes']}")
         for name in sorted(want):
-            blob = _read(z, name)
+            blob = _read(z, name, man["entries"][name]["bytes"])
             rec = man["entries"][name]
             _need(len(blob) == rec["bytes"] and hashlib.sha256(blob).hexdigest() == rec["sha256"],
                   name, "SHA-256 differs from the manifest")
@@ -298,6 +312,7 @@ def _read_verified(path: Path) -> tuple[dict, dict, dict, np.lib.npyio.NpzFile, 
     for name, blob in blobs.items():
         try:
             if name.endswith(".npz"):
+                _inner_sizes(blob, name)
                 parsed[name] = np.load(io.BytesIO(blob), allow_pickle=False)
             else:
                 parsed[name] = st_load(blob)  # CPU tensors, whatever device wrote them
