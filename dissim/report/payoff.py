@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
 __all__ = ["PAYOFF_DIR", "committed", "figure", "frame", "load", "summary", "table"]
@@ -89,8 +90,6 @@ def figure(rows: Sequence[dict], x: str = "images"):
     and sampler, the untrained network (0 iterations) as the line's first point, the pixel
     control as a dotted horizontal line. ``x`` is ``"images"`` (forwarded) or
     ``"train_seconds"``."""
-    import matplotlib.pyplot as plt
-
     df = frame(rows)
     panels = sorted(df.groupby(["dataset", "method"]).groups)
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
