@@ -22,12 +22,13 @@ Table 2: the best average), on topology 1 (the MathWorks net) and scaled to the 
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from tqdm import tqdm
@@ -38,6 +39,7 @@ from dissim.errors import ConfigError, DataError
 from dissim.fusion import SCALINGS, average, zscore_sum
 from dissim.images import as_images
 from dissim.pipeline import persist
+from dissim.pipeline.defaults import DEFAULTS
 from dissim.pipeline.member import (
     INPUTS,
     METHODS,
@@ -48,18 +50,26 @@ from dissim.pipeline.member import (
     fit_unit,
     input_size,
     network_seed,
+    pixel_prototypes,
     score_members,
     train_config,
 )
 from dissim.preprocess import to_network_input
 from dissim.profiles import get as get_profile
-from dissim.spaces import SPACE_NAMES, NetworkEncoder
+from dissim.sampling import SAMPLERS
+from dissim.spaces import SPACE_NAMES, NetworkEncoder, PixelEncoder
 from dissim.topologies import available
+from dissim.train import TrainLog, train_siamese, untrained_network
 
 __all__ = ["ClassifierMember", "DissimilarityClassifier", "Network", "as_images"]
 
 #: ``ecnn_zscore`` names: the classifier's default ``row`` is batch independent.
 ECNN_ZSCORES = {"row": "row", "batch": "matrix"}
+#: What stands in the "train" step (book: Your own images, the controls): the trained
+#: networks, the same networks at initialisation, or the pixels through the same spaces.
+ENCODERS = ("trained", "untrained", "pixels")
+#: Parameters added after model files were first written, and the value an older file means.
+ADDED_PARAMS = {"encoder": "trained", "sampler": None}
 
 
 class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
@@ -68,7 +78,9 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     topologies : tuple of int, default (1,)
-        Appendix A subnetworks; the paper's "Fusion 1-8" uses all eight.
+        Appendix A subnetworks; the paper's "Fusion 1-8" uses all eight. This default and
+        those of ``methods``, ``spaces``, ``profile`` and ``sampler`` are
+        :data:`dissim.pipeline.defaults.DEFAULTS`.
     methods : tuple of str, default ("cross", "triplet")
         Paper names (Section 4): ``cross`` (BCE + Adam), ``crossdd`` (BCE + DecayDGrad),
         ``triplet`` (triplet loss + Adam). One network per (input, topology, method).
@@ -101,6 +113,14 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
     svm_C, svm_gamma, svm_scaling
         SVM settings (paper: 1000, 0.1, none; Section 2). The other open choices take the
         defaults of :class:`~dissim.pipeline.member.Options`, as in ``dissim run``.
+    sampler : {None, "pairs", "batch"}
+        How a training mini-batch is formed (:mod:`dissim.sampling`); None: the profile's.
+    encoder : {"trained", "untrained", "pixels"}, default "trained"
+        What stands in the pipeline's "train" step. ``untrained`` keeps each network as
+        initialised (same seed, no iteration); ``pixels`` compares the zero-centred images
+        themselves (one unit per network input, whatever the topologies and methods). Both are
+        the controls of ``dissim evaluate`` (book: Your own images): the same images, seeds,
+        prototypes, spaces and SVMs, so a difference is what training added.
     verbose : bool, default False
         Progress bars.
 
@@ -123,12 +143,14 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(
-        self, topologies: Sequence[int] = (1,), methods: Sequence[str] = ("cross", "triplet"),
-        spaces: Sequence[str] = ("fully", "deeper"), k_values: Sequence[int] | None = None,
-        inputs: Sequence[str] = ("orig",), profile: str = "quick", device: str | None = None,
+        self, topologies: Sequence[int] = DEFAULTS.topologies,
+        methods: Sequence[str] = DEFAULTS.methods, spaces: Sequence[str] = DEFAULTS.spaces,
+        k_values: Sequence[int] | None = None, inputs: Sequence[str] = ("orig",),
+        profile: str = DEFAULTS.profile, device: str | None = None,
         seed: int = 0, ecnn: str | None = None, ecnn_epochs: int | None = None,
         ecnn_zscore: str = "row", svm_C: float = 1000.0, svm_gamma: float = 0.1,
         svm_scaling: str = "none", verbose: bool = False,
+        sampler: str | None = DEFAULTS.sampler, encoder: str = "trained",
     ) -> None:
         self.topologies = topologies
         self.methods = methods
@@ -145,6 +167,8 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
         self.svm_gamma = svm_gamma
         self.svm_scaling = svm_scaling
         self.verbose = verbose
+        self.sampler = sampler
+        self.encoder = encoder
 
     # -- validation ------------------------------------------------------------------------
     def _check_params(self):
@@ -164,6 +188,12 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
                               f"{', '.join(SCALINGS)}")
         if self.ecnn is not None:
             get_cnn(self.ecnn)
+        if self.encoder not in ENCODERS:
+            raise ConfigError(f"unknown encoder {self.encoder!r}; choose one of "
+                              f"{', '.join(ENCODERS)}")
+        if self.sampler is not None and self.sampler not in SAMPLERS:
+            raise ConfigError(f"unknown sampler {self.sampler!r}; choose one of "
+                              f"{', '.join(SAMPLERS)} (or None: the profile's)")
         return (prof, names(self.inputs, INPUTS, "inputs"),
                 names(self.topologies, available(), "topologies"),
                 names(self.methods, tuple(METHODS), "methods"),
@@ -184,10 +214,16 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
 
     def options(self) -> Options:
         """The :class:`~dissim.pipeline.member.Options` the members are built with."""
-        return Options(svm_C=self.svm_C, svm_gamma=self.svm_gamma, svm_scaling=self.svm_scaling)
+        return Options(svm_C=self.svm_C, svm_gamma=self.svm_gamma, svm_scaling=self.svm_scaling,
+                       sampler=self.sampler)
+
+    def twin(self, encoder: str) -> DissimilarityClassifier:
+        """An unfitted copy with ``encoder`` changed: the untrained or pixel control of this
+        configuration (same seeds, prototypes, spaces and SVMs; book: Your own images)."""
+        return clone(self).set_params(encoder=encoder)
 
     # -- fit ---------------------------------------------------------------------------------
-    def fit(self, X, y, *, trainer=None) -> DissimilarityClassifier:
+    def fit(self, X, y, *, trainer=None, cache: dict | None = None) -> DissimilarityClassifier:
         """Train the ensemble (Sections 2-4) on images ``X`` with labels ``y``.
 
         Parameters
@@ -198,7 +234,12 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
             Class labels of any kind (strings, integers); at least two classes.
         trainer : callable, optional
             The training step of the member pipeline (default
-            :func:`dissim.train.train_siamese`).
+            :func:`dissim.train.train_siamese`; :func:`~dissim.train.untrained_network` with
+            ``encoder="untrained"``).
+        cache : dict, optional
+            Network inputs and pixel prototypes already computed by a fit on the same ``X``,
+            ``y`` and ``seed`` (a classifier and its :meth:`twin` controls on one fold): pass
+            the same empty dict to each fit, and each input and k-means is computed once.
 
         Returns
         -------
@@ -223,36 +264,82 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
             raise DataError(f"need at least two classes; got {self.classes_.tolist()}")
         self.k_values_ = self._ks(prof, y_idx)
         self.networks_, self.members_, self.train_logs_ = [], [], []
+        names = [str(c) for c in self.classes_]
         # one network per (input, topology, method), and per k when the profile says so
         k_groups = ([(k,) for k in self.k_values_] if prof.one_net_per_k
                     else [self.k_values_])
         plan = [(i, t, m, ks) for i in inputs for t in topologies for m in methods
                 for ks in k_groups]
-        cache: dict[tuple[str, int], np.ndarray] = {}
-        extra = {} if trainer is None else {"trainer": trainer}
+        if self.encoder == "pixels":  # no network: one unit per distinct network input
+            plan = list({(i, input_size(t, prof), ks): (i, t, m, ks)
+                         for i, t, m, ks in plan}.values())
+        cache = {} if cache is None else cache
+        seconds = dict.fromkeys(("inputs", "prototypes", "training", "spaces_svms"), 0.0)
         for inp, topo, method, ks in tqdm(plan, desc="networks", disable=not self.verbose):
             size = input_size(topo, prof)
-            if (inp, size) not in cache:
-                cache[inp, size] = to_network_input(images, size, representation=inp,
-                                                    pixel_range=options.pixel_range,
-                                                    progress=self.verbose)
+            t0 = time.perf_counter()
+            if ("inputs", inp, size) not in cache:
+                cache["inputs", inp, size] = to_network_input(
+                    images, size, representation=inp, pixel_range=options.pixel_range,
+                    progress=self.verbose)
+            x = cache["inputs", inp, size]
+            t1 = time.perf_counter()
+            if ("prototypes", inp, size, ks, self.seed) not in cache:
+                cache["prototypes", inp, size, ks, self.seed] = (
+                    pixel_prototypes(x, y_idx, ks, options, self.seed, names)
+                    if options.cluster_space == "pixel" else None)
+            t2 = time.perf_counter()
             seed = network_seed(self.seed, 0, ks[0] if prof.one_net_per_k else None)
+            train, make_encoder = self._steps(trainer, x)
+            t_train = [0.0]
+
+            def timed(*args, _train=train, _t=t_train, **kwargs):
+                t = time.perf_counter()
+                out = _train(*args, **kwargs)
+                _t[0] += time.perf_counter() - t
+                return out
+
             fitted = fit_unit(
-                cache[inp, size], y_idx, train_config(topo, method, prof, options, seed),
+                x, y_idx, train_config(topo, method, prof, options, seed),
                 ks=ks, spaces=spaces, options=options, n_classes=len(self.classes_),
-                kmeans_seed=self.seed, class_names=[str(c) for c in self.classes_],
-                device=self.device, progress=self.verbose, **extra)
+                kmeans_seed=self.seed, class_names=names, trainer=timed,
+                make_encoder=make_encoder, device=self.device, progress=self.verbose,
+                prototypes=cache["prototypes", inp, size, ks, self.seed])
+            t3 = time.perf_counter()
+            seconds["inputs"] += t1 - t0
+            seconds["prototypes"] += t2 - t1
+            seconds["training"] += t_train[0]
+            seconds["spaces_svms"] += t3 - t2 - t_train[0]
             j = len(self.networks_)
             self.networks_.append(Network(inp, topo, method, size, fitted.net))
             self.train_logs_.append(fitted.log.to_dict())
             self.members_ += [ClassifierMember(j, fm) for fm in fitted.members]
         self.ecnn_model_ = None
         if self.ecnn is not None:
+            t0 = time.perf_counter()
             self.ecnn_model_ = fit_cnn(self.ecnn, images, y_idx, n_classes=len(self.classes_),
                                        profile=prof, seed=network_seed(self.seed),
                                        epochs=self.ecnn_epochs, device=self.device,
                                        progress=self.verbose)
+            seconds["ecnn"] = time.perf_counter() - t0
+        self.seconds_ = seconds
         return self
+
+    def _steps(self, trainer, x_train: np.ndarray):
+        """The trainer and encoder factory of :func:`~dissim.pipeline.member.fit_unit` for
+        ``encoder``: the trained network, the initialised one, or the pixels (book: Training
+        health, the controls)."""
+        if self.encoder == "pixels":
+            def no_network(*args, **kwargs):  # the pixels are the encoder
+                return None, TrainLog(attempts=0)
+
+            def pixels(net, dct_size):
+                return PixelEncoder(x_train.mean(0), dct_size)
+
+            return no_network, pixels
+        if trainer is None:
+            trainer = untrained_network if self.encoder == "untrained" else train_siamese
+        return trainer, NetworkEncoder
 
     # -- scoring -----------------------------------------------------------------------------
     def member_scores(self, X) -> list[np.ndarray]:
@@ -293,6 +380,9 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
     def save(self, path: str | Path) -> Path:
         """Write the fitted model to ``path`` (a zip; format in :mod:`dissim.pipeline.persist`)."""
         check_is_fitted(self, "members_")
+        if self.encoder == "pixels":
+            raise ConfigError("a pixel control has no networks to save; save the trained "
+                              "classifier (encoder='trained')")
         return persist.save(path, params=self.get_params(deep=False), classes=self.classes_,
                             k_values=self.k_values_, networks=self.networks_,
                             members=self.members_, train_logs=self.train_logs_,
@@ -302,7 +392,7 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
     def load(cls, path: str | Path, *, device: str | None = None) -> DissimilarityClassifier:
         """Read and verify a model written by :meth:`save` (no pickle is ever loaded)."""
         parts = persist.load(path, device=device, check_params=cls._check_saved_params)
-        clf = cls(**parts.params)
+        clf = cls(**{**ADDED_PARAMS, **parts.params})  # an older file: what it was fitted with
         clf.classes_, clf.k_values_ = parts.classes, parts.k_values
         clf.networks_, clf.train_logs_ = parts.networks, parts.train_logs
         clf.members_ = [ClassifierMember(j, fm) for j, fm in parts.members]
@@ -315,8 +405,9 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
         known = set(cls().get_params(deep=False))
         if set(params) - known:
             raise ConfigError(f"unknown parameter(s) {', '.join(sorted(set(params) - known))}")
-        if known - set(params):
-            raise ConfigError(f"missing parameter(s) {', '.join(sorted(known - set(params)))}")
+        missing = known - set(params) - set(ADDED_PARAMS)
+        if missing:
+            raise ConfigError(f"missing parameter(s) {', '.join(sorted(missing))}")
         cls(**params)._check_params()
 
     def __sklearn_tags__(self):

@@ -213,15 +213,21 @@ def fit_unit(
     make_encoder: EncoderFactory = NetworkEncoder,
     device=None,
     progress: bool = False,
+    prototypes: dict[int, tuple[np.ndarray, float]] | None = None,
 ) -> FittedUnit:
     """Train one network (``cfg``) and fit every (k, space) member on the training images.
 
     Pixel-space prototypes do not depend on the network: they are found first, so a class
-    with fewer images than k fails in seconds, not after the training.
+    with fewer images than k fails in seconds, not after the training. ``prototypes`` passes
+    those :func:`pixel_prototypes` found already for the same ``x_train``, ``y_train``, k
+    values, options and seed (networks that share their inputs share their prototypes).
     """
     names = None if class_names is None else list(class_names)
     pixel = options.cluster_space == "pixel"
-    protos = pixel_prototypes(x_train, y_train, ks, options, kmeans_seed, names) if pixel else {}
+    protos = {}
+    if pixel:
+        protos = prototypes if prototypes is not None else pixel_prototypes(
+            x_train, y_train, ks, options, kmeans_seed, names)
     net, log = trainer(x_train, y_train, cfg, device=device, progress=progress)
     encoder = make_encoder(net, dct_size=options.dct_size)
     need_deeper = "deeper" in spaces

@@ -1,0 +1,65 @@
+"""The one place that names the classifier's default configuration (book: Your own images).
+
+:class:`~dissim.pipeline.classifier.DissimilarityClassifier`, ``dissim fit`` and ``dissim
+evaluate`` all read :data:`DEFAULTS`; changing a default is one line here, and the book page's
+table of defaults says what was measured to pick it (``benchmarks/defaults.py`` prints the
+accuracy per CPU-minute of candidate configurations and of the controls on real folders).
+
+Today's value is the paper's best Siamese ensemble, "Triplet+Cross" with FULLY+DEEPER (Section
+4, Table 2: the best average), on topology 1 (the MathWorks net), at the ``quick`` profile and
+the profile's own training sampler.
+
+>>> DEFAULTS.methods
+('cross', 'triplet')
+>>> DEFAULTS.with_(topologies=(6,)).topologies
+(6,)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+__all__ = ["DEFAULTS", "Defaults"]
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """One configuration of the classifier: what a user gets without naming any option.
+
+    Parameters
+    ----------
+    topologies : tuple of int
+        Appendix A subnetworks, one network per (topology, method).
+    methods : tuple of str
+        Paper names (Section 4): ``cross``, ``crossdd``, ``triplet``.
+    spaces : tuple of str
+        Dissimilarity spaces (Section 2.1): ``fully``, ``deeper``.
+    profile : str
+        Scale of training (:mod:`dissim.profiles`).
+    sampler : str or None
+        How a training mini-batch is formed (:mod:`dissim.sampling`); None: the profile's.
+    """
+
+    topologies: tuple[int, ...] = (1,)
+    methods: tuple[str, ...] = ("cross", "triplet")
+    spaces: tuple[str, ...] = ("fully", "deeper")
+    profile: str = "quick"
+    sampler: str | None = None
+
+    def with_(self, **changes) -> Defaults:
+        """A copy with some fields changed (a candidate of ``benchmarks/defaults.py``)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """The classifier's keyword arguments of this configuration."""
+        return asdict(self)
+
+    def label(self) -> str:
+        """A short name: ``t1 cross+triplet fully+deeper quick``, and the sampler when set."""
+        parts = [f"t{','.join(map(str, self.topologies))}", "+".join(self.methods),
+                 "+".join(self.spaces), self.profile]
+        return " ".join(parts + ([self.sampler] if self.sampler else []))
+
+
+#: The defaults of ``DissimilarityClassifier`` and of ``dissim fit`` / ``dissim evaluate``.
+DEFAULTS = Defaults()
