@@ -3,12 +3,14 @@
     dissim fit IMAGE_FOLDER --out model.dissim [--profile quick] [--topologies 1,3] ...
     dissim predict model.dissim IMAGES_OR_FOLDERS... [--csv]
     dissim evaluate IMAGE_FOLDER | --dataset NAME [--folds 5] [--plot confusion.png]
+                    [--report DIR] [--no-controls]
 
 ``IMAGE_FOLDER`` holds one sub-folder per class (:func:`dissim.data.load_folder`); a bad tree
 is one :class:`~dissim.errors.DataError` line, exit status 2 (:func:`dissim.cli.main`).
 ``evaluate`` runs the paper's protocol on it: stratified k-fold (group k-fold for an embedded
 set with groups), one classifier per fold, per-fold accuracy, mean and standard deviation,
-the pooled confusion matrix and the most confused pairs.
+the pooled confusion matrix and the most confused pairs; beside the ensemble, on the same
+folds, its controls and the paired verdict (:mod:`dissim.report.evaluation`).
 """
 
 from __future__ import annotations
@@ -21,12 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
-from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
-from tqdm import tqdm
 
 from dissim import data
-from dissim.atomic import atomic_path
 from dissim.baselines import available as available_cnns
 from dissim.cli.lists import ints, names
 from dissim.data import IMAGE_EXTS, load_folder, read_image
@@ -34,24 +32,26 @@ from dissim.errors import DataError
 from dissim.fusion import SCALINGS
 from dissim.pipeline import validate
 from dissim.pipeline.classifier import DissimilarityClassifier
+from dissim.pipeline.defaults import DEFAULTS
 from dissim.pipeline.experiment import INPUTS, METHODS, SPACE_NAMES
 from dissim.profiles import PROFILES
 from dissim.profiles import get as get_profile
+from dissim.report import evaluation
 from dissim.topologies import available as available_topologies
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", default="quick", choices=sorted(PROFILES),
-                   help="scale of training (default quick)")
+    p.add_argument("--profile", default=DEFAULTS.profile, choices=sorted(PROFILES),
+                   help=f"scale of training (default {DEFAULTS.profile})")
     known = available_topologies()  # lists: one word of ranges and commas (dissim.cli.lists)
-    p.add_argument("--topologies", type=ints(known), default=(1,), metavar="LIST",
+    p.add_argument("--topologies", type=ints(known), default=DEFAULTS.topologies, metavar="LIST",
                    help=f"Appendix A topologies, e.g. 1 or 1,3,7 or {min(known)}-{max(known)} "
-                   "(default 1)")
-    p.add_argument("--methods", type=names(METHODS), default=("cross", "triplet"),
+                   f"(default {','.join(map(str, DEFAULTS.topologies))})")
+    p.add_argument("--methods", type=names(METHODS), default=DEFAULTS.methods,
                    metavar="LIST", help="loss/optimizer pairs, comma list of "
-                   f"{','.join(METHODS)} (default cross,triplet)")
-    p.add_argument("--spaces", type=names(SPACE_NAMES), default=SPACE_NAMES, metavar="LIST",
-                   help="fully,deeper (default both)")
+                   f"{','.join(METHODS)} (default {','.join(DEFAULTS.methods)})")
+    p.add_argument("--spaces", type=names(SPACE_NAMES), default=DEFAULTS.spaces,
+                   metavar="LIST", help=f"fully,deeper (default {','.join(DEFAULTS.spaces)})")
     p.add_argument("--k", type=ints(), default=None, metavar="LIST",
                    help="prototypes per class, e.g. 15,30 (default: the profile's k values)")
     p.add_argument("--inputs", type=names(INPUTS), default=("orig",), metavar="LIST",
@@ -64,12 +64,16 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
 
 
-def _classifier(args, verbose: bool = True):
-    return DissimilarityClassifier(
+def _params(args, verbose: bool = True) -> dict:
+    return dict(
         topologies=tuple(args.topologies), methods=tuple(args.methods),
         spaces=tuple(args.spaces), k_values=None if args.k is None else tuple(args.k),
         inputs=tuple(args.inputs), profile=args.profile, device=args.device, seed=args.seed,
         ecnn=args.ecnn, svm_scaling=args.svm_scaling, verbose=verbose)
+
+
+def _classifier(args, verbose: bool = True):
+    return DissimilarityClassifier(**_params(args, verbose))
 
 
 def add_parsers(sub) -> None:
@@ -101,6 +105,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--min-images", type=int, default=0,
                    help="drop classes with fewer images than this (default keep all)")
     p.add_argument("--plot", default=None, help="write the confusion matrix as a PNG")
+    p.add_argument("--no-controls", dest="controls", action="store_false",
+                   help="skip the controls (untrained networks, pixels, plain SVM, frozen CNN)")
+    p.add_argument("--report", default=None, metavar="DIR",
+                   help="write the table, per-class report, confusion PNG and JSON to DIR "
+                   "(new or empty)")
     _add_model_args(p)
     p.set_defaults(func=_cmd_evaluate)
 
@@ -189,39 +198,24 @@ def confused_pairs(cm: np.ndarray, classes: Sequence[str], top: int = 5) -> list
     return [(t, p, n) for n, t, p in sorted(off, key=lambda r: -r[0])[:top]]
 
 
-def _plot(cm: np.ndarray, classes: Sequence[str], path: str, title: str) -> None:
-    fig = Figure(figsize=(1.2 + 0.7 * len(classes), 1 + 0.7 * len(classes)))  # no window
-    ax = fig.subplots()
-    ConfusionMatrixDisplay(cm, display_labels=list(classes)).plot(
-        ax=ax, cmap="Blues", colorbar=False, xticks_rotation=45)
-    ax.set_title(title)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-
-
 def _cmd_evaluate(args) -> int:
     validate.evaluate_args(args)
-    t0 = time.perf_counter()
     ds = _load_eval_data(args)
     folds = data.folds(ds, seed=args.seed, n_splits=args.folds)[: args.max_folds]
-    y = np.asarray(ds.labels)
-    pred = np.full(len(y), -1)
-    accs = []
-    for f, (tr, te) in enumerate(tqdm(folds, desc="folds")):
-        clf = _classifier(args).fit([ds.images[i] for i in tr], y[tr])
-        pred[te] = clf.predict([ds.images[i] for i in te])
-        accs.append(float(np.mean(pred[te] == y[te])))
-        print(f"fold {f + 1}/{len(folds)}: accuracy {100 * accs[-1]:.2f}% "
-              f"({len(tr)} train, {len(te)} test)", flush=True)
-    done = pred >= 0
-    cm = confusion_matrix(y[done], pred[done], labels=np.arange(len(ds.classes)))
-    wall = time.perf_counter() - t0
     name = args.dataset or str(args.folder)
+    ev = evaluation.evaluate(ds.images, ds.labels, ds.classes, folds,
+                             params=_params(args, verbose=False), controls=args.controls,
+                             name=name, n_splits=args.folds, log=lambda s: print(s, flush=True))
+    ens = ev.ensemble
     print(f"{name} [{args.profile}, {len(folds)} of {args.folds} folds, topologies "
           f"{' '.join(map(str, args.topologies))}, {'+'.join(args.methods)}, "
-          f"{'+'.join(args.spaces)}]: accuracy {100 * np.mean(accs):.2f} "
-          f"± {100 * np.std(accs):.2f}% (mean ± std over folds); wall time {wall:.0f} s")
+          f"{'+'.join(args.spaces)}]: accuracy {100 * ens.mean:.2f} "
+          f"± {100 * ens.sd:.2f}% (mean ± std over folds); {ev.cost_line()}")
+    print(ev.table_text())
+    print(ev.verdict_line())
+    for note in ev.notes:
+        print(f"note: {note}")
+    cm = ev.confusion()
     print("confusion matrix (rows: true, columns: predicted; pooled over the test folds):")
     width = max(len(c) for c in ds.classes)
     print(" " * (width + 2) + " ".join(f"{c[:6]:>6}" for c in ds.classes))
@@ -231,6 +225,10 @@ def _cmd_evaluate(args) -> int:
     if pairs:
         print("most confused: " + "; ".join(f"{t} -> {p} ({n})" for t, p, n in pairs))
     if args.plot:
-        _plot(cm, ds.classes, args.plot, f"{name}: {100 * np.mean(accs):.1f}%")
+        evaluation.save_figure(evaluation.confusion_figure(
+            cm, ds.classes, f"{name}: {100 * ens.mean:.1f}%"), args.plot)
         print(f"wrote {args.plot}")
+    if args.report:
+        evaluation.write_report(ev, args.report)
+        print(f"wrote {args.report}/ ({', '.join(evaluation.REPORT_FILES)})")
     return 0

@@ -125,6 +125,21 @@ def output_file(path: str | os.PathLike, what: str, option: str,
     return p
 
 
+def new_folder(path: str | os.PathLike, what: str, option: str) -> Path:
+    """``path`` is a folder to be written whole: absent or empty, in an existing folder one can
+    write to (it is written beside, then renamed: :func:`dissim.atomic.atomic_dir`)."""
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise DataError(f"{what} {p} ({option}) is a file; name a new folder")
+    if p.is_dir() and any(p.iterdir()):
+        raise DataError(f"{what} {p} ({option}) exists and is not empty; name a new folder")
+    parent = p.absolute().parent
+    if not parent.is_dir():
+        raise DataError(f"folder {parent} of {what} {p} ({option}) not found; create it first")
+    _probe_write(parent, what, p)
+    return p
+
+
 #: The file names a model file may have: ``dissim fit`` writes a zip archive.
 MODEL_SUFFIXES = (".dissim", ".zip")
 
@@ -281,6 +296,8 @@ def evaluate_args(a) -> None:
     _model_args(a)
     if a.plot is not None:
         figure_file(a.plot, "plot", "--plot")
+    if getattr(a, "report", None) is not None:
+        new_folder(a.report, "report folder", "--report")
 
 
 def grid_args(a) -> None:
