@@ -23,10 +23,11 @@ all in a folder, atomically.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,10 +72,22 @@ class Row:
     name: str
     decisions: dict[int, np.ndarray] = field(default_factory=dict)  # fold -> correct (bool)
     seconds: dict[str, float] = field(default_factory=dict)  # part -> seconds over folds
+    cpu_seconds: float = 0.0  # CPU time of this process (all its threads) over folds
 
     def add_seconds(self, **parts: float) -> None:
         for k, v in parts.items():
             self.seconds[k] = self.seconds.get(k, 0.0) + float(v)
+
+    @contextlib.contextmanager
+    def timed(self, part: str | None = None) -> Iterator[None]:
+        """Add the block's CPU seconds, and its wall seconds to ``part`` when named."""
+        t, c = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.cpu_seconds += time.process_time() - c
+            if part is not None:
+                self.add_seconds(**{part: time.perf_counter() - t})
 
     @property
     def fold_acc(self) -> dict[int, float]:
@@ -151,7 +164,7 @@ class Evaluation:
             out.append({"row": r.name, "mean (%)": 100 * r.mean, "sd (%)": 100 * r.sd,
                         "folds": len(acc),
                         "per fold (%)": " ".join(f"{100 * acc[f]:.2f}" for f in sorted(acc)),
-                        "seconds": r.total_seconds,
+                        "seconds": r.total_seconds, "CPU seconds": r.cpu_seconds,
                         **{f"{p} (s)": r.seconds.get(p, np.nan) for p in parts}})
         return pd.DataFrame(out).set_index("row")
 
@@ -162,6 +175,7 @@ class Evaluation:
                                                                       strict=True)]
         shown["per fold (%)"] = t["per fold (%)"]
         shown["seconds"] = [f"{s:.0f}" for s in t["seconds"]]
+        shown["CPU s"] = [f"{s:.0f}" for s in t["CPU seconds"]]
         shown["parts (s)"] = [", ".join(f"{k} {v:.0f}" for k, v in r.seconds.items())
                               for r in self.rows]
         return shown
@@ -207,7 +221,8 @@ class Evaluation:
                       "sizes": [{"train": a, "test": b} for a, b in self.fold_sizes]},
             "rows": [{"name": r.name, "mean": r.mean, "sd": r.sd,
                       "fold_accuracy": {str(f): a for f, a in r.fold_acc.items()},
-                      "seconds": r.total_seconds, "parts": r.seconds,
+                      "seconds": r.total_seconds, "cpu_seconds": r.cpu_seconds,
+                      "parts": r.seconds,
                       "correct": {str(f): d.astype(int).tolist() for f, d in r.decisions.items()}}
                      for r in self.rows],
             "verdict": None if cmp is None else {
@@ -266,30 +281,32 @@ def evaluate(
     if controls:
         rows += [Row(UNTRAINED), Row(PIXELS), Row(PLAIN)]
         prof = get_profile(clf0.profile)
-        t = time.perf_counter()
         topologies = (clf0.topologies,) if isinstance(clf0.topologies, int) else clf0.topologies
-        pixels = pixel_vectors(images, input_size(int(tuple(topologies)[0]), prof))
-        rows[3].add_seconds(inputs=time.perf_counter() - t)
+        with rows[3].timed("inputs"):
+            pixels = pixel_vectors(images, input_size(int(tuple(topologies)[0]), prof))
         for c in cnns:
-            t = time.perf_counter()
+            row = Row(frozen_name(c))
             try:
-                feats = frozen_features(c, images, input_size=prof.cnn_input_size,
-                                        device=clf0.device)
+                with row.timed("features"):
+                    feats = frozen_features(c, images, input_size=prof.cnn_input_size,
+                                            device=clf0.device)
             except ResourceError as err:
                 notes.append(f"no frozen-CNN control: {err}")
                 continue
             cnn = c
-            rows.append(Row(frozen_name(c), seconds={"features": time.perf_counter() - t}))
+            rows.append(row)
             break
     y_true, y_pred, sizes = [], [], []
     for f, (tr, te) in enumerate(folds):
         tr, te = np.asarray(tr), np.asarray(te)
         x_tr, x_te = [images[i] for i in tr], [images[i] for i in te]
         cache: dict = {}
+        c0 = time.process_time()
         clf = DissimilarityClassifier(**params)
         clf.fit(x_tr, y[tr], cache=cache)
         t = time.perf_counter()
         pred = clf.predict(x_te)
+        rows[0].cpu_seconds += time.process_time() - c0
         s = clf.seconds_
         rows[0].add_seconds(**{"training": s["training"],
                                "spaces+SVMs": s["inputs"] + s["prototypes"] + s["spaces_svms"]
@@ -303,14 +320,12 @@ def evaluate(
                 f"({len(tr)} train, {len(te)} test)")
         if controls:
             for row, encoder in ((rows[1], "untrained"), (rows[2], "pixels")):
-                t = time.perf_counter()
-                twin = clf.twin(encoder).fit(x_tr, y[tr], cache=cache)
-                row.decisions[f] = twin.predict(x_te) == y[te]
-                row.add_seconds(**{"fit+predict": time.perf_counter() - t})
+                with row.timed("fit+predict"):
+                    twin = clf.twin(encoder).fit(x_tr, y[tr], cache=cache)
+                    row.decisions[f] = twin.predict(x_te) == y[te]
             for row, x in ((rows[3], pixels), *(((rows[4], feats),) if cnn else ())):
-                t = time.perf_counter()
-                row.decisions[f] = plain_svm().fit(x[tr], y[tr]).predict(x[te]) == y[te]
-                row.add_seconds(svm=time.perf_counter() - t)
+                with row.timed("svm"):
+                    row.decisions[f] = plain_svm().fit(x[tr], y[tr]).predict(x[te]) == y[te]
             line += "; controls: " + ", ".join(f"{r.name.split(',')[0]} "
                                                f"{100 * np.mean(r.decisions[f]):.2f}%"
                                                for r in rows[1:])
