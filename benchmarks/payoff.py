@@ -36,6 +36,7 @@ from dissim.data.protocols import folds
 from dissim.fusion import accuracy, average
 from dissim.pipeline.member import METHODS, Options, fit_unit
 from dissim.preprocess import to_network_input
+from dissim.profiles import get as get_profile
 from dissim.report.benchmark import machine
 from dissim.report.payoff import table
 from dissim.sampling import SAMPLERS, images_per_iteration
@@ -56,7 +57,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--pairs", type=int, default=16,
                    help="pairs (triplets) per iteration of the paper sampler; the batch "
                         "sampler forwards as many images")
-    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--lr", default="medium",
+                   help="learning rate, or a profile name: that profile's rate for each loss "
+                        "(medium: 1e-4 for Cross, 1e-3 for Triplet)")
     p.add_argument("--k", type=int, default=4, help="prototypes per class (one k)")
     p.add_argument("--fold", type=int, default=0)
     p.add_argument("--size", type=int, default=0,
@@ -83,7 +86,15 @@ def _accuracies(encoder_net, encoder, x_tr, y_tr, x_te, y_te, k, n_classes, seed
 
 def _key(row: dict) -> tuple:
     return (row["kind"], row.get("topology"), row.get("method"), row.get("sampler"),
-            row["size"], row.get("iterations"))
+            row.get("lr"), row["size"], row.get("iterations"))
+
+
+def _lr(arg: str, loss: str) -> float:
+    """``--lr``: a number, or a profile whose rate for ``loss`` is taken."""
+    try:
+        return float(arg)
+    except ValueError:
+        return get_profile(arg).lr_for(loss)
 
 
 def run(args: argparse.Namespace, done: list[dict], save) -> list[dict]:
@@ -103,7 +114,7 @@ def run(args: argparse.Namespace, done: list[dict], save) -> list[dict]:
         return inputs[size]
 
     common = {"dataset": Path(args.root).name, "fold": args.fold, "k": args.k,
-              "pairs": args.pairs, "lr": args.lr, "seed": args.seed}
+              "pairs": args.pairs, "seed": args.seed}
     configs = [(int(t), m, s) for t in args.topologies.split(",")
                for m in args.methods.split(",") for s in args.samplers.split(",")]
     for t in sorted({t for t, _, _ in configs}):  # the pixel control at each input side
@@ -122,15 +133,16 @@ def run(args: argparse.Namespace, done: list[dict], save) -> list[dict]:
         print(f"pixels {size} px: F+D {row['F+D']:.4f}", file=sys.stderr)
     for t, method, sampler in tqdm(configs, desc="networks", file=sys.stderr):
         size = args.size or max(48, min_input_size(t))
+        loss, optimizer = METHODS[method]
+        lr = _lr(args.lr, loss)
         base = {"kind": "network", "topology": t, "method": method, "sampler": sampler,
-                "size": size, **common}
+                "lr": lr, "size": size, **common}
         todo = [c for c in checkpoints if _key({**base, "iterations": c}) not in have]
         if not todo:
             continue
         x = x_of(size)
-        loss, optimizer = METHODS[method]
         cfg = TrainConfig(topology=t, loss=loss, optimizer=optimizer, iterations=max(checkpoints),
-                          batch_size=args.pairs, lr=args.lr, seed=args.seed, max_retries=0,
+                          batch_size=args.pairs, lr=lr, seed=args.seed, max_retries=0,
                           sampler=sampler, eval_pairs=64)
         per_iteration = images_per_iteration(args.pairs, loss)
         clock = {"start": time.perf_counter(), "aside": 0.0}
@@ -180,7 +192,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     rows = run(args, done, save)
     print(f"{machine()} | {Path(args.root).name} fold {args.fold} | k {args.k} | "
-          f"{args.pairs} pairs per iteration | lr {args.lr:g} | seed {args.seed} | "
+          f"{args.pairs} pairs per iteration | lr {args.lr} | seed {args.seed} | "
           f"{time.perf_counter() - start:.0f} s")
     print(table(rows))
     return 0

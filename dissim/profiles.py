@@ -59,6 +59,9 @@ class Profile:
         class-balanced images (the same forward passes, many more pairs).
     lr : float
         Siamese learning rate (paper: 1e-4, Section 3).
+    triplet_sampler, triplet_lr : str or float, optional
+        The triplet networks' own sampler and learning rate (None: ``sampler``, ``lr``); see
+        :meth:`sampler_for`, :meth:`lr_for`.
     topology_iterations : tuple of (topology, iterations) pairs, optional
         Iterations of the listed topologies in place of ``iterations`` (the others keep it):
         a CPU profile may give the cheap topologies more of them, so each network costs about
@@ -91,6 +94,8 @@ class Profile:
     cnn_lr: float = 1e-3
     sampler: str = "pairs"
     lr: float = 1e-4
+    triplet_sampler: str | None = None
+    triplet_lr: float | None = None
     topology_iterations: tuple[tuple[int, int], ...] | None = None
     amp: str | None = None
     tf32: bool = False
@@ -117,6 +122,15 @@ class Profile:
         """
         return dict(self.topology_iterations or ()).get(int(topology), self.iterations)
 
+    def sampler_for(self, loss: str) -> str:
+        """The training sampler of ``loss``'s networks (:mod:`dissim.sampling`)."""
+        return self.triplet_sampler if loss == "triplet" and self.triplet_sampler else \
+            self.sampler
+
+    def lr_for(self, loss: str) -> float:
+        """The learning rate of ``loss``'s networks."""
+        return self.triplet_lr if loss == "triplet" and self.triplet_lr else self.lr
+
     def with_(self, **changes) -> Profile:
         """A copy with some fields changed (``profile.with_(iterations=10)``)."""
         return replace(self, **changes)
@@ -126,7 +140,7 @@ class Profile:
 _GPU_SWITCHES = {"amp": None, "tf32": False, "channels_last": False}
 #: Fields left out of :meth:`Profile.to_dict` at these values (added after results were stored).
 _DEFAULT_OFF = {**_GPU_SWITCHES, "cnn_lr": 1e-3, "sampler": "pairs", "lr": 1e-4,
-                "topology_iterations": None}
+                "triplet_sampler": None, "triplet_lr": None, "topology_iterations": None}
 
 _OFFLINE_CNNS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 
@@ -164,7 +178,7 @@ PROFILES: dict[str, Profile] = {
         "medium", input_size=48, iterations=100, batch_size=16, k_values=(15, 30, 45, 60),
         one_net_per_k=False, max_folds=None, max_per_class=None, max_train_retries=0,
         eval_pairs=128, cnns=_OFFLINE_CNNS, cnn_epochs=10, cnn_input_size=128, cnn_lr=1e-2,
-        sampler="batch", lr=1e-3,
+        triplet_sampler="batch", triplet_lr=1e-3,
         topology_iterations=((3, 200), (5, 200), (6, 300), (7, 200), (8, 400)),
     ),
     # Seconds: tests and CI.
@@ -176,14 +190,22 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-def settings_for(settings: dict, topology: int | None) -> dict:
-    """A profile's settings (:meth:`Profile.to_dict`) as one topology's networks see them:
-    ``topology_iterations`` resolved into ``iterations``. Store keys hash this form, so a
-    profile that gives some topologies their own iterations keys the others as before."""
+def settings_for(settings: dict, topology: int | None, loss: str | None = None) -> dict:
+    """A profile's settings (:meth:`Profile.to_dict`) as one topology's networks of one loss
+    see them: ``topology_iterations`` resolved into ``iterations``, ``triplet_sampler`` and
+    ``triplet_lr`` into ``sampler`` and ``lr`` (for ``loss="triplet"``). Store keys hash this
+    form, so a profile that sets some networks apart keys the others as before."""
     d = dict(settings)
     per = d.pop("topology_iterations", None)
     if per and topology is not None:
         d["iterations"] = int(per.get(str(int(topology)), d["iterations"]))
+    sampler, lr = d.pop("triplet_sampler", None), d.pop("triplet_lr", None)
+    if loss == "triplet":
+        for name, value, off in (("sampler", sampler, "pairs"), ("lr", lr, 1e-4)):
+            if value is not None:
+                d[name] = value
+            if d.get(name) == off:  # the paper's value: absent, as in to_dict
+                d.pop(name, None)
     return d
 
 

@@ -42,7 +42,8 @@ def test_summary_finds_the_first_checkpoint_that_beats_both_controls():
 
 def test_table_and_figure_render(tmp_path):
     text = payoff.table(_rows())
-    assert text.count("\n") == 1 + 8 and "| d | 6 | cross | batch | 58 | 200 | 6400 |" in text
+    assert text.count("\n") == 1 + 8
+    assert "| d | 6 | cross | batch | 0.001 | 58 | 200 | 6400 |" in text
     fig = payoff.figure(_rows())
     assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 3  # two curves + pixels
     (tmp_path / "a.json").write_text(json.dumps(_rows()[:3]))

@@ -129,3 +129,25 @@ def test_topology_iterations_key_only_the_topologies_they_change():
     assert key(prof, 8) == key(plain.with_(iterations=400), 8)
     resolved = settings_for(prof.to_dict(), 8)
     assert resolved["iterations"] == 400 and "topology_iterations" not in resolved
+
+
+def test_triplet_settings_key_only_the_triplet_networks():
+    """The medium profile trains its Triplet networks with the batch sampler at lr 1e-3 and
+    its Cross networks as the paper does: the Cross networks keep the keys they had."""
+    from dissim.pipeline.keys import member_key
+    from dissim.pipeline.member import DEFAULT_OPTIONS, train_config
+    from dissim.pipeline.spec import Member
+
+    prof = get_profile("medium")
+    plain = prof.with_(triplet_sampler=None, triplet_lr=None)
+    cross = train_config(1, "cross", prof, DEFAULT_OPTIONS, 0)
+    triplet = train_config(1, "triplet", prof, DEFAULT_OPTIONS, 0)
+    assert (cross.sampler, cross.lr) == ("pairs", 1e-4)
+    assert (triplet.sampler, triplet.lr) == ("batch", 1e-3)
+
+    def key(p, loss):
+        return member_key(Member("folder", loss=loss, profile=p), DEFAULT_OPTIONS, p, "f")
+
+    assert key(prof, "cross") == key(plain, "cross")
+    assert key(prof, "triplet") != key(plain, "triplet")
+    assert key(prof, "triplet") == key(plain.with_(sampler="batch", lr=1e-3), "triplet")

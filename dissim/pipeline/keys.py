@@ -16,10 +16,11 @@ from dissim.profiles import Profile, settings_for
 __all__ = ["key_of", "member_key", "network_lock_name"]
 
 
-def _key_settings(profile: Profile, topology: int) -> dict:
-    """The profile settings that key a Siamese member of ``topology`` (the CNN settings do
-    not; a profile's per-topology iterations enter as that topology's ``iterations``)."""
-    settings = {k: v for k, v in settings_for(profile.to_dict(), topology).items()
+def _key_settings(profile: Profile, topology: int, loss: str) -> dict:
+    """The profile settings that key a Siamese member of ``topology`` and ``loss`` (the CNN
+    settings do not; per-topology and per-loss settings enter as the network's own,
+    :func:`dissim.profiles.settings_for`)."""
+    settings = {k: v for k, v in settings_for(profile.to_dict(), topology, loss).items()
                 if not k.startswith("cnn")}
     settings["extra"] = {}  # format-1 keys hashed a since-removed, always empty field: kept
     return settings
@@ -29,7 +30,8 @@ def member_key(member: Member, options: Options, profile: Profile, fingerprint: 
     """The store key: a hash of the member, the options, the profile and the data content."""
     return config_key({
         "member": member.to_dict(), "options": options.to_dict(),
-        "profile": _key_settings(profile, member.topology), "data": fingerprint, "format": 1,
+        "profile": _key_settings(profile, member.topology, member.loss), "data": fingerprint,
+        "format": 1,
     })
 
 
@@ -45,5 +47,5 @@ def network_lock_name(unit: Unit, options: Options, root: str | None) -> str:
     net = {k: v for k, v in m0.to_dict().items()
            if k != "space" and (k != "k" or m0.profile.one_net_per_k)}
     return config_key({"network": net, "options": options.to_dict(),
-                       "profile": _key_settings(m0.profile, m0.topology),
+                       "profile": _key_settings(m0.profile, m0.topology, m0.loss),
                        "data": fingerprint_of(m0, root)})

@@ -244,9 +244,10 @@ def _current_settings(meta: dict, profile: str) -> bool:
     if profile not in PROFILES:
         return True
     cnn = _is_cnn(meta)
-    topology = None if cnn else (meta.get("member") or {}).get("topology")
-    now = settings_for(PROFILES[profile].to_dict(), topology)
-    stored = settings_for(meta.get("profile_settings", {}), topology)
+    member = {} if cnn else (meta.get("member") or {})
+    topology, loss = member.get("topology"), member.get("loss")
+    now = settings_for(PROFILES[profile].to_dict(), topology, loss)
+    stored = settings_for(meta.get("profile_settings", {}), topology, loss)
     return all(stored.get(k) == v for k, v in now.items()
                if k != "name" and k.startswith("cnn") == cnn)
 

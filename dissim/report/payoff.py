@@ -42,9 +42,11 @@ def frame(rows: Sequence[dict]) -> pd.DataFrame:
     if df.empty:
         return df
     pix = pd.DataFrame([r for r in rows if r["kind"] == "pixels"])
-    keys = ["dataset", "fold", "topology", "method", "sampler", "size"]
+    if "lr" not in df:
+        df["lr"] = float("nan")
+    keys = ["dataset", "fold", "topology", "method", "sampler", "lr", "size"]
     zero = df[df.iterations == 0][keys + ["F+D"]].rename(columns={"F+D": "untrained"})
-    df = df.merge(zero, on=keys, how="left")
+    df = df.merge(zero, on=keys, how="left", validate="many_to_one")
     if not pix.empty:
         df = df.merge(pix[["dataset", "fold", "size", "F+D"]].rename(columns={"F+D": "pixels"}),
                       on=["dataset", "fold", "size"], how="left")
@@ -54,12 +56,13 @@ def frame(rows: Sequence[dict]) -> pd.DataFrame:
 def table(rows: Sequence[dict]) -> str:
     """The curve table (Markdown): one line per network and checkpoint, the controls beside."""
     df = frame(rows)
-    head = ("| data set | topology | method | sampler | px | iterations | images | train s | "
-            "F | D | F+D | untrained F+D | pixels F+D |\n" + "|---" * 13 + "|")
+    head = ("| data set | topology | method | sampler | lr | px | iterations | images | train s | "
+            "F | D | F+D | untrained F+D | pixels F+D |\n" + "|---" * 14 + "|")
     lines = [head]
     for r in df.to_dict("records"):
         lines.append(
-            f"| {r['dataset']} | {r['topology']} | {r['method']} | {r['sampler']} | {r['size']} | "
+            f"| {r['dataset']} | {r['topology']} | {r['method']} | {r['sampler']} | {r['lr']:g} | "
+            f"{r['size']} | "
             f"{r['iterations']} | {r['images']} | {r['train_seconds']:.0f} | {100 * r['F']:.2f} | "
             f"{100 * r['D']:.2f} | {100 * r['F+D']:.2f} | {100 * r['untrained']:.2f} | "
             f"{100 * r.get('pixels', float('nan')):.2f} |")
@@ -71,12 +74,14 @@ def summary(rows: Sequence[dict]) -> pd.DataFrame:
     pixels (None when none does), its training seconds, and the best F+D."""
     df = frame(rows)
     out = []
-    for key, g in df.groupby(["dataset", "topology", "method", "sampler"], sort=True):
+    for key, g in df.groupby(["dataset", "topology", "method", "sampler", "lr"], sort=True,
+                             dropna=False):
         g = g.sort_values("iterations")
         pays = g[(g["F+D"] > g["untrained"]) & (g["F+D"] > g["pixels"]) & (g.iterations > 0)]
         first = pays.iloc[0] if len(pays) else None
         out.append({
             "data set": key[0], "topology": key[1], "method": key[2], "sampler": key[3],
+            "lr": key[4],
             "untrained F+D": 100 * g["untrained"].iloc[0], "pixels F+D": 100 * g["pixels"].iloc[0],
             "best F+D": 100 * g["F+D"].max(),
             "pays from (iterations)": None if first is None else int(first.iterations),
@@ -97,12 +102,12 @@ def figure(rows: Sequence[dict], x: str = "images"):
     tops = sorted(df.topology.unique())
     for ax, (dataset, method) in zip(axes[0], panels, strict=True):
         g = df[(df.dataset == dataset) & (df.method == method)]
-        for (t, sampler), line in g.groupby(["topology", "sampler"]):
+        for (t, sampler, lr), line in g.groupby(["topology", "sampler", "lr"], dropna=False):
             line = line.sort_values("iterations")
             colour = colours[tops.index(t) % len(colours)]
             xs = line[x].clip(lower=1 if x == "images" else 0.1)
             ax.plot(xs, 100 * line["F+D"], marker="o", ms=3, color=colour,
-                    ls="-" if sampler == "batch" else "--", label=f"t{t} {sampler}")
+                    ls="-" if sampler == "batch" else "--", label=f"t{t} {sampler}, lr {lr:g}")
         for size, pix in g.groupby("size")["pixels"].first().items():
             ax.axhline(100 * pix, color="grey", ls=":", lw=1)
             ax.annotate(f"pixels {size} px", (0.01, 100 * pix), xycoords=("axes fraction",
