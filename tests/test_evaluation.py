@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -194,3 +195,24 @@ def test_twins_share_seeds_prototypes_and_inputs():
 def test_defaults_come_from_one_place():
     params = DissimilarityClassifier().get_params()
     assert {k: params[k] for k in DEFAULTS.to_dict()} == DEFAULTS.to_dict()
+
+
+def test_model_files_without_the_new_parameters_load(tmp_path):
+    """A model written before ``encoder`` and ``sampler`` existed loads with their old values."""
+    rng = np.random.default_rng(2)
+    X = [rng.integers(0, 255, (24, 24), dtype=np.uint8) for _ in range(12)]
+    y = np.repeat(["a", "b"], 6)
+    clf = DissimilarityClassifier(profile="smoke", topologies=(8,), methods=("cross",),
+                                  spaces=("fully",), k_values=(2,)).fit(X, y)
+    clf.save(tmp_path / "new.dissim")
+    with zipfile.ZipFile(tmp_path / "new.dissim") as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    manifest = json.loads(parts["manifest.json"])
+    del manifest["params"]["encoder"], manifest["params"]["sampler"]
+    parts["manifest.json"] = json.dumps(manifest).encode()
+    with zipfile.ZipFile(tmp_path / "old.dissim", "w") as z:
+        for name, blob in parts.items():
+            z.writestr(name, blob)
+    old = DissimilarityClassifier.load(tmp_path / "old.dissim")
+    assert (old.encoder, old.sampler) == ("trained", None)
+    np.testing.assert_array_equal(old.decision_function(X), clf.decision_function(X))
