@@ -204,7 +204,7 @@ def _cmd_evaluate(args) -> int:
     folds = data.folds(ds, seed=args.seed, n_splits=args.folds)[: args.max_folds]
     name = args.dataset or str(args.folder)
     ev = evaluation.evaluate(ds.images, ds.labels, ds.classes, folds,
-                             params=_params(args, verbose=False), controls=args.controls,
+                             params=_params(args), controls=args.controls,
                              name=name, n_splits=args.folds, log=lambda s: print(s, flush=True))
     ens = ev.ensemble
     print(f"{name} [{args.profile}, {len(folds)} of {args.folds} folds, topologies "

@@ -218,9 +218,10 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
                        sampler=self.sampler)
 
     def twin(self, encoder: str) -> DissimilarityClassifier:
-        """An unfitted copy with ``encoder`` changed: the untrained or pixel control of this
-        configuration (same seeds, prototypes, spaces and SVMs; book: Your own images)."""
-        return clone(self).set_params(encoder=encoder)
+        """An unfitted copy with ``encoder`` changed and no eCNN: the untrained or pixel
+        control of this configuration's Siamese pipeline (same seeds, prototypes, spaces and
+        SVMs; book: Your own images)."""
+        return clone(self).set_params(encoder=encoder, ecnn=None)
 
     # -- fit ---------------------------------------------------------------------------------
     def fit(self, X, y, *, trainer=None, cache: dict | None = None) -> DissimilarityClassifier:
