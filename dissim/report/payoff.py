@@ -15,6 +15,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from dissim.pipeline.member import METHODS
+from dissim.profiles import get as get_profile
+
 __all__ = ["PAYOFF_DIR", "committed", "figure", "frame", "load", "summary", "table"]
 
 SPACES = ("F", "D", "F+D")
@@ -91,9 +94,11 @@ def summary(rows: Sequence[dict]) -> pd.DataFrame:
 
 
 def figure(rows: Sequence[dict], x: str = "images"):
-    """Accuracy (F+D) against compute, one panel per data set and method: a line per topology
-    and sampler, the untrained network (0 iterations) as the line's first point, the pixel
-    control as a dotted horizontal line. ``x`` is ``"images"`` (forwarded) or
+    """Accuracy (F+D) against compute, one panel per data set and method: a line per topology,
+    sampler and learning rate (thin, with crosses, where the rate is not the medium profile's
+    for that loss), the untrained network (0 iterations) as the line's first point, the pixel
+    control as a dotted horizontal line in the colour of the topology whose input side it
+    has. ``x`` is ``"images"`` (forwarded) or
     ``"train_seconds"``."""
     df = frame(rows)
     panels = sorted(df.groupby(["dataset", "method"]).groups)
@@ -105,14 +110,17 @@ def figure(rows: Sequence[dict], x: str = "images"):
         for (t, sampler, lr), line in g.groupby(["topology", "sampler", "lr"], dropna=False):
             line = line.sort_values("iterations")
             colour = colours[tops.index(t) % len(colours)]
-            xs = line[x].clip(lower=1 if x == "images" else 0.1)
-            ax.plot(xs, 100 * line["F+D"], marker="o", ms=3, color=colour,
-                    ls="-" if sampler == "batch" else "--", label=f"t{t} {sampler}, lr {lr:g}")
-        for size, pix in g.groupby("size")["pixels"].first().items():
-            ax.axhline(100 * pix, color="grey", ls=":", lw=1)
-            ax.annotate(f"pixels {size} px", (0.01, 100 * pix), xycoords=("axes fraction",
-                        "data"), fontsize=7, color="grey", va="bottom")
-        ax.set_xscale("log")
+            usual = lr == get_profile("medium").lr_for(METHODS.get(method, (method,))[0])
+            ax.plot(line[x], 100 * line["F+D"], marker="o" if usual else "x", ms=3, color=colour,
+                    lw=1.5 if usual else 0.8, ls="-" if sampler == "batch" else "--",
+                    label=f"t{t} {sampler}, lr {lr:g}")
+        sizes = g.groupby("size")[["pixels", "topology"]].first()
+        for i, (size, (pix, t)) in enumerate(sizes.iterrows()):
+            colour = colours[tops.index(t) % len(colours)]
+            ax.axhline(100 * pix, color=colour, ls=":", lw=1)
+            ax.annotate(f"pixels, {size} px", (0.02 + 0.4 * i, 100 * pix),
+                        xycoords=("axes fraction", "data"), fontsize=7, color=colour,
+                        va="bottom")
         ax.set_xlabel("images forwarded" if x == "images" else "training seconds (2-core CPU)")
         ax.set_ylabel("test accuracy, F+D (%)")
         ax.set_title(f"{dataset}, {method}", fontsize=9)
