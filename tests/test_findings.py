@@ -29,7 +29,8 @@ def _row(snapshot, claim, comparison, verdict, mean, folds=(0, 1, 2)):
     return {"snapshot": snapshot, "profile": "medium", "folds": folds, "claim": claim,
             "comparison": comparison, "verdict": verdict, "mean": mean, "p_mcnemar": 0.01,
             "p_folds": 0.2, "iterations": 100, "batch_size": 16, "input_size": 48,
-            "devices": "cpu"}
+            "devices": "cpu", "training": findings.training({"iterations": 100,
+                                                             "batch_size": 16})}
 
 
 def test_markdown_cells_links_and_paragraph():
@@ -107,3 +108,13 @@ def test_write_and_check_on_a_copy(tmp_path):
     table = findings.summary_table([SMOKE])
     assert set(table["snapshot"]) == {"textures-smoke"} and len(table) == 7
     assert table.loc[table["claim"] == "3", "verdict"].item() == "not tested"
+
+
+def test_training_in_words_names_each_losss_sampler_and_rate():
+    from dissim.profiles import get as get_profile
+
+    medium = findings.training(get_profile("medium").to_dict())
+    assert medium == ("100 iterations (topologies 3, 5, 6, 7, 8: 200-400); Cross 16 pairs at "
+                      "lr 0.0001, Triplet every valid triplet of a 48-image batch at lr 0.001")
+    assert findings.training({"iterations": 4, "batch_size": 4}) == (
+        "4 iterations of 4 pairs (16 training pairs per network)")

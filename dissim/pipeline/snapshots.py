@@ -302,7 +302,10 @@ class Snapshot:
             "fingerprints": sorted({d.get("fingerprint") for d in data if d.get("fingerprint")}),
             "classes": list(data[0].get("classes", [])) if data else [],
             "folds": sorted({m.fold for m in (*self.results, *self.cnn_results)}),
-            "profile_settings": first.meta.get("profile_settings") if first else {},
+            # the settings as of the newest entry: an entry stored before a retuning is in a
+            # snapshot only where its own network's settings did not change (_current_settings)
+            "profile_settings": max(self.entries(), key=lambda r: str(r.meta.get("created")))
+            .meta.get("profile_settings", {}) if first else {},
             "description": self.description,
             "k_values": sorted({m.k for m in self.results}),
             "topologies": self.topologies(),

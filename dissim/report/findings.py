@@ -28,7 +28,7 @@ from dissim.report.claims import UNTESTED, evidence
 from dissim.report.views import NBSP, _ranges
 
 __all__ = ["BOOK_LINKS", "MARKERS", "README_LINKS", "TARGETS", "block", "evidence_snapshots",
-           "main", "markdown", "summary_table", "write"]
+           "main", "markdown", "summary_table", "training", "write"]
 
 REPO = Path(__file__).resolve().parents[2]
 MARKERS = ("<!-- findings:start -->", "<!-- findings:end -->")
@@ -63,7 +63,7 @@ def summary_table(snapshot_dirs: Iterable[str | Path]) -> pd.DataFrame:
         settings = prov.get("profile_settings") or {}
         scale = {"snapshot": Path(path).name, "profile": snap.profile,
                  "folds": tuple(prov["folds"]), "iterations": settings.get("iterations"),
-                 "batch_size": settings.get("batch_size"),
+                 "batch_size": settings.get("batch_size"), "training": training(settings),
                  "input_size": settings.get("input_size"),
                  "devices": ", ".join(prov.get("devices") or ["unknown"])}
         for claim in evidence(snap.results, snap.cnn_results):
@@ -77,7 +77,7 @@ def summary_table(snapshot_dirs: Iterable[str | Path]) -> pd.DataFrame:
                              "p_mcnemar": cmp.p_mcnemar, "p_folds": cmp.p})
     return pd.DataFrame(rows, columns=["snapshot", "profile", "folds", "claim", "comparison",
                                        "verdict", "mean", "p_mcnemar", "p_folds", "iterations",
-                                       "batch_size", "input_size", "devices"])
+                                       "batch_size", "input_size", "devices", "training"])
 
 
 def _cell(row: pd.Series, href: str) -> str:
@@ -92,13 +92,14 @@ def _scale(table: pd.DataFrame) -> str:
     """Each profile's training scale against the paper's, and each snapshot's folds and
     devices, in words."""
     paper = get_profile("paper")
+    many = table["training"].nunique() > 1
     profiles = "; ".join(
-        f"profile `{r['profile']}`: {r['iterations']} iterations of {r['batch_size']} pairs "
-        f"({r['iterations'] * r['batch_size']} training pairs per network, where the paper's "
-        f"{paper.iterations} iterations of {paper.batch_size} make "
-        f"{paper.iterations * paper.batch_size}), inputs of {r['input_size']} px or a "
-        f"topology's smallest valid size if larger (the paper's: {paper.input_size} px)"
-        for _, r in table.drop_duplicates("profile").iterrows())
+        f"profile `{r['profile']}`" + (f" as `{r['snapshot']}` ran it" if many else "")
+        + f": {r['training']} (the paper: {paper.iterations} iterations of "
+        f"{paper.batch_size} pairs, {paper.iterations * paper.batch_size} per network), inputs "
+        f"of {r['input_size']} px or a topology's smallest valid size if larger (the "
+        f"paper's: {paper.input_size} px)"
+        for _, r in table.drop_duplicates("training").iterrows())
     parts = []
     for name, d in table.groupby("snapshot", sort=False):
         r = d.iloc[0]
@@ -106,6 +107,33 @@ def _scale(table: pd.DataFrame) -> str:
         parts.append(f"`{name}` on {len(folds)} fold{'s' if len(folds) != 1 else ''} "
                      f"({_ranges(folds)}), computed on {r['devices']}")
     return f"{profiles}; " + ", ".join(parts)
+
+
+def training(settings: dict) -> str:
+    """A profile's Siamese training in words, from its settings (:meth:`Profile.to_dict`):
+    iterations and pairs, the sampler and learning rate of each loss, the topologies that
+    train longer (book: Assumptions 11)."""
+    it, b = settings.get("iterations"), settings.get("batch_size")
+    if it is None or b is None:
+        return "unknown training"
+    lr, sampler = settings.get("lr", 1e-4), settings.get("sampler", "pairs")
+    t_lr = settings.get("triplet_lr") or lr
+    t_sampler = settings.get("triplet_sampler") or sampler
+    per = settings.get("topology_iterations") or {}
+    longer = (f" (topologies {', '.join(sorted(per))}: {min(per.values())}-"
+              f"{max(per.values())})" if per else "")
+    if sampler == t_sampler == "pairs" and lr == t_lr:
+        return (f"{it} iterations{longer} of {b} pairs ({it * b} training pairs per network)"
+                + (f", lr {lr:g}" if lr != 1e-4 else ""))
+
+    def one(name: str, smp: str, rate: float, per_image: int) -> str:
+        what = (f"{b} {'triplets' if per_image == 3 else 'pairs'}" if smp == "pairs" else
+                f"every valid {'triplet' if per_image == 3 else 'pair'} of a "
+                f"{per_image * b}-image batch")
+        return f"{name} {what} at lr {rate:g}"
+
+    return (f"{it} iterations{longer}; {one('Cross', sampler, lr, 2)}, "
+            f"{one('Triplet', t_sampler, t_lr, 3)}")
 
 
 def _count(n: int, one: str, many: str) -> str:
