@@ -22,7 +22,8 @@ A page whose inputs did not change since it was executed (the notebook, its para
 package and the committed snapshots, the data folder: :mod:`dissim.report.page_cache`) is kept,
 not executed again (``force=True``, ``dissim book run --force``: every page). Kernels talk to
 the runner over IPC (Unix sockets), not TCP, so no kernel prints the "Kernel is running over
-TCP without encryption" warning.
+TCP without encryption" warning; each kernel's connection file and sockets are removed when
+it ends, also on Ctrl-C or SIGTERM (:mod:`dissim.report.kernels`).
 
 The repository URL and branch have one source, ``_config.yml`` (``repository:``): the book's
 launch buttons read it, and :func:`install_cell` (the first cell of every notebook) and
@@ -42,7 +43,6 @@ from pathlib import Path
 
 import nbformat
 import yaml
-from traitlets.config import Config
 
 from dissim.atomic import removed_on_error
 from dissim.data import DEFAULT_DATASET, FOLDER, manifest
@@ -50,7 +50,7 @@ from dissim.errors import ConfigError, DissimError
 from dissim.pipeline.snapshots import SNAPSHOT_DIR, list_snapshots
 from dissim.pipeline.store import DEFAULT_RESULTS
 from dissim.profiles import get as get_profile
-from dissim.report import page_cache
+from dissim.report import kernels, page_cache
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO / "notebooks"
@@ -260,13 +260,13 @@ def _execute_into(notebook: Path, tmp: str, output: Path, parameters: dict,
     import papermill  # optional, heavy
 
     try:
-        papermill.execute_notebook(
-            str(notebook), tmp, parameters=parameters, kernel_name="python3",
-            progress_bar=False, log_output=log_output, cwd=str(REPO),
-            request_save_on_cell_execute=False,
-            execution_timeout=timeout,
-            config=Config({"KernelManager": {"transport": KERNEL_TRANSPORT}}),
-        )
+        with kernels.owned_kernel("python3", KERNEL_TRANSPORT) as km:  # nothing left on Ctrl-C
+            papermill.execute_notebook(
+                str(notebook), tmp, parameters=parameters, kernel_name="python3",
+                progress_bar=False, log_output=log_output, cwd=str(REPO),
+                request_save_on_cell_execute=False,
+                execution_timeout=timeout, km=km,
+            )
     except Exception as err:
         failed = FAILED_DIR / (output.relative_to(OUT_DIR) if output.is_relative_to(OUT_DIR)
                                else Path(output.name))
