@@ -39,6 +39,8 @@ PROBES: list[tuple[str, list[str], str]] = [
     ("data fetch", ["data", "fetch", "cat", "--dest", "{file}"], "is a file, not a folder"),
     ("data fetch", ["data", "fetch", "inflarr"], "unknown data set 'inflarr'"),
     ("run", ["run", "--seed", "-1", *SMOKE], "--seed must be an integer >= 0; got -1"),
+    ("run", ["run", "--seed", "4294967296", *SMOKE], "--seed must be at most 4294967295 "
+     "(2**32 - 1), the largest seed k-means and the fold splitters accept; got 4294967296"),
     ("run", ["run", "--fold", "-1", *SMOKE], "--fold must be an integer >= 0"),
     ("run", ["run", "--k", "0", *SMOKE], "--k must be an integer >= 1"),
     ("run", ["run", "--topology", "9"], "argument --topology: invalid choice: 9"),

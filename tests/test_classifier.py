@@ -32,6 +32,7 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from dissim import DataError, DissimilarityClassifier
+from dissim.errors import ConfigError, DissimWarning
 from dissim.fusion import RBFSVMs, svm_scores
 from dissim.images import as_images
 
@@ -217,11 +218,30 @@ def test_set_params_and_bad_params(data):
         DissimilarityClassifier(**TINY).fit(X, y[:5])
 
 
-def test_large_k_is_dropped_with_a_warning(data):
-    X, y = data
-    with pytest.warns(UserWarning, match="smallest class has 6"):
-        clf = DissimilarityClassifier(**TINY, k_values=(2, 50)).fit(X, y)
+def test_an_explicit_k_too_large_is_refused_the_profiles_is_lowered_with_a_warning(data):
+    X, y = data  # issue 25 item 5: one rule for the classifier and every sub-command
+    with pytest.raises(ConfigError, match=r"^class 'cat' has 6 training images but k=50 "
+                       r"prototypes per class were requested \(profile smoke\); pass --k 2 "
+                       r"or add images$"):
+        DissimilarityClassifier(**TINY, k_values=(2, 50)).fit(X, y)
+    X2, y2 = _images(n_per_class=2)  # the smoke profile's k values are 2 and 3
+    with pytest.warns(DissimWarning, match=r"^the smallest class has 2 training images: "
+                      r"the profile's k values 2,3 -> 2$"):
+        clf = DissimilarityClassifier(**TINY).fit(X2, y2)
     assert clf.k_values_ == (2,)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1099511627776])
+def test_a_seed_out_of_range_is_refused_before_work(data, seed):
+    X, y = data  # k-means' random_state takes 0 .. 2**32 - 1 (issue 25 item 5)
+    with pytest.raises(ConfigError, match=r"^seed must be (an integer >= 0|at most 4294967295)"):
+        DissimilarityClassifier(**TINY, seed=seed).fit(X, y)
+
+
+def test_classes_of_one_image_are_refused_before_work(data):
+    X, y = data
+    with pytest.raises(DataError, match="every class has one image"):
+        DissimilarityClassifier(**TINY).fit(X[::6], y[::6])
 
 
 def test_pickle(fitted, data):

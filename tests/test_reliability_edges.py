@@ -203,3 +203,151 @@ def test_a_model_zip_that_inflates_is_refused_before_inflating(model, tmp_path, 
     assert str(bomb) in message and "svms.npz" in message
     assert peak < 100_000_000, peak  # nothing near the 400 MB it declares was inflated
     assert snapshot(tmp_path) == before
+
+
+SLEEPING_BOOK = """
+    import pathlib, sys
+    import dissim.report.book as book
+    from dissim.__main__ import run
+
+    base = pathlib.Path(sys.argv[1])
+    book.NOTEBOOK_DIR, book.OUT_DIR = base / "notebooks", base / "pages"
+    sys.argv = ["dissim", "book", "run", "--notebooks", "figure4", "--force",
+                "--results", str(base / "results")]
+    sys.exit(run())
+"""
+
+
+def _sleeping_notebook(path: Path) -> None:
+    """A page whose cell writes the kernel's pid to ``$MARKER``, then sleeps."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    params = new_code_cell('profile = "quick"\nseed = 0\nresults_dir = "results"')
+    params.metadata["tags"] = ["parameters"]
+    nb = new_notebook(cells=[new_markdown_cell("# Sleeps"), params, new_code_cell(
+        "import os, pathlib, time\n"
+        "pathlib.Path(os.environ['MARKER']).write_text(str(os.getpid()))\ntime.sleep(300)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    path.parent.mkdir(parents=True)
+    nbformat.write(nb, path)
+
+
+@pytest.mark.parametrize("sig, status, group", [("SIGINT", 130, True), ("SIGTERM", 143, False)],
+                         ids=["ctrl-c", "kill"])
+def test_an_interrupt_during_book_run_is_one_line_and_leaves_no_kernel(tmp_path, sig, status,
+                                                                       group):
+    """Item 6: Ctrl-C (SIGINT to the terminal's process group) or SIGTERM while a page runs:
+    one line, exit 128 + signal, the kernel gone, no connection file or socket left (in the
+    runtime folder, the temporary folder or the kernels' working folder)."""
+    _sleeping_notebook(tmp_path / "notebooks" / "figure4.ipynb")
+    runtime, temp, marker = tmp_path / "runtime", tmp_path / "tmp", tmp_path / "kernel.pid"
+    runtime.mkdir()
+    temp.mkdir()
+    repo = Path(__file__).parents[1]
+    kernel_files = {*repo.glob("kernel-*")}
+    env = {**ENV, "JUPYTER_RUNTIME_DIR": str(runtime), "TMPDIR": str(temp),
+           "MARKER": str(marker)}
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(SLEEPING_BOOK),
+                             str(tmp_path)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), proc.communicate()[1]
+        assert any(runtime.glob("kernel-*.json"))  # the kernel runs, its connection file here
+        if group:
+            os.killpg(proc.pid, getattr(signal, sig))
+        else:
+            proc.send_signal(getattr(signal, sig))
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == status, err
+    assert err == "dissim: interrupted; finished members are kept in the results store\n"
+    assert list(runtime.iterdir()) == [] and list(temp.iterdir()) == []
+    assert {*repo.glob("kernel-*")} <= kernel_files
+    assert not (tmp_path / "pages").exists()  # no page, no temporary page
+    with pytest.raises(ProcessLookupError):  # the kernel is gone
+        for _ in range(100):
+            os.kill(int(marker.read_text()), 0)
+            time.sleep(0.05)
+
+
+@pytest.mark.parametrize("argv", [
+    ["fit", "{tree}", "--out", "{out}", "--seed", "1099511627776"],
+    ["evaluate", "{tree}", "--seed", "4294967296"],
+    ["run", "--dataset", "folder", "--root", "{tree}", "--seed", "4294967296"],
+    ["grid", "--dataset", "folder", "--root", "{tree}", "--seeds", "0,4294967296"],
+    ["book", "run", "--seed", "4294967296"],
+    ["results", "export", "--out", "{out}", "--seed", "4294967296"],
+], ids=lambda a: a[0] if a[0] != "results" else "export")
+def test_a_seed_out_of_range_is_refused_before_any_image(tmp_path, capsys, monkeypatch,
+                                                          no_work, argv):
+    """Item 5: k-means and the fold splitters take the seed as scikit-learn's random_state
+    (0 .. 2**32 - 1): a larger one is one line, exit 2, before any image is decoded."""
+    import PIL.Image
+
+    def no_image(*args, **kwargs):
+        raise AssertionError("an image was decoded before the seed was checked")
+
+    monkeypatch.setattr(PIL.Image, "open", no_image)
+    tree = make_tree(tmp_path / "t")
+    before = snapshot(tmp_path)
+    args = [a.format(tree=tree, out=tmp_path / "m.dissim") for a in argv]
+    code = main([*args, "--results", str(tmp_path / "r")] if argv[0] in ("run", "grid")
+                else args)
+    message = fails_once(code, capsys.readouterr().err)
+    option = "--seeds" if argv[0] == "grid" else "--seed"
+    assert message.startswith(f"{option} must be at most 4294967295 (2**32 - 1)")
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", ["fit", "evaluate", "run", "grid"])
+def test_an_explicit_k_a_class_cannot_support_is_refused_alike(tmp_path, capsys, no_training,
+                                                               command):
+    """Item 5: one rule for every sub-command: ``--k 1000`` is one line naming the class, its
+    training images, the fold (fit has none) and the k to pass, before any network trains;
+    nothing is lowered silently."""
+    tree = make_tree(tmp_path / "t")
+    store = ["--results", str(tmp_path / "r")]
+    argv = {"fit": ["fit", str(tree), "--out", str(tmp_path / "m.dissim")],
+            "evaluate": ["evaluate", str(tree), "--folds", "2"],
+            "run": ["run", "--dataset", "folder", "--root", str(tree), *store],
+            "grid": ["grid", "--dataset", "folder", "--root", str(tree), *store]}[command]
+    before = snapshot(tmp_path)
+    code = main([*argv, "--profile", "smoke", "--k", "2,1000"])
+    err = capsys.readouterr().err
+    message = fails_once(code, err)
+    assert "Warning" not in err
+    n, fold = {"fit": (8, ""), "evaluate": (4, " in fold 0")}.get(command, (6, " in fold 0"))
+    if command == "run":  # one member, one k
+        code = main([*argv, "--profile", "smoke", "--k", "1000"])
+        message = fails_once(code, capsys.readouterr().err)
+    fits = "" if command == "run" else "2"
+    assert message == (f"class 'a' has {n} training images{fold} but k=1000 prototypes per "
+                       f"class were requested (profile smoke); pass --k {fits or n} or add "
+                       "images")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_warning_is_one_line(tmp_path):
+    """Item 5: a warning the user should see (the profile's k values lowered for a class of
+    one image) is one ``dissim: warning:`` line, not Python's warning with its source line."""
+    tree = make_tree(tmp_path / "t", classes="ab", per_class=3)
+    for extra in ("1.png", "2.png"):
+        (tree / "a" / extra).unlink()
+    args = [a.format(tree=tree, out=tmp_path / "m.zip") for a in FIT if a not in ("--k", "2")]
+    done = subprocess.run([sys.executable, "-m", "dissim", *args], env=ENV,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = [ln for ln in done.stderr.replace("\r", "\n").splitlines()
+             if ln.strip() and "it/s" not in ln and "s/it" not in ln]
+    assert [ln for ln in lines if "arning" in ln] == [
+        "dissim: warning: the smallest class has 1 training images: the profile's k values "
+        "2,3 -> 1"], done.stderr
+    assert "UserWarning" not in done.stderr and "model.py" not in done.stderr

@@ -120,8 +120,8 @@ def test_class_smaller_than_k_fails_before_training(tmp_path, capsys, no_trainin
     root = make_tree(tmp_path / "data")
     line = run_fails(capsys, member_argv(tmp_path, root, "--k", "50"))
     assert line.startswith("dissim: error: class 'a' has ")
-    assert line.endswith("training images but k=50 prototypes per class were requested; "
-                         "lower k (--k) or add images")
+    assert line.endswith("training images in fold 0 but k=50 prototypes per class were "
+                         "requested (profile smoke); pass --k 4 or add images")
     assert files_in(tmp_path / "results") == []
 
 

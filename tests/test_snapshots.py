@@ -247,7 +247,8 @@ def test_grid_refuses_a_k_that_a_class_cannot_support(tmp_path):
             Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(
                 tmp_path / cls / f"{i}.png")
     with pytest.raises(ConfigError, match=r"class 'small' has 8 training images in fold 0 but "
-                                          r"k=60 .*profile medium\); lower k \(--k\)"):
+                                          r"k=60 .*profile medium\); pass --k 8 or add "
+                                          r"images$"):
         runner.expand("folder", "medium", topologies=[1], root=str(tmp_path))
     members = runner.expand("folder", "medium", topologies=[1], ks=[2, 8], root=str(tmp_path))
     assert {m.k for m in members} == {2, 8} and {m.fold for m in members} == set(range(5))

@@ -202,6 +202,8 @@ def _cmd_evaluate(args) -> int:
     validate.evaluate_args(args)
     ds = _load_eval_data(args)
     folds = data.folds(ds, seed=args.seed, n_splits=args.folds)[: args.max_folds]
+    for i, (train, _) in enumerate(folds if args.k is not None else ()):  # before any fold
+        validate.k_supported(args.k, ds.labels[train], ds.classes, i, args.profile)
     name = args.dataset or str(args.folder)
     ev = evaluation.evaluate(ds.images, ds.labels, ds.classes, folds,
                              params=_params(args), controls=args.controls,

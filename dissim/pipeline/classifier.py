@@ -23,7 +23,6 @@ Table 2: the best average), on topology 1 (the MathWorks net) and scaled to the 
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,10 +34,10 @@ from tqdm import tqdm
 
 from dissim.baselines import get as get_cnn
 from dissim.baselines import predict as predict_cnn
-from dissim.errors import ConfigError, DataError
+from dissim.errors import ConfigError, DataError, warn
 from dissim.fusion import SCALINGS, average, zscore_sum
 from dissim.images import as_images
-from dissim.pipeline import persist
+from dissim.pipeline import persist, validate
 from dissim.pipeline.defaults import DEFAULTS
 from dissim.pipeline.member import (
     INPUTS,
@@ -87,9 +86,10 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
     spaces : tuple of str, default ("fully", "deeper")
         Dissimilarity spaces built from each network (Section 2.1).
     k_values : tuple of int, optional
-        Prototypes per class (default: the profile's; 15/30/45/60 in the paper). Values above
-        the smallest class's image count are dropped with a warning; when all are, that count is
-        used.
+        Prototypes per class (default: the profile's; 15/30/45/60 in the paper). A value given
+        here above the smallest class's image count is refused (a ``ConfigError`` naming the
+        class and the k values that fit); the profile's are dropped with a warning, and when
+        all are, that count is used.
     inputs : tuple of str, default ("orig",)
         ``orig`` and/or ``hasc`` network inputs (Section 2).
     profile : str, default "quick"
@@ -100,7 +100,8 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
         Torch device (default CUDA when present).
     seed : int, default 0
         Seeds training, k-means and the eCNN exactly as ``dissim run`` seeds fold 0
-        (:func:`dissim.pipeline.member.network_seed`).
+        (:func:`dissim.pipeline.member.network_seed`); 0 to 2**32 - 1, the range of
+        k-means' ``random_state``.
     ecnn : str, optional
         Name of an ImageNet CNN (:func:`dissim.baselines.available`) fine-tuned on the same
         images and fused with the Siamese ensemble by the z-score sum rule (Section 4).
@@ -188,6 +189,9 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
                               f"{', '.join(SCALINGS)}")
         if self.ecnn is not None:
             get_cnn(self.ecnn)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int | np.integer):
+            raise ConfigError(f"seed must be an integer; got {self.seed!r}")
+        validate.seed(int(self.seed), "seed")
         if self.encoder not in ENCODERS:
             raise ConfigError(f"unknown encoder {self.encoder!r}; choose one of "
                               f"{', '.join(ENCODERS)}")
@@ -205,11 +209,13 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
         if not ks or any(isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1
                          for k in ks):
             raise ConfigError(f"k_values must be positive integers; got {ks!r}")
+        if self.k_values is not None:  # an explicit k a class cannot support: refused
+            validate.k_supported(ks, y, self.classes_, profile=prof.name)
         smallest = int(np.bincount(y).min())
         kept = tuple(sorted({int(k) for k in ks if k <= smallest})) or (smallest,)
-        if set(kept) != {int(k) for k in ks}:
-            warnings.warn(f"the smallest class has {smallest} images: k values {ks} -> {kept}",
-                          stacklevel=3)
+        if set(kept) != {int(k) for k in ks}:  # the profile's k values: lowered, said once
+            warn(f"the smallest class has {smallest} training images: the profile's k values "
+                 f"{','.join(map(str, ks))} -> {','.join(map(str, kept))}")
         return kept
 
     def options(self) -> Options:
@@ -263,6 +269,9 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise DataError(f"need at least two classes; got {self.classes_.tolist()}")
+        if self.encoder != "pixels" and np.bincount(y_idx).max() < 2:  # before any work
+            raise DataError("every class has one image, but training a Siamese network needs "
+                            "a class with two (a positive pair, Section 2.2); add images")
         self.k_values_ = self._ks(prof, y_idx)
         self.networks_, self.members_, self.train_logs_ = [], [], []
         names = [str(c) for c in self.classes_]

@@ -33,10 +33,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import TextIO
 
-import numpy as np
 from tqdm import tqdm
 
 from dissim.errors import ConfigError
+from dissim.pipeline import validate
 from dissim.pipeline.cnn import CNNMember, ensure_cnn_members
 from dissim.pipeline.executors import Executor, LocalExecutor, UnitTask
 from dissim.pipeline.experiment import (
@@ -143,15 +143,8 @@ def _check_k(member: Member, ks: Sequence[int], root: str | None) -> None:
         return
     ds = dataset_of(member, root)
     train_index, _ = fold_of(member, root)
-    counts = np.bincount(ds.labels[train_index], minlength=len(ds.classes))
-    smallest = int(np.argmin(counts))
-    if counts[smallest] < max(ks):
-        fits = [k for k in ks if k <= counts[smallest]]
-        hint = (f"pass --k {','.join(map(str, fits))}" if fits else "lower k (--k)")
-        raise ConfigError(
-            f"class {str(ds.classes[smallest])!r} has {int(counts[smallest])} training images "
-            f"in fold {member.fold} but k={max(ks)} prototypes per class were requested "
-            f"(profile {member.profile.name}); {hint} or add images")
+    validate.k_supported(ks, ds.labels[train_index], ds.classes, member.fold,
+                         member.profile.name)
 
 
 def controls_of(members: Iterable[Member]) -> list[Member]:

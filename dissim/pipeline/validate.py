@@ -17,20 +17,58 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from matplotlib.backend_bases import FigureCanvasBase
 
 from dissim.data import DEFAULT_DATASET, FOLDER, manifest
 from dissim.errors import ConfigError, DataError, ResourceError
-from dissim.pipeline.experiment import fold_of
+from dissim.pipeline.experiment import dataset_of, fold_of
 
 
 def at_least(value: int | None, low: int, option: str) -> None:
     """``value`` (None = unset) is an integer ``>= low``."""
     if value is not None and value < low:
         raise ConfigError(f"{option} must be an integer >= {low}; got {value}")
+
+
+#: The largest seed: k-means and the fold splitters take it as scikit-learn's ``random_state``,
+#: which (as numpy's legacy ``RandomState``) accepts 0 to 2**32 - 1; torch and numpy's
+#: ``default_rng``, which take the networks' seeds, accept more.
+MAX_SEED = 2**32 - 1
+
+
+def seed(value: int | None, option: str = "--seed") -> None:
+    """``value`` (None = unset) is a seed every random generator of the pipeline accepts:
+    ``0 <= value <= MAX_SEED``."""
+    at_least(value, 0, option)
+    if value is not None and value > MAX_SEED:
+        raise ConfigError(f"{option} must be at most {MAX_SEED} (2**32 - 1), the largest seed "
+                          f"k-means and the fold splitters accept; got {value}")
+
+
+def k_supported(ks: Sequence[int], train_labels: np.ndarray, classes: Sequence,
+                fold: int | None = None, profile: str | None = None) -> None:
+    """Refuse a k that a class cannot support: k prototypes per class need k training images
+    of that class (Section 2.1). ``train_labels`` index ``classes``; ``fold`` and ``profile``
+    (when there are folds and a profile) are named in the message, with the k values that fit.
+    """
+    if not ks:
+        return
+    counts = np.bincount(np.asarray(train_labels, dtype=np.int64), minlength=len(classes))
+    smallest = int(np.argmin(counts))
+    n = int(counts[smallest])
+    if n >= max(ks):
+        return
+    fits = [k for k in ks if k <= n] or ([n] if n >= 1 else [])
+    where = f" in fold {fold}" if fold is not None else ""
+    scale = f" (profile {profile})" if profile is not None else ""
+    hint = f"pass --k {','.join(map(str, fits))} or add images" if fits else "add images"
+    raise ConfigError(f"class {str(classes[smallest])!r} has {n} training images{where} but "
+                      f"k={max(ks)} prototypes per class were requested{scale}; {hint}")
 
 
 def device(spec: str | None, option: str = "--device") -> None:
@@ -227,7 +265,7 @@ def results_store(path: str, option: str = "--results") -> None:
 
 def run_args(a) -> None:
     """``dissim run``."""
-    at_least(a.seed, 0, "--seed")
+    seed(a.seed)
     at_least(a.fold, 0, "--fold")
     at_least(a.k, 1, "--k")
     dataset_and_root(a.dataset, a.root)
@@ -244,7 +282,7 @@ def results_ls_args(a) -> None:
 
 def results_export_args(a) -> None:
     """``dissim results export``: seed, store, inputs and an output that is not a file."""
-    at_least(a.seed, 0, "--seed")
+    seed(a.seed)
     results_ls_args(a)
     out = Path(a.out).expanduser()
     if out.exists() and not out.is_dir():
@@ -258,7 +296,7 @@ def results_import_args(a) -> None:
 
 
 def _model_args(a) -> None:
-    at_least(a.seed, 0, "--seed")
+    seed(a.seed)
     for k in a.k or ():
         at_least(k, 1, "--k")
     device(a.device)
@@ -302,6 +340,8 @@ def evaluate_args(a) -> None:
 
 def grid_args(a) -> None:
     """``dissim grid`` (the lists are parsed by the grid itself)."""
+    for s in a.seeds or ():
+        seed(s, "--seeds")
     if a.executor == "local":  # on Dask, --root names a folder on the workers
         dataset_and_root(a.dataset, a.root)
     device(a.device)
@@ -310,7 +350,7 @@ def grid_args(a) -> None:
 
 def book_args(a) -> None:
     """``dissim book run``: data sets, folder, seed and store, before any kernel starts."""
-    at_least(a.seed, 0, "--seed")
+    seed(a.seed)
     for name in a.dataset or []:
         if name != FOLDER:
             manifest(name)  # an unknown name: one line listing how to see the known ones
@@ -324,5 +364,8 @@ def book_args(a) -> None:
 def member_data(member, root: str | None) -> None:
     """Read ``member``'s data set and make its folds before the results store is touched:
     an unreadable image, a bad layout, a class too small for the folds or a fold that does
-    not exist stops here."""
-    fold_of(member, root)
+    not exist stops here, and so does a k a class of the fold cannot support."""
+    train_index, _ = fold_of(member, root)
+    ds = dataset_of(member, root)
+    k_supported((member.k,), ds.labels[train_index], ds.classes, member.fold,
+                member.profile.name)
