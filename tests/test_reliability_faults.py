@@ -176,6 +176,63 @@ def test_two_grids_on_one_store_train_each_network_once(tmp_path):
     assert leftovers == []  # no temporary file, no lock file
 
 
+CLI = """
+    import os, sys, time
+    import dissim.train
+    from dissim.cli import main
+
+    log, go, *argv = sys.argv[1:]
+    once = dissim.train._train_once
+
+    def logged(*args, **kwargs):  # each network trained, by which process
+        with open(log, "a") as fh:
+            fh.write(f"{os.getpid()}\\n")
+        return once(*args, **kwargs)
+
+    dissim.train._train_once = logged
+    print("ready", flush=True)
+    while not os.path.exists(go):
+        time.sleep(0.005)
+    sys.exit(main(argv))
+"""
+#: One network of the embedded set (smoke, fold 0, topology 7, Cross): ``grid`` builds its four
+#: members (FULLY and DEEPER, k 2 and 3), ``run`` one of them.
+GRID_ARGS = ["grid", "--profile", "smoke", "--topologies", "7", "--methods", "cross",
+             "--folds", "0", "--device", "cpu", "--no-progress"]
+RUN_ARGS = ["run", "--profile", "smoke", "--topology", "7", "--loss", "cross", "--optimizer",
+            "adam", "--space", "deeper", "--k", "3", "--device", "cpu"]
+
+
+@pytest.mark.parametrize("second", ["run", "grid"])
+def test_dissim_grid_and_another_command_on_one_store_store_each_entry_once(tmp_path, second):
+    """Issue 25: ``dissim grid`` with a ``dissim run`` (or a second grid) on one store at once:
+    the shared network is trained once, every entry stored once, no lock or temporary file
+    left."""
+    store, log, go = tmp_path / "store", tmp_path / "trainings.log", tmp_path / "go"
+    argvs = [GRID_ARGS, GRID_ARGS if second == "grid" else RUN_ARGS]
+    procs = [spawn(CLI, str(log), str(go), *argv, "--results", str(store)) for argv in argvs]
+    try:
+        for p in procs:
+            assert p.stdout.readline().strip() == "ready", p.stderr.read()
+        go.touch()  # both start at the same moment
+        for p in procs:
+            _, err = p.communicate(timeout=300)
+            assert p.returncode == 0, err
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    assert len(log.read_text().split()) == 1  # the one network, trained once in all
+    s = ResultsStore(store)
+    keys = sorted(s.keys())
+    assert len(keys) == 4 and all(s.get(k) is not None for k in keys)
+    entries = sorted(p.name for p in store.rglob("*.npz"))
+    assert entries == sorted(f"{k}.npz" for k in keys)  # each entry once
+    leftovers = [p for p in store.rglob("*") if p.is_file() and p.suffix != ".npz"]
+    assert leftovers == []  # no temporary file, no lock file
+
+
 def _toy(n_per_class: int = 6, size: int = 62):
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 40, size=(2 * n_per_class, 3, size, size)).astype(np.float32)
