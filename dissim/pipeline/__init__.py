@@ -8,6 +8,8 @@ cached), :mod:`~dissim.pipeline.compute` (one unit's computation), all re-export
 :mod:`~dissim.pipeline.executors` (this process or Dask),
 :mod:`~dissim.pipeline.store` (the results store), :mod:`~dissim.pipeline.cnn` (eCNN members),
 :mod:`~dissim.pipeline.classifier` and :mod:`~dissim.pipeline.persist` (any images),
+:mod:`~dissim.pipeline.defaults` (the classifier's defaults, in one place),
+:mod:`~dissim.pipeline.controls` (the plain-SVM and frozen-CNN controls of an evaluation),
 :mod:`~dissim.pipeline.validate` (arguments, paths and devices, checked before work). Imports
 only the science modules (the README's "Layout").
 """
