@@ -95,8 +95,7 @@ class SiameseNet(nn.Module):
         """Scores of every row of ``E`` (N, D) against every row of ``P`` (K, D): (N, K).
 
         The backbone is not re-run.  Both modes form ``|E_i - P_j|`` for a chunk of rows of E
-        at a time (``chunk`` rows; default: about 2**24 numbers per chunk in cross mode, 2**18
-        in triplet mode), so memory stays
+        at a time (``chunk`` rows; default: about 2**24 numbers per chunk), so memory stays
         bounded and the triplet distance has no cancellation: the expansion
         ``|e|^2 + |p|^2 - 2 e.p`` loses ~1e-4 in float32 for D = 4096, far more than the
         delta = 1e-6 under the root.
@@ -108,12 +107,7 @@ class SiameseNet(nn.Module):
             )
         n, k = E.shape[0], P.shape[0]
         if chunk is None:
-            # The triplet distance is a sum per row, bit-identical for any chunk, and about 8x
-            # cheaper in cache-sized chunks (2**18 numbers; 300 x 270 x 4096 on one core: 0.25
-            # s against 2.1 s). The Cross head is a matrix product whose rounding depends on
-            # the chunk's row count, so its chunk stays the one stored scores were made with.
-            numbers = 2**24 if self.head is not None else 2**18
-            chunk = max(1, numbers // max(1, k * E.shape[1]))
+            chunk = max(1, 2**24 // max(1, k * E.shape[1]))
         if chunk < 1:
             raise ConfigError(f"chunk must be a positive integer; got {chunk!r}")
         rows = []
