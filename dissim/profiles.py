@@ -177,7 +177,10 @@ PROFILES: dict[str, Profile] = {
     #   iterations against 74.0 % at 1e-4).
     # * Triplet: the batch sampler (every valid triplet among 48 class-balanced images, the
     #   forward passes of 16 triplets) at lr 1e-3: topology 1 on Omniglot fold 0 (k = 4-16,
-    #   F+D) 81.2 % after 100 iterations, against 71.9 % with 16 triplets at 1e-4.
+    #   F+D) 81.2 % after 100 iterations, against 71.9 % with 16 triplets at 1e-4; topology 6
+    #   93.8 %. But at this rate the Triplet networks of topologies 3, 4, 5, 7 and 8 collapsed
+    #   (24-46 % on fold 0, below their untrained control): a per-topology rate is still to
+    #   be measured.
     # * Equal compute rather than equal iterations: topologies 3, 5, 6, 7 and 8 cost 0.1-0.6 of
     #   topology 1's time per iteration, so they train 200-400 iterations (topology_iterations).
     # Cost, measured on 2 shared cores with one torch thread per network: see the snapshot
