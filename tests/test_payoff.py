@@ -24,6 +24,8 @@ def _rows():
 
 
 def test_frame_puts_each_networks_controls_beside_it():
+    df = payoff.frame(_rows() + _rows()[:1])  # a pixel row repeated by a second file
+    assert len(df) == 8
     df = payoff.frame(_rows())
     assert len(df) == 8
     assert set(df["untrained"]) == {0.60} and set(df["pixels"]) == {0.70}

@@ -50,7 +50,8 @@ def frame(rows: Sequence[dict]) -> pd.DataFrame:
     keys = ["dataset", "fold", "topology", "method", "sampler", "lr", "size"]
     zero = df[df.iterations == 0][keys + ["F+D"]].rename(columns={"F+D": "untrained"})
     df = df.merge(zero, on=keys, how="left", validate="many_to_one")
-    if not pix.empty:
+    if not pix.empty:  # one pixel control per data set, fold and side (files may repeat it)
+        pix = pix.drop_duplicates(["dataset", "fold", "size"])
         df = df.merge(pix[["dataset", "fold", "size", "F+D"]].rename(columns={"F+D": "pixels"}),
                       on=["dataset", "fold", "size"], how="left")
     return df.sort_values(keys[:-1] + ["iterations"]).reset_index(drop=True)
@@ -84,7 +85,7 @@ def summary(rows: Sequence[dict]) -> pd.DataFrame:
         first = pays.iloc[0] if len(pays) else None
         out.append({
             "data set": key[0], "topology": key[1], "method": key[2], "sampler": key[3],
-            "lr": key[4],
+            "lr": f"{key[4]:g}",
             "untrained F+D": 100 * g["untrained"].iloc[0], "pixels F+D": 100 * g["pixels"].iloc[0],
             "best F+D": 100 * g["F+D"].max(),
             "pays from (iterations)": None if first is None else int(first.iterations),
