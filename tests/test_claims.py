@@ -210,7 +210,7 @@ def test_training_check_against_the_controls():
                     results[p] = Result("k", _block(0, pixels[m.fold] if space == "fully"
                                                     else 0), y, idx, {})
     check = claims.training_check(results)
-    like, vs_pixels = check.comparisons
+    like, ensemble, vs_pixels = check.comparisons
     cross = [sum(sizes[f][(t, "cross", s)] for t in (1, 2) for s in ("fully", "deeper"))
              for f in folds]
     np.testing.assert_allclose(like.diffs, [cross[f] - untrained[f] for f in folds])
@@ -218,9 +218,11 @@ def test_training_check_against_the_controls():
         stats.ttest_rel(like.diffs, np.zeros(4)).pvalue)
     everything = [sum(sizes[f].values()) for f in folds]
     np.testing.assert_allclose(vs_pixels.diffs, [everything[f] - pixels[f] for f in folds])
+    np.testing.assert_allclose(ensemble.diffs, [everything[f] - untrained[f] for f in folds])
     # McNemar on hand-counted discordant images: the controls are right on [0, size)
     cells = [(t, "cross", s) for t in (1, 2) for s in ("fully", "deeper")]
-    for cmp, ours, theirs in ((like, cells, untrained), (vs_pixels, list(sizes[0]), pixels)):
+    for cmp, ours, theirs in ((like, cells, untrained), (vs_pixels, list(sizes[0]), pixels),
+                              (ensemble, list(sizes[0]), untrained)):
         trained = [_right(sizes[f], ours) for f in folds]
         control = [set(range(theirs[f])) for f in folds]
         b = sum(len(t - c) for t, c in zip(trained, control, strict=True))
@@ -236,8 +238,10 @@ def test_training_check_against_the_controls():
     assert vs_pixels.verdict == "does not hold" and check.verdict == "does not hold"
     assert "untrained" in like.right and "pixels" in vs_pixels.right
     view = claims.claims_view([check])
-    assert view["claim"].tolist() == ["(C) Training helps: trained beats the same networks "
-                                      "untrained", "(C) Training helps: trained beats the pixels"]
+    assert view["claim"].tolist() == [
+        "(C) Training helps: trained beats the same networks untrained",
+        "(C) Training helps: the trained ensemble beats the networks untrained",
+        "(C) Training helps: trained beats the pixels"]
     assert claims.training_check({}).reason == "needs trained Siamese members"
     bare = {m: r for m, r in results.items() if m.encoder == "trained"}
     assert claims.training_check(bare).reason.startswith("needs the controls")

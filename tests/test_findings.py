@@ -42,6 +42,8 @@ def test_markdown_cells_links_and_paragraph():
         _row("b-medium", "C", "Training helps: trained beats the pixels", "too close to call",
              0.5, folds=(0, 1, 2, 3, 4)),
         _row("b-medium", "1", "Cross+Triplet beats Cross", "holds", 12.0, folds=(0, 1, 2, 3, 4)),
+        _row("a-medium", "C", "Training helps: the trained ensemble beats the networks "
+             "untrained", "holds", 4.0),
     ])
     text = findings.markdown(table, findings.BOOK_LINKS, left_out=["t-smoke"])
     lines = text.replace("\u00a0", " ").splitlines()  # cells join their words with NBSP
@@ -56,10 +58,11 @@ def test_markdown_cells_links_and_paragraph():
                              '+12.00 |')
     assert lines[4] == "| (3) Fusing topologies beats the best single topology | not tested |  |"
     paragraph = lines[-1]
-    assert "Of 4 comparisons, 2 hold, 1 does not and 1 is too close to call." in paragraph
+    assert "Of 5 comparisons, 3 hold, 1 does not and 1 is too close to call." in paragraph
     assert "`a-medium` on 3 folds (0-2)" in paragraph and "`b-medium` on 5 folds (0-4)" in paragraph
     assert "1600 training pairs per network" in paragraph and "540000" in paragraph
-    assert "On `b-medium` the trained networks do not beat both" in paragraph  # a-medium does
+    # a-medium's ensemble beats both controls; b-medium has no untrained row: not shown to pay
+    assert "On `b-medium` the trained networks do not beat both" in paragraph
     assert "Left out: `t-smoke`" in paragraph
     readme = findings.markdown(table, findings.README_LINKS).replace("\u00a0", " ")
     assert '<a href="_build/html/book/results/snapshots/b-medium/claims.html">holds</a>' in readme
@@ -106,7 +109,7 @@ def test_write_and_check_on_a_copy(tmp_path):
     assert findings.write(tmp_path, check=True) == []
     # the table itself reads any snapshot, the smoke one included
     table = findings.summary_table([SMOKE])
-    assert set(table["snapshot"]) == {"textures-smoke"} and len(table) == 7
+    assert set(table["snapshot"]) == {"textures-smoke"} and len(table) == 8
     assert table.loc[table["claim"] == "3", "verdict"].item() == "not tested"
 
 

@@ -81,16 +81,34 @@ def _profile_of(meta: dict) -> Profile:
     else a :class:`Profile` rebuilt from the stored settings (e.g. ``paper+bf16``)."""
     settings = dict(meta["profile_settings"])
     name = settings.get("name")
-    if name in PROFILES and PROFILES[name].to_dict() == settings:
+    if name in PROFILES and _same_training(meta, PROFILES[name].to_dict(), settings):
         return PROFILES[name]
     for key in ("k_values", "cnns"):
         if key in settings:
             settings[key] = tuple(settings[key])
+    if isinstance(settings.get("topology_iterations"), dict):
+        settings["topology_iterations"] = tuple(
+            (int(t), int(n)) for t, n in sorted(settings["topology_iterations"].items()))
     try:
         return Profile(**settings)
     except TypeError as err:
         raise DataError(f"entry {meta.get('key', '?')[:12]}: profile settings not understood "
                         f"({err})") from None
+
+
+def _same_training(meta: dict, now: dict, stored: dict) -> bool:
+    """Whether an entry's stored settings are the registered profile's for its own network:
+    a Siamese member's settings as its topology and loss see them
+    (:func:`dissim.profiles.settings_for`), a CNN's CNN and data settings; so an entry kept
+    across a retuning that did not touch its network reads as the profile it was stored under."""
+    if _is_cnn(meta):
+        def part(d: dict) -> dict:
+            return {k: v for k, v in d.items()
+                    if k.startswith("cnn") or k in ("name", "max_folds", "max_per_class")}
+        return part(now) == part(stored)
+    member = meta.get("member") or {}
+    t, loss = member.get("topology"), member.get("loss")
+    return settings_for(now, t, loss) == settings_for(stored, t, loss)
 
 
 def member_of(meta: dict) -> Member | CNNMember:

@@ -267,9 +267,11 @@ def training_check(results: dict, topologies: Sequence[int] | None = None) -> Cl
     first question of a reproduction: a claim about Siamese ensembles means little where the
     trained networks are not above the same networks untrained, or above the pixels.
 
-    Two comparisons, each on the largest fusion of topologies present (or the one topology):
-    the trained Cross F+D against the same networks untrained (like for like), and Table 2's
-    fused configuration (Cross+Triplet+CrossDD F+D, with what was run) against the pixels.
+    Up to three comparisons, each on the largest fusion of topologies present (or the one
+    topology): the trained Cross F+D against the same networks untrained (like for like),
+    Table 2's fused configuration (Cross+Triplet+CrossDD F+D, with what was run) against the
+    untrained networks (where more than one method was trained: what all the training
+    bought), and the same configuration against the pixels.
     """
     trained = {m: r for m, r in results.items() if getattr(m, "encoder", "trained") == "trained"}
     present = sorted({m.topology for m in trained})
@@ -291,10 +293,20 @@ def training_check(results: dict, topologies: Sequence[int] | None = None) -> Cl
                                          f"{name}, Cross F+D, untrained", acc, untrained,
                                          left_converged=conv, label="Training helps: "
                                          "trained beats the same networks untrained"))
+    config = configuration("Cross+Triplet+CrossDD F+D",
+                           TABLE2_ROWS["Cross+Triplet+CrossDD F+D"][0], trained_methods(trained))
+    if any(getattr(m, "encoder", "") == "untrained" for m in results) and len(
+            trained_methods(trained)) > 1:
+        # the whole ensemble (every method) against the untrained networks: what all the
+        # training bought, where the Cross row above isolates the Cross networks
+        acc, conv = _side(trained, bottom(ts))
+        untrained = fold_decisions(results, lambda m: m.topology in ts, "untrained")
+        check.comparisons.append(compare(f"{name} ({config}), trained",
+                                         f"{name}, F+D, untrained", acc, untrained,
+                                         left_converged=conv,
+                                         label="Training helps: the trained ensemble beats "
+                                               "the networks untrained"))
     if any(getattr(m, "encoder", "") == "pixels" for m in results):
-        config = configuration("Cross+Triplet+CrossDD F+D",
-                               TABLE2_ROWS["Cross+Triplet+CrossDD F+D"][0],
-                               trained_methods(trained))
         acc, conv = _side(trained, bottom(ts))
         pixels = fold_decisions(results, lambda m: True, "pixels")
         check.comparisons.append(compare(f"{name} ({config}), trained", "pixels, F+D",
