@@ -74,8 +74,9 @@ def table(rows: Sequence[dict]) -> str:
 
 
 def summary(rows: Sequence[dict]) -> pd.DataFrame:
-    """Per network: the first checkpoint at which F+D beats both the untrained network and the
-    pixels (None when none does), its training seconds, and the best F+D."""
+    """Per network: ``pays from``, the first checkpoint (iterations) at which F+D beats both
+    the ``untrained`` network and the ``pixels`` (None when none does), ``after s``, its
+    training seconds, and the best F+D (accuracies in %)."""
     df = frame(rows)
     out = []
     for key, g in df.groupby(["dataset", "topology", "method", "sampler", "lr"], sort=True,
@@ -84,12 +85,12 @@ def summary(rows: Sequence[dict]) -> pd.DataFrame:
         pays = g[(g["F+D"] > g["untrained"]) & (g["F+D"] > g["pixels"]) & (g.iterations > 0)]
         first = pays.iloc[0] if len(pays) else None
         out.append({
-            "data set": key[0], "topology": key[1], "method": key[2], "sampler": key[3],
+            "data": key[0], "topology": key[1], "method": key[2], "sampler": key[3],
             "lr": f"{key[4]:g}",
-            "untrained F+D": 100 * g["untrained"].iloc[0], "pixels F+D": 100 * g["pixels"].iloc[0],
+            "untrained": 100 * g["untrained"].iloc[0], "pixels": 100 * g["pixels"].iloc[0],
             "best F+D": 100 * g["F+D"].max(),
-            "pays from (iterations)": None if first is None else int(first.iterations),
-            "after (train s)": None if first is None else round(float(first.train_seconds)),
+            "pays from": None if first is None else int(first.iterations),
+            "after s": None if first is None else round(float(first.train_seconds)),
         })
     return pd.DataFrame(out)
 
@@ -103,10 +104,14 @@ def figure(rows: Sequence[dict], x: str = "images"):
     ``"train_seconds"``."""
     df = frame(rows)
     panels = sorted(df.groupby(["dataset", "method"]).groups)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    cols = min(2, len(panels))
+    rows_ = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows_, cols, figsize=(5.2 * cols, 3.6 * rows_), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     tops = sorted(df.topology.unique())
-    for ax, (dataset, method) in zip(axes[0], panels, strict=True):
+    for ax, (dataset, method) in zip(axes.flat, panels, strict=False):
         g = df[(df.dataset == dataset) & (df.method == method)]
         for (t, sampler, lr), line in g.groupby(["topology", "sampler", "lr"], dropna=False):
             line = line.sort_values("iterations")
@@ -126,6 +131,6 @@ def figure(rows: Sequence[dict], x: str = "images"):
         ax.set_ylabel("test accuracy, F+D (%)")
         ax.set_title(f"{dataset}, {method}", fontsize=9)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
+    axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
     return fig
