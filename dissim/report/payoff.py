@@ -75,7 +75,7 @@ def table(rows: Sequence[dict]) -> str:
 
 def summary(rows: Sequence[dict]) -> pd.DataFrame:
     """Per network: ``pays from``, the first checkpoint (iterations) at which F+D beats both
-    the ``untrained`` network and the ``pixels`` (None when none does), ``after s``, its
+    the ``untrained`` network and the ``pixels`` ("never" when none does), ``after s``, its
     training seconds, and the best F+D (accuracies in %)."""
     df = frame(rows)
     out = []
@@ -89,8 +89,8 @@ def summary(rows: Sequence[dict]) -> pd.DataFrame:
             "lr": f"{key[4]:g}",
             "untrained": 100 * g["untrained"].iloc[0], "pixels": 100 * g["pixels"].iloc[0],
             "best F+D": 100 * g["F+D"].max(),
-            "pays from": None if first is None else int(first.iterations),
-            "after s": None if first is None else round(float(first.train_seconds)),
+            "pays from": "never" if first is None else str(int(first.iterations)),
+            "after s": "-" if first is None else str(round(float(first.train_seconds))),
         })
     return pd.DataFrame(out)
 
