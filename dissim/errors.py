@@ -63,25 +63,30 @@ TERMINATING = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr
 
 
 @contextlib.contextmanager
-def terminations_interrupt() -> Iterator[None]:
-    """While the block runs, SIGTERM and SIGHUP raise :class:`Terminated` (a
-    ``KeyboardInterrupt``); the previous handlers come back after it. Outside the main thread
-    (where no handler can be set) the block runs unchanged."""
-
-    def interrupt(signum, frame):
-        raise Terminated(signum)
-
+def signal_handlers(signals, handler) -> Iterator[None]:
+    """While the block runs, ``handler`` handles ``signals``; the previous handlers come back
+    after it. Outside the main thread (where no handler can be set) the block runs unchanged."""
     old = {}
     try:
-        for sig in TERMINATING:
-            old[sig] = signal.signal(sig, interrupt)
+        for sig in signals:
+            old[sig] = signal.signal(sig, handler)
     except ValueError:  # not the main thread
         pass
     try:
         yield
     finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+
+def terminations_interrupt():
+    """While the block runs, SIGTERM and SIGHUP raise :class:`Terminated` (a
+    ``KeyboardInterrupt``); the previous handlers come back after it (:func:`signal_handlers`)."""
+
+    def interrupt(signum, frame):
+        raise Terminated(signum)
+
+    return signal_handlers(TERMINATING, interrupt)
 
 
 def exit_status(interrupt: KeyboardInterrupt) -> int:

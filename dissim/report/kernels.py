@@ -31,7 +31,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
 from jupyter_core.utils import run_sync
 
-from dissim.errors import TERMINATING
+from dissim.errors import TERMINATING, signal_handlers
 
 #: The prefix of every file a kernel of ours writes in the runtime folder.
 PREFIX = "kernel-dissim-"
@@ -94,18 +94,7 @@ async def _close(km: _Kernel, now: bool) -> None:
         await km.cleanup_resources()
 
 
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
+def _signals_held():
     """Ctrl-C, SIGTERM and SIGHUP are ignored while the block runs (outside the main thread,
     where no handler can be set, the block runs unchanged)."""
-    old = {}
-    try:
-        for sig in (signal.SIGINT, *TERMINATING):
-            old[sig] = signal.signal(sig, signal.SIG_IGN)
-    except ValueError:  # not the main thread
-        pass
-    try:
-        yield
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+    return signal_handlers((signal.SIGINT, *TERMINATING), signal.SIG_IGN)
