@@ -40,7 +40,7 @@ from dissim.profiles import get as get_profile
 from dissim.report.benchmark import machine
 from dissim.report.payoff import table
 from dissim.sampling import SAMPLERS, images_per_iteration
-from dissim.spaces import PixelEncoder
+from dissim.spaces import NetworkEncoder, PixelEncoder
 from dissim.topologies import min_input_size
 from dissim.train import TrainConfig, TrainLog, train_siamese
 
@@ -154,8 +154,8 @@ def run(args: argparse.Namespace, done: list[dict], save) -> list[dict]:
                    "train_seconds": t0 - clock["start"] - clock["aside"]}
             if _key(row) not in have:
                 frozen = copy.deepcopy(net).eval()
-                row.update(_accuracies(frozen, lambda n, dct_size: _encoder(n, dct_size),
-                                       x[tr], y_tr, x[te], y_te, args.k, n_classes, args.seed))
+                row.update(_accuracies(frozen, NetworkEncoder, x[tr], y_tr, x[te], y_te,
+                                       args.k, n_classes, args.seed))
                 row["eval_seconds"] = time.perf_counter() - t0
                 rows.append(row)
                 have.add(_key(row))
@@ -168,11 +168,6 @@ def run(args: argparse.Namespace, done: list[dict], save) -> list[dict]:
         train_siamese(x[tr], y_tr, cfg, device="cpu", progress=False, on_checkpoint=evaluate,
                       checkpoints=checkpoints)
     return rows
-
-
-def _encoder(net, dct_size):
-    from dissim.spaces import NetworkEncoder
-    return NetworkEncoder(net, dct_size=dct_size)
 
 
 def main(argv=None) -> int:
