@@ -59,7 +59,8 @@ def parse(argv=None) -> argparse.Namespace:
                         "sampler forwards as many images")
     p.add_argument("--lr", default="medium",
                    help="learning rate, or a profile name: that profile's rate for each loss "
-                        "(medium: 1e-4 for Cross, 1e-3 for Triplet)")
+                        "and topology (medium: 1e-4 for Cross, 1e-3 for Triplet of "
+                        "topologies 1, 2 and 6, 1e-4 for the others)")
     p.add_argument("--k", type=int, default=4, help="prototypes per class (one k)")
     p.add_argument("--fold", type=int, default=0)
     p.add_argument("--size", type=int, default=0,
@@ -89,12 +90,12 @@ def _key(row: dict) -> tuple:
             row.get("lr"), row["size"], row.get("iterations"))
 
 
-def _lr(arg: str, loss: str) -> float:
-    """``--lr``: a number, or a profile whose rate for ``loss`` is taken."""
+def _lr(arg: str, loss: str, topology: int) -> float:
+    """``--lr``: a number, or a profile whose rate for ``loss`` and ``topology`` is taken."""
     try:
         return float(arg)
     except ValueError:
-        return get_profile(arg).lr_for(loss)
+        return get_profile(arg).lr_for(loss, topology)
 
 
 def run(args: argparse.Namespace, done: list[dict], save) -> list[dict]:
@@ -134,7 +135,7 @@ def run(args: argparse.Namespace, done: list[dict], save) -> list[dict]:
     for t, method, sampler in tqdm(configs, desc="networks", file=sys.stderr):
         size = args.size or max(48, min_input_size(t))
         loss, optimizer = METHODS[method]
-        lr = _lr(args.lr, loss)
+        lr = _lr(args.lr, loss, t)
         base = {"kind": "network", "topology": t, "method": method, "sampler": sampler,
                 "lr": lr, "size": size, **common}
         todo = [c for c in checkpoints if _key({**base, "iterations": c}) not in have]

@@ -118,6 +118,7 @@ def test_training_in_words_names_each_losss_sampler_and_rate():
 
     medium = findings.training(get_profile("medium").to_dict())
     assert medium == ("100 iterations (topologies 3, 5, 6, 7, 8: 200-400); Cross 16 pairs at "
-                      "lr 0.0001, Triplet every valid triplet of a 48-image batch at lr 0.001")
+                      "lr 0.0001, Triplet every valid triplet of a 48-image batch at lr 0.001 "
+                      "(topologies 3, 4, 5, 7, 8: 0.0001)")
     assert findings.training({"iterations": 4, "batch_size": 4}) == (
         "4 iterations of 4 pairs (16 training pairs per network)")

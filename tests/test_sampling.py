@@ -151,3 +151,29 @@ def test_triplet_settings_key_only_the_triplet_networks():
     assert key(prof, "cross") == key(plain, "cross")
     assert key(prof, "triplet") != key(plain, "triplet")
     assert key(prof, "triplet") == key(plain.with_(sampler="batch", lr=1e-3), "triplet")
+
+
+def test_triplet_topology_lr_keys_only_the_topologies_it_lists():
+    """Medium's Triplet networks of topologies 3, 4, 5, 7 and 8 train at lr 1e-4 (at 1e-3 they
+    collapsed): only their keys change; topologies 1, 2 and 6 keep 1e-3 and their keys, and the
+    resolved settings of a listed topology are those of a profile with that rate for all."""
+    from dissim.pipeline.keys import member_key
+    from dissim.pipeline.member import DEFAULT_OPTIONS, train_config
+    from dissim.pipeline.spec import Member
+    from dissim.profiles import settings_for
+
+    prof = get_profile("medium")
+    plain = prof.with_(triplet_topology_lr=None)
+    assert [train_config(t, "triplet", prof, DEFAULT_OPTIONS, 0).lr for t in range(1, 9)] == \
+        [1e-3, 1e-3, 1e-4, 1e-4, 1e-4, 1e-3, 1e-4, 1e-4]
+    assert train_config(8, "cross", prof, DEFAULT_OPTIONS, 0).lr == 1e-4
+
+    def key(p, t, loss="triplet"):
+        return member_key(Member("folder", topology=t, loss=loss, profile=p), DEFAULT_OPTIONS,
+                          p, "f")
+
+    assert key(prof, 6) == key(plain, 6) and key(prof, 8, "cross") == key(plain, 8, "cross")
+    assert key(prof, 8) != key(plain, 8)
+    assert key(prof, 8) == key(plain.with_(triplet_lr=1e-4), 8)
+    resolved = settings_for(prof.to_dict(), 8, "triplet")
+    assert "lr" not in resolved and "triplet_topology_lr" not in resolved  # 1e-4: the paper's

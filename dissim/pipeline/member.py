@@ -106,7 +106,7 @@ def train_config(topology: int, method: str, profile: Profile, options: Options,
     return TrainConfig(
         topology=topology, loss=loss, optimizer=optimizer,
         iterations=profile.iterations_for(topology),
-        batch_size=profile.batch_size, lr=profile.lr_for(loss), seed=seed,
+        batch_size=profile.batch_size, lr=profile.lr_for(loss, topology), seed=seed,
         sampler=options.sampler or profile.sampler_for(loss), triplet_form=options.triplet_form,
         margin=options.triplet_margin, convergence_threshold=options.convergence_threshold,
         normalization=options.normalization, max_retries=profile.max_train_retries,

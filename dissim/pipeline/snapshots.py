@@ -89,6 +89,9 @@ def _profile_of(meta: dict) -> Profile:
     if isinstance(settings.get("topology_iterations"), dict):
         settings["topology_iterations"] = tuple(
             (int(t), int(n)) for t, n in sorted(settings["topology_iterations"].items()))
+    if isinstance(settings.get("triplet_topology_lr"), dict):
+        settings["triplet_topology_lr"] = tuple(
+            (int(t), float(v)) for t, v in sorted(settings["triplet_topology_lr"].items()))
     try:
         return Profile(**settings)
     except TypeError as err:

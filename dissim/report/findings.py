@@ -126,14 +126,20 @@ def training(settings: dict) -> str:
         return (f"{it} iterations{longer} of {b} pairs ({it * b} training pairs per network)"
                 + (f", lr {lr:g}" if lr != 1e-4 else ""))
 
-    def one(name: str, smp: str, rate: float, per_image: int) -> str:
+    t_per = settings.get("triplet_topology_lr") or {}
+
+    def one(name: str, smp: str, rate: float, per_image: int, per_lr: dict) -> str:
         what = (f"{b} {'triplets' if per_image == 3 else 'pairs'}" if smp == "pairs" else
                 f"every valid {'triplet' if per_image == 3 else 'pair'} of a "
                 f"{per_image * b}-image batch")
-        return f"{name} {what} at lr {rate:g}"
+        rates = {}
+        for t, r in sorted(per_lr.items()):
+            rates.setdefault(float(r), []).append(str(t))
+        own = "".join(f" (topologies {', '.join(ts)}: {r:g})" for r, ts in rates.items())
+        return f"{name} {what} at lr {rate:g}{own}"
 
-    return (f"{it} iterations{longer}; {one('Cross', sampler, lr, 2)}, "
-            f"{one('Triplet', t_sampler, t_lr, 3)}")
+    return (f"{it} iterations{longer}; {one('Cross', sampler, lr, 2, {})}, "
+            f"{one('Triplet', t_sampler, t_lr, 3, t_per)}")
 
 
 def _training_pays(rows: pd.DataFrame) -> bool:

@@ -116,7 +116,7 @@ def figure(rows: Sequence[dict], x: str = "images"):
         for (t, sampler, lr), line in g.groupby(["topology", "sampler", "lr"], dropna=False):
             line = line.sort_values("iterations")
             colour = colours[tops.index(t) % len(colours)]
-            usual = lr == get_profile("medium").lr_for(METHODS.get(method, (method,))[0])
+            usual = lr == get_profile("medium").lr_for(METHODS.get(method, (method,))[0], t)
             ax.plot(line[x], 100 * line["F+D"], marker="o" if usual else "x", ms=3, color=colour,
                     lw=1.5 if usual else 0.8, ls="-" if sampler == "batch" else "--",
                     label=f"t{t} {sampler}, lr {lr:g}")
