@@ -68,7 +68,8 @@ def _float32_changes(picked, folder) -> list[str]:
     float64 ones (:mod:`dissim.report.printed`); empty when nothing does."""
     before = printed.pages(*snapshots.by_member(picked))
     snap = snapshots.load(folder)
-    return printed.differences(before, printed.pages(snap.results, snap.cnn_results))
+    return printed.differences(before, printed.pages(snap.results, snap.cnn_results,
+                                                     snap.frozen_results))
 
 
 def _cmd_import(args) -> int:

@@ -156,6 +156,9 @@ def _add_grid(sub) -> None:
     p.add_argument("--cnns", default=None, type=names((*cnn_names(), "profile")),
                    metavar="LIST", help="also fine-tune these CNNs on the same folds (comma "
                    "list, or 'profile' for the profile's eCNN members)")
+    p.add_argument("--frozen-cnns", default=None, type=names((*cnn_names(), "profile")),
+                   metavar="LIST", help="also the frozen reference of these CNNs on the same "
+                   "folds: ImageNet features, no fine-tuning, through a standardised RBF SVM")
     p.add_argument("--dry-run", action="store_true", help="count the work and stop")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.set_defaults(func=_cmd_grid)
@@ -179,35 +182,43 @@ def _cmd_grid(args) -> int:
     if args.controls:
         members += runner.controls_of(members)
     cnns = _cnn_members(args.cnns, members, profile)
+    frozen = _cnn_members(args.frozen_cnns, members, profile, frozen=True)
     store = ResultsStore(args.results)
     if args.dry_run:
         todo = runner.missing(members, store, root=args.root)
-        cnn_todo = [m for m in cnns if store.get(cnn_key(m, fingerprint_of(m, args.root))) is None]
+
+        def missing(ms):
+            return sum(store.get(cnn_key(m, fingerprint_of(m, args.root))) is None for m in ms)
+
         print(f"{len(members)} members, {len(members) - len(todo)} in {args.results}; "
               f"{len(runner.group_units(todo))} networks to train"
-              + (f"; {len(cnn_todo)} of {len(cnns)} CNNs to fine-tune" if cnns else ""))
+              + (f"; {missing(cnns)} of {len(cnns)} CNNs to fine-tune" if cnns else "")
+              + (f"; {missing(frozen)} of {len(frozen)} frozen CNN references to fit"
+                 if frozen else ""))
         return 0
     task = UnitTask(root=args.root, device=args.device, threads=args.threads)
     report = runner.run(members, store, executor=where, task=task)
     print(report.summary(), file=sys.stderr if report.failures else sys.stdout)
-    if cnns and not report.returncode:
+    if (cnns or frozen) and not report.returncode:
         with limit_threads(args.threads):
-            ensure_cnn_members(cnns, store, root=args.root, device=args.device,
+            ensure_cnn_members([*cnns, *frozen], store, root=args.root, device=args.device,
                                progress=args.progress)
-        print(f"{len(cnns)} CNN members in {args.results}")
+        print(f"{len(cnns) + len(frozen)} CNN members in {args.results}"
+              + (f" ({len(frozen)} frozen references)" if frozen else ""))
     return report.returncode
 
 
 def _cnn_members(cnns: Sequence[str] | None, members: Sequence[Member],
-                 profile) -> list[CNNMember]:
-    """``--cnns``: the CNN members on the folds (and seeds) of ``members``; ``profile`` among
-    them stands for the profile's eCNN members."""
+                 profile, *, frozen: bool = False) -> list[CNNMember]:
+    """``--cnns`` (``--frozen-cnns``): the CNN members on the folds (and seeds) of
+    ``members``; ``profile`` among them stands for the profile's eCNN members."""
     if not cnns:
         return []
     chosen = list(dict.fromkeys(c for name in cnns
                                 for c in (profile.cnns if name == "profile" else (name,))))
     runs = sorted({(m.dataset, m.seed, m.fold) for m in members})
-    return [CNNMember(d, fold, cnn, seed, profile) for d, seed, fold in runs for cnn in chosen]
+    return [CNNMember(d, fold, cnn, seed, profile, frozen) for d, seed, fold in runs
+            for cnn in chosen]
 
 
 def add_parsers(sub) -> None:

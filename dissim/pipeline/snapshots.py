@@ -34,7 +34,7 @@ import numpy as np
 from dissim.atomic import atomic_dir
 from dissim.errors import ConfigError, DataError
 from dissim.pipeline import snapshot_files as files
-from dissim.pipeline.cnn import CNNMember
+from dissim.pipeline.cnn import CNNMember, cnn_settings
 from dissim.pipeline.experiment import (
     DEFAULT_OPTIONS,
     Member,
@@ -105,10 +105,8 @@ def _same_training(meta: dict, now: dict, stored: dict) -> bool:
     (:func:`dissim.profiles.settings_for`), a CNN's CNN and data settings; so an entry kept
     across a retuning that did not touch its network reads as the profile it was stored under."""
     if _is_cnn(meta):
-        def part(d: dict) -> dict:
-            return {k: v for k, v in d.items()
-                    if k.startswith("cnn") or k in ("name", "max_folds", "max_per_class")}
-        return part(now) == part(stored)
+        frozen = bool((meta.get("cnn_member") or {}).get("frozen"))
+        return cnn_settings(now, frozen) == cnn_settings(stored, frozen)
     member = meta.get("member") or {}
     t, loss = member.get("topology"), member.get("loss")
     return settings_for(now, t, loss) == settings_for(stored, t, loss)
@@ -136,7 +134,7 @@ def select(store: ResultsStore, dataset: str, profile: str, *, root: str | None 
            options: Options = DEFAULT_OPTIONS) -> list[Result]:
     """The entries of ``store`` that one book run reads: the Siamese members (and controls) of
     ``dataset`` and ``profile`` with ``seed``, ``inputs`` and ``options``, and the eCNN
-    members of the same data set, profile and seed, sorted by key.
+    members and frozen-CNN references of the same data set, profile and seed, sorted by key.
 
     With ``root`` only entries of that folder's data (its fingerprint) are kept; without it the
     entries must all come from one data fingerprint (two folders both run as ``folder``
@@ -178,7 +176,7 @@ def select(store: ResultsStore, dataset: str, profile: str, *, root: str | None 
 # ---------------------------------------------------------------------------------------------
 def _describe(member: Member | CNNMember) -> str:
     if isinstance(member, CNNMember):
-        return f"fold {member.fold} cnn {member.cnn}"
+        return f"fold {member.fold} cnn {member.cnn}" + (" [frozen]" if member.frozen else "")
     enc = "" if member.encoder == "trained" else f" [{member.encoder}]"
     return (f"fold {member.fold} {member.input} topology {member.topology} {member.method} "
             f"{member.space} k={member.k}{enc}")
@@ -264,13 +262,16 @@ def _current_settings(meta: dict, profile: str) -> bool:
     does not register (a GPU-switched one) is not checked."""
     if profile not in PROFILES:
         return True
-    cnn = _is_cnn(meta)
-    member = {} if cnn else (meta.get("member") or {})
+    if _is_cnn(meta):
+        frozen = bool((meta.get("cnn_member") or {}).get("frozen"))
+        return cnn_settings(meta.get("profile_settings", {}), frozen) == cnn_settings(
+            PROFILES[profile].to_dict(), frozen)
+    member = meta.get("member") or {}
     topology, loss = member.get("topology"), member.get("loss")
     now = settings_for(PROFILES[profile].to_dict(), topology, loss)
     stored = settings_for(meta.get("profile_settings", {}), topology, loss)
     return all(stored.get(k) == v for k, v in now.items()
-               if k != "name" and k.startswith("cnn") == cnn)
+               if k != "name" and not k.startswith("cnn"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,13 +287,16 @@ class Snapshot:
     description: str | None = None
     results: dict[Member, Result] = field(default_factory=dict)
     cnn_results: dict[CNNMember, Result] = field(default_factory=dict)
+    #: The frozen-CNN references (ImageNet features + SVM), apart from the eCNN members.
+    frozen_results: dict[CNNMember, Result] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.path.name
 
     def entries(self) -> list[Result]:
-        return [*self.results.values(), *self.cnn_results.values()]
+        return [*self.results.values(), *self.cnn_results.values(),
+                *self.frozen_results.values()]
 
     def topologies(self) -> list[int]:
         """The topologies of its trained Siamese members."""
@@ -322,7 +326,8 @@ class Snapshot:
             "first": created[0] if created else None, "last": created[-1] if created else None,
             "fingerprints": sorted({d.get("fingerprint") for d in data if d.get("fingerprint")}),
             "classes": list(data[0].get("classes", [])) if data else [],
-            "folds": sorted({m.fold for m in (*self.results, *self.cnn_results)}),
+            "folds": sorted({m.fold for m in (*self.results, *self.cnn_results,
+                                              *self.frozen_results)}),
             # the settings as of the newest entry: an entry stored before a retuning is in a
             # snapshot only where its own network's settings did not change (_current_settings)
             "profile_settings": max(self.entries(), key=lambda r: str(r.meta.get("created")))
@@ -333,6 +338,7 @@ class Snapshot:
             "methods": sorted({m.method for m in self.results if m.encoder == "trained"}),
             "controls": sorted({m.encoder for m in self.results if m.encoder != "trained"}),
             "cnns": sorted({m.cnn for m in self.cnn_results}),
+            "frozen_cnns": sorted({m.cnn for m in self.frozen_results}),
             "train_hours": _hours(self.results.values(), "train_total_seconds"),
             "cnn_hours": _hours(self.cnn_results.values(), "train_seconds"),
         }
@@ -352,14 +358,20 @@ def _hours(entries, timing: str) -> float:
     return sum(seconds.values()) / 3600
 
 
-def by_member(results: Sequence[Result]) -> tuple[dict, dict]:
-    """``(results, cnn_results)`` of store entries keyed by the members their metadata name,
-    as a :class:`Snapshot` holds them (what the tables take)."""
-    siamese, cnn = {}, {}
+def by_member(results: Sequence[Result]) -> tuple[dict, dict, dict]:
+    """``(results, cnn_results, frozen_results)`` of store entries keyed by the members their
+    metadata name, as a :class:`Snapshot` holds them (what the tables take)."""
+    siamese, cnn, frozen = {}, {}, {}
     for r in results:
         member = member_of(r.meta)
-        (cnn if isinstance(member, CNNMember) else siamese)[member] = r
-    return siamese, cnn
+        _target(member, siamese, cnn, frozen)[member] = r
+    return siamese, cnn, frozen
+
+
+def _target(member, siamese: dict, cnn: dict, frozen: dict) -> dict:
+    if isinstance(member, CNNMember):
+        return frozen if member.frozen else cnn
+    return siamese
 
 
 def _refuse(path: Path, what: str) -> DataError:
@@ -498,7 +510,7 @@ def load(path: str | os.PathLike) -> Snapshot:
         except (KeyError, TypeError, AttributeError):
             raise _refuse(path, f"entry {result.key[:12]} has malformed metadata") from None
         _cross_check(path, index, row, member)
-        target = snap.cnn_results if isinstance(member, CNNMember) else snap.results
+        target = _target(member, snap.results, snap.cnn_results, snap.frozen_results)
         if member in target:
             raise _refuse(path, f"holds member {_describe(member)} twice")
         target[member] = result

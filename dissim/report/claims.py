@@ -331,10 +331,11 @@ def verdicts(found: list[Claim]) -> pd.DataFrame:
 
 
 def context(results: dict, cnn_results: dict | None = None,
-            topology: int | None = None) -> pd.DataFrame:
+            topology: int | None = None, frozen_results: dict | None = None) -> pd.DataFrame:
     """The numbers a claim is read against, mean ± sd over folds (%): the pixels and the
     untrained network (Cross F+D, the controls of the Training health page), the trained
-    network in the same configuration, each fine-tuned CNN and the eCNN."""
+    network in the same configuration, each fine-tuned CNN and the eCNN, and the frozen-CNN
+    references (ImageNet features + SVM, no fine-tuning)."""
     trained_t = sorted({m.topology for m in results if getattr(m, "encoder", "trained")
                         == "trained"})
     t1 = topology if topology is not None else (trained_t[0] if trained_t else 1)
@@ -358,6 +359,9 @@ def context(results: dict, cnn_results: dict | None = None,
         for cnn in dict.fromkeys(m.cnn for m in cnn_results):
             add(f"fine-tuned {cnn}", fold_accuracies(cnn_results, lambda m, c=cnn: m.cnn == c))
         add("eCNN (average of the CNNs)", fold_accuracies(cnn_results, lambda m: True))
+    for cnn in dict.fromkeys(m.cnn for m in frozen_results or {}):
+        add(f"reference: frozen {cnn} features + SVM",
+            fold_accuracies(frozen_results, lambda m, c=cnn: m.cnn == c))
     df = pd.DataFrame(rows, columns=["what", "mean", "sd", "folds"])
     df["accuracy (%)"] = [f"{m:.2f}{NBSP}±{NBSP}{s:.2f}"
                           for m, s in zip(df["mean"], df["sd"], strict=True)]

@@ -10,28 +10,39 @@ pages print, :func:`differences` names what differs between two renderings;
 
 from __future__ import annotations
 
+import functools
+
 from dissim.report import claims, tables, views
 
 __all__ = ["differences", "pages"]
 
 
-def pages(results: dict, cnn_results: dict) -> dict[str, str]:
+def pages(results: dict, cnn_results: dict, frozen_results: dict | None = None
+          ) -> dict[str, str]:
     """``{part: printed text}`` of the snapshot and claims pages of ``results`` (Siamese
-    members, controls) and ``cnn_results`` (eCNN members): Tables 1-3, training health, the
-    training check, the claims with their verdicts, tests and p values, and their context."""
+    members, controls), ``cnn_results`` (eCNN members) and ``frozen_results`` (frozen-CNN
+    references): Tables 1-3, training health, the training check, the claims with their
+    verdicts, tests and p values, and their context."""
     topologies = sorted({m.topology for m in results if getattr(m, "encoder", "") == "trained"})
-    out = {}
+    parts = {}
     if topologies:
-        out["table 1"] = views.table1_view(tables.table1(results, topologies[0])).to_string()
-        out["table 2"] = views.table2_view(tables.table2(results, topologies)).to_string()
-        out["table 3"] = views.table3_or_note(results, cnn_results, topologies).to_string()
-        out["training health"] = views.training_health_view(
-            tables.training_health(results)).to_string()
-    found = claims.claims(results, cnn_results)
-    out["training check"] = claims.claims_view([claims.training_check(results)]).to_string()
-    out["claims"] = claims.claims_view(found).to_string()
-    out["verdicts"] = claims.verdicts(found).to_string()
-    out["context"] = claims.context(results, cnn_results).to_string()
+        parts["table 1"] = lambda: views.table1_view(tables.table1(results, topologies[0]))
+        parts["table 2"] = lambda: views.table2_view(tables.table2(results, topologies))
+        parts["table 3"] = lambda: views.table3_or_note(results, cnn_results, topologies)
+        parts["training health"] = lambda: views.training_health_view(
+            tables.training_health(results))
+    parts["training check"] = lambda: claims.claims_view([claims.training_check(results)])
+    found = functools.cache(lambda: claims.claims(results, cnn_results))
+    parts["claims"] = lambda: claims.claims_view(found())
+    parts["verdicts"] = lambda: claims.verdicts(found())
+    parts["context"] = lambda: claims.context(results, cnn_results,
+                                              frozen_results=frozen_results)
+    out = {}
+    for name, part in parts.items():
+        try:
+            out[name] = part().to_string()
+        except ValueError as err:  # a partial grid: a table without every member it needs
+            out[name] = f"not computable from these members: {err}"
     return out
 
 

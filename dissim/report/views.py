@@ -427,7 +427,9 @@ def snapshot_note(prov: dict) -> str:
                 f"{', '.join(prov.get('methods', []))}; FULLY and DEEPER; k = "
                 f"{', '.join(map(str, ks))} prototypes per class; controls: "
                 f"{', '.join(prov.get('controls', [])) or 'none'}; CNNs: "
-                f"{', '.join(prov.get('cnns', [])) or 'none'}\n")
+                f"{', '.join(prov.get('cnns', [])) or 'none'}"
+                + (f"; frozen-CNN references: {', '.join(prov['frozen_cnns'])}"
+                   if prov.get("frozen_cnns") else "") + "\n")
     hours = ""
     if prov.get("train_hours") or prov.get("cnn_hours"):
         hours = (f"- **compute:** {prov.get('train_hours', 0):.2f} h of Siamese training and "
