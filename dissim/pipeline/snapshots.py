@@ -163,6 +163,16 @@ def select(store: ResultsStore, dataset: str, profile: str, *, root: str | None 
             f"the store {store.root} holds {dataset} / {profile} entries of {len(prints)} "
             f"different data sets (fingerprints {', '.join(p[:12] for p in prints)}); pass "
             "--root to choose one")
+    seen: dict[str, str] = {}
+    for r in picked:  # two settings of one member would both be fused into a table cell
+        name = _describe(member_of(r.meta))
+        if name in seen:
+            raise ConfigError(
+                f"the store {store.root} holds member {name} of {dataset} / {profile} twice, "
+                f"computed with different settings (entries {seen[name][:12]} and "
+                f"{r.key[:12]}, files <key>.npz in the store); delete the one that is not "
+                "the profile's")
+        seen[name] = r.key
     if not picked:
         raise ConfigError(
             f"no entry of data set {dataset!r}, profile {profile!r}, seed {seed} in the store "
@@ -270,7 +280,9 @@ def _current_settings(meta: dict, profile: str) -> bool:
     topology, loss = member.get("topology"), member.get("loss")
     now = settings_for(PROFILES[profile].to_dict(), topology, loss)
     stored = settings_for(meta.get("profile_settings", {}), topology, loss)
-    return all(stored.get(k) == v for k, v in now.items()
+    # both ways: a setting the entry has and the profile leaves at its default (absent from
+    # to_dict, e.g. a Cross sampler of a probe) differs as much as one the other way round
+    return all(stored.get(k) == now.get(k) for k in {*now, *stored}
                if k != "name" and not k.startswith("cnn"))
 
 
@@ -504,6 +516,7 @@ def load(path: str | os.PathLike) -> Snapshot:
     description = index.get("description")
     snap = Snapshot(path, str(index["dataset"]), str(index["profile"]),
                     str(description) if description else None)
+    named: set[str] = set()
     for row, result in entries:
         try:
             member = member_of(result.meta)
@@ -511,8 +524,9 @@ def load(path: str | os.PathLike) -> Snapshot:
             raise _refuse(path, f"entry {result.key[:12]} has malformed metadata") from None
         _cross_check(path, index, row, member)
         target = _target(member, snap.results, snap.cnn_results, snap.frozen_results)
-        if member in target:
+        if member in target or _describe(member) in named:  # also under two settings
             raise _refuse(path, f"holds member {_describe(member)} twice")
+        named.add(_describe(member))
         target[member] = result
     extra = sorted(p.relative_to(path).as_posix() for p in path.rglob("*")
                    if p.is_file() and p.name != INDEX)
