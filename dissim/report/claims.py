@@ -359,7 +359,7 @@ def context(results: dict, cnn_results: dict | None = None,
         for cnn in dict.fromkeys(m.cnn for m in cnn_results):
             add(f"fine-tuned {cnn}", fold_accuracies(cnn_results, lambda m, c=cnn: m.cnn == c))
         add("eCNN (average of the CNNs)", fold_accuracies(cnn_results, lambda m: True))
-    for cnn in dict.fromkeys(m.cnn for m in frozen_results or {}):
+    for cnn in sorted({m.cnn for m in frozen_results or {}}):
         add(f"reference: frozen {cnn} features + SVM",
             fold_accuracies(frozen_results, lambda m, c=cnn: m.cnn == c))
     df = pd.DataFrame(rows, columns=["what", "mean", "sd", "folds"])
