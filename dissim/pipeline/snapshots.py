@@ -272,18 +272,14 @@ def _current_settings(meta: dict, profile: str) -> bool:
     does not register (a GPU-switched one) is not checked."""
     if profile not in PROFILES:
         return True
-    if _is_cnn(meta):
-        frozen = bool((meta.get("cnn_member") or {}).get("frozen"))
-        return cnn_settings(meta.get("profile_settings", {}), frozen) == cnn_settings(
-            PROFILES[profile].to_dict(), frozen)
-    member = meta.get("member") or {}
-    topology, loss = member.get("topology"), member.get("loss")
-    now = settings_for(PROFILES[profile].to_dict(), topology, loss)
-    stored = settings_for(meta.get("profile_settings", {}), topology, loss)
-    # both ways: a setting the entry has and the profile leaves at its default (absent from
-    # to_dict, e.g. a Cross sampler of a probe) differs as much as one the other way round
-    return all(stored.get(k) == now.get(k) for k in {*now, *stored}
-               if k != "name" and not k.startswith("cnn"))
+    now, stored = PROFILES[profile].to_dict(), meta.get("profile_settings", {})
+    if not _is_cnn(meta):  # a Siamese member is judged by the Siamese settings only
+
+        def siamese(d: dict) -> dict:
+            return {k: v for k, v in d.items() if k != "name" and not k.startswith("cnn")}
+
+        now, stored = siamese(now), siamese(stored)
+    return _same_training(meta, now, stored)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -524,7 +520,7 @@ def load(path: str | os.PathLike) -> Snapshot:
             raise _refuse(path, f"entry {result.key[:12]} has malformed metadata") from None
         _cross_check(path, index, row, member)
         target = _target(member, snap.results, snap.cnn_results, snap.frozen_results)
-        if member in target or _describe(member) in named:  # also under two settings
+        if _describe(member) in named:  # also one member under two settings
             raise _refuse(path, f"holds member {_describe(member)} twice")
         named.add(_describe(member))
         target[member] = result
