@@ -23,7 +23,7 @@ from dissim.pipeline import runner, snapshots
 from dissim.pipeline import snapshot_files as files
 from dissim.pipeline.store import ResultsStore
 from dissim.profiles import get as get_profile
-from dissim.report import claims, tables, views
+from dissim.report import claims, printed, tables, views
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / snapshots.SNAPSHOT_DIR / "textures-smoke"
@@ -63,7 +63,7 @@ def test_committed_snapshot_round_trips_bit_for_bit(tmp_path):
     first = snapshots.import_(COMMITTED, ResultsStore(tmp_path / "a"))
     entries = snapshots.select(ResultsStore(tmp_path / "a"), "textures", "smoke")
     assert len(entries) == len(first.entries()) == 42
-    snapshots.export(entries, tmp_path / "snap", dataset="textures", profile="smoke")
+    printed.export(entries, tmp_path / "snap", dataset="textures", profile="smoke")
     assert _files(tmp_path / "snap") == _files(COMMITTED)  # deterministic, byte for byte
     again = snapshots.import_(tmp_path / "snap", ResultsStore(tmp_path / "c"))
     before = {r.key: r for r in first.entries()}
@@ -186,7 +186,8 @@ def test_recomputed_smoke_snapshot_equals_the_committed_one(tmp_path):
         new = fresh[old.key]
         np.testing.assert_array_equal(new.y_true, old.y_true)
         np.testing.assert_array_equal(new.test_index, old.test_index)
-        np.testing.assert_allclose(new.scores, old.scores, rtol=1e-5, atol=1e-6)
+        # the snapshot holds float16 scores (float32 rows where rounding moves a decision)
+        np.testing.assert_allclose(new.scores, old.scores, rtol=2.0 ** -11 + 1e-5, atol=1e-6)
         numeric = ("sha256", "train", "space_range")  # compared with a tolerance below
         strip = {k: v for k, v in new.meta.items() if k not in PROVENANCE + numeric}
         assert strip == {k: v for k, v in old.meta.items() if k not in PROVENANCE + numeric}
@@ -285,7 +286,7 @@ if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
 
     with tempfile.TemporaryDirectory() as tmp:
         picked = snapshots.select(compute_smoke(tmp), "textures", "smoke")
-        print(snapshots.export(picked, COMMITTED, dataset="textures", profile="smoke"))
+        print(printed.export(picked, COMMITTED, dataset="textures", profile="smoke"))
 
 
 def test_snapshot_description_and_the_grid_it_holds(tmp_path):
@@ -414,21 +415,19 @@ def test_schema_1_is_read_and_export_gives_the_compact_schema(tmp_path):
     mine = {r.key: r for r in snap.entries()}
     for r in old.entries():
         _same_entry(mine[r.key], r)
-    snapshots.export(old.entries(), tmp_path / "new", dataset="textures", profile="smoke")
+    printed.export(old.entries(), tmp_path / "new", dataset="textures", profile="smoke")
     assert _files(tmp_path / "new") == _files(COMMITTED)
     assert json.loads((COMMITTED / "index.json").read_text())["schema"] == snapshots.SCHEMA == 2
     index = json.loads((COMMITTED / "index.json").read_text())
-    assert index["precision"] == "float32" and sorted(index["files"]) == [
+    assert index["precision"] == "auto" and sorted(index["files"]) == [
         "scores/fold-0.npz", "scores/fold-1.npz"]  # one file per fold, labels once per fold
     with np.load(COMMITTED / "scores" / "fold-0.npz") as z:
-        assert z["scores_planes"].shape == (4, 21, 10, 6) and z["y_true"].shape == (10,)
+        assert z["scores_planes"].shape == (2, 21, 10, 6) and z["y_true"].shape == (10,)
 
 
 def test_compact_snapshot_prints_the_float64_tables_and_verdicts(tmp_path):
     """Issue 22, item 4: the book's tables and claims from a float64 snapshot and from its
     compact (float32) export print the same strings; the compact one is smaller."""
-    from dissim.report import printed
-
     wide = _float64(snapshots.load(COMMITTED), np.random.default_rng(0))
     snapshots.export(wide, tmp_path / "f64", dataset="textures", profile="smoke",
                      precision="float64")
@@ -449,24 +448,64 @@ def test_compact_snapshot_prints_the_float64_tables_and_verdicts(tmp_path):
     assert printed.differences(before, printed.pages(flipped, a.cnn_results))
 
 
-def test_cli_export_keeps_float64_where_float32_would_change_a_page(tmp_path, capsys):
-    """Scores whose classes tie to float32's precision (a network that collapsed) would move
-    a table cell: the CLI export says so in one warning line and keeps float64."""
+def _export_with_pixels(tmp_path, capsys, pixels) -> tuple[int, str, dict]:
+    """Export the committed entries through the CLI with the pixel controls' scores replaced
+    by ``pixels(scores)`` and every other entry's on a grid of 1/8 (exact in float16):
+    (exit status, stderr, the new index)."""
     snap = snapshots.load(COMMITTED)
     store = ResultsStore(tmp_path / "store")
     for r in snap.entries():
-        s = r.scores
+        s = np.round(8 * r.scores) / 8
         if getattr(snapshots.member_of(r.meta), "encoder", "") == "pixels":
-            # every class within 1e-9 of the others: float32 rounds them to one value
-            s = 0.5 + 1e-9 * r.scores
+            s = pixels(s)
         store.put(r.key, s, r.y_true, r.test_index, r.meta)
     out = tmp_path / "snap"
-    assert main(["results", "export", "--dataset", "textures", "--profile", "smoke",
-                 "--results", str(store.root), "--out", str(out)]) == 0
-    err = capsys.readouterr().err
-    assert err.startswith("dissim: warning: with float32 scores the pages of") \
-        and "keeps float64" in err and err.count("\n") == 1
-    assert json.loads((out / "index.json").read_text())["precision"] == "float64"
+    code = main(["results", "export", "--dataset", "textures", "--profile", "smoke",
+                 "--results", str(store.root), "--out", str(out)])
+    return code, capsys.readouterr().err, json.loads((out / "index.json").read_text())
+
+
+@pytest.mark.parametrize("pixels, kept, warned", [
+    # scores float16 holds exactly: every row float16, no warning
+    (lambda s: s, "auto", None),
+    # classes 1e-5 apart: float16 (spacing 2.4e-4 at 0.5) would tie them, so these rows
+    # are float32 and the others float16
+    (lambda s: 0.5 + 1e-5 * s, "auto", None),
+    # classes 1e-9 apart (a network that collapsed): float32 ties them too
+    (lambda s: 0.5 + 1e-9 * s, "float64", "float16"),
+    # beyond float16's range (65504): float32 rows
+    (lambda s: 1e6 * s, "auto", None),
+])
+def test_cli_export_keeps_the_narrowest_precision_that_prints_the_same(
+        tmp_path, capsys, pixels, kept, warned):
+    """Issue 22 item 4: export tries float16, float32, float64 and keeps the first whose pages
+    print as the float64 scores do; a narrower one that would move a cell is one warning."""
+    code, err, index = _export_with_pixels(tmp_path, capsys, pixels)
+    assert code == 0 and index["precision"] == kept
+    if warned is None:
+        assert err == ""
+    else:
+        assert err.startswith(f"dissim: warning: with {warned} scores the pages of") \
+            and f"keeps {kept} scores" in err and err.count("\n") == 1
+    with np.load(tmp_path / "snap" / "scores" / "fold-0.npz") as z:
+        assert z["scores_planes"].shape[0] == {"auto": 2, "float32": 4, "float64": 8}[kept]
+        if kept == "auto":  # float32 rows where float16 would tie a control's classes
+            assert (len(z["exact_rows"]) > 0) == (pixels(np.ones(1)) != 1).any()
+
+
+def test_float16_scores_round_trip_within_half_precision(tmp_path):
+    """A float16 snapshot loads the scores float16 rounds them to (relative error <= 2**-11),
+    and the same entries give the same bytes."""
+    snap = snapshots.load(COMMITTED)
+    for name in ("a", "b"):
+        snapshots.export(snap.entries(), tmp_path / name, dataset="textures", profile="smoke",
+                         precision="float16")
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")
+    half = {r.key: r for r in snapshots.load(tmp_path / "a").entries()}
+    for r in snap.entries():
+        h = half[r.key].scores
+        assert np.array_equal(h, r.scores.astype(np.float16).astype(np.float64))
+        assert np.all(np.abs(h - r.scores) <= 2.0 ** -11 * np.abs(r.scores) + 2.0 ** -24)
 
 
 def test_export_refuses_a_foreign_folder_and_replaces_only_a_snapshot(tmp_path, capsys):

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import json
+
 from dissim.cli.lists import names
 from dissim.data import DEFAULT_DATASET
 from dissim.errors import warn
@@ -51,25 +53,14 @@ def _cmd_export(args) -> int:
     picked = snapshots.select(ResultsStore(args.results), dataset, args.profile,
                               root=args.root, seed=args.seed,
                               inputs=args.inputs)
-    index = snapshots.export(picked, args.out, dataset=dataset, profile=args.profile,
-                             description=args.describe)
-    changed = _float32_changes(picked, index.parent)
-    if changed:  # a tie at float32's precision: keep the float64 scores
-        warn(f"with float32 scores the pages of {index.parent} would differ ({changed[0]}); "
-             "the snapshot keeps float64 scores")
-        index = snapshots.export(picked, args.out, dataset=dataset, profile=args.profile,
-                                 description=args.describe, precision="float64")
-    print(f"{len(picked)} entries of {dataset} [{args.profile}] -> {index.parent}")
+    index, warning = printed.export(picked, args.out, dataset=dataset, profile=args.profile,
+                                    description=args.describe)
+    if warning:
+        warn(warning)
+    kept = json.loads(index.read_text())["precision"]
+    print(f"{len(picked)} entries of {dataset} [{args.profile}] -> {index.parent} "
+          f"({kept} scores)")
     return 0
-
-
-def _float32_changes(picked, folder) -> list[str]:
-    """What the snapshot's pages print differently from float32 scores than from the store's
-    float64 ones (:mod:`dissim.report.printed`); empty when nothing does."""
-    before = printed.pages(*snapshots.by_member(picked))
-    snap = snapshots.load(folder)
-    return printed.differences(before, printed.pages(snap.results, snap.cnn_results,
-                                                     snap.frozen_results))
 
 
 def _cmd_import(args) -> int:

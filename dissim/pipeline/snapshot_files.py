@@ -9,10 +9,14 @@ images, the test labels and indices once, and the members' metadata::
     scores/fold-0.npz   one NumPy ``.npz`` per fold (a zip, LZMA-compressed, fixed timestamps):
                         keys (n,), scores (n, n_test, n_classes), y_true, test_index, meta
 
-Scores are kept as float32 (``precision``; float64 where a snapshot asks for it), their bytes
-stored plane by plane (``scores_planes``, shape ``(itemsize, n, n_test, n_classes)``: byte 0 of
-every value, then byte 1, ...; HDF5's "shuffle" filter), which LZMA compresses about 10 % better
-than the plain array; :func:`read_group` undoes it. The metadata of a fold's members is one JSON
+Scores are kept as float16, float32 or float64 (``precision``; ``auto``: float16, and beside it
+``exact_rows`` (member, row) with ``exact_scores``, the float32 rows of the test images whose
+best classes rounding could reorder, :func:`exact_rows`; ``dissim results export`` keeps the
+narrowest whose pages print as the float64 ones do), their bytes stored plane by plane
+(``scores_planes``, shape ``(itemsize, n, n_test, n_classes)``: byte 0 of every value, then
+byte 1, ...; HDF5's "shuffle" filter), which LZMA compresses about 10 % better than the plain
+array; :func:`read_group` undoes it. On the Omniglot snapshot float16 halves the scores' bytes
+(1.34 -> 0.60 MB a fold). The metadata of a fold's members is one JSON
 list (``meta``, UTF-8 bytes), sorted keys, so members sharing a network share its long training
 record in one compressed stream. Every file is written from sorted inputs with fixed zip
 timestamps: the same entries give the same bytes.
@@ -32,14 +36,46 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["PRECISIONS", "dumps", "group_file", "index_checksum", "read_group", "read_v1_entry",
+__all__ = ["AUTO", "PRECISIONS", "RangeError", "dumps", "exact_rows", "group_file",
+           "index_checksum", "read_group", "read_v1_entry",
            "sha256", "write_group"]
 
-#: Score dtypes a snapshot can hold: float32 (the default) or float64 (lossless).
-PRECISIONS = {"float32": "<f4", "float64": "<f8"}
+#: Score dtypes a snapshot can hold, narrowest first: float16 (relative error <= 2**-11, values
+#: up to 65504), float32 (the default of :func:`dissim.pipeline.snapshots.export`) or float64
+#: (lossless).
+PRECISIONS = {"float16": "<f2", "float32": "<f4", "float64": "<f8"}
+#: float16 scores, and float32 rows where rounding could reorder an image's best classes
+#: (:func:`exact_rows`).
+AUTO = "auto"
+_BY_ITEMSIZE = {np.dtype(d).itemsize: np.dtype(d) for d in PRECISIONS.values()}
 #: Zip timestamps of every member of a snapshot file (the zip format's earliest date).
 EPOCH = (1980, 1, 1, 0, 0, 0)
 SCORES_DIR = "scores"
+
+
+class RangeError(ValueError):
+    """Scores too large for the precision asked (float16's 65504)."""
+
+
+def exact_rows(scores: np.ndarray, margin: float = 4.0) -> np.ndarray:
+    """The rows (test images) of a score matrix that an ``auto`` snapshot keeps in float32:
+    those where rounding to float16 could change the best classes (a tie stays the same tie,
+    equal values round alike) or bring another class within ``margin`` times the row's largest
+    rounding error of them, and rows beyond float16's range. A member's own table cell is an
+    arg-max over its rows, so it cannot change; a fused cell sums the rounding errors of its
+    members, which the margin bounds and ``dissim results export`` checks on the printed
+    pages."""
+    s = np.asarray(scores, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        half = s.astype(np.float16).astype(np.float64)
+    best = s == s.max(axis=1, keepdims=True)  # the best classes of each row, ties included
+    top = np.where(best, half, np.inf).min(axis=1)
+    rest = np.where(best, -np.inf, half).max(axis=1)  # -inf where every class ties
+    same = np.all(np.where(best, half, top[:, None]) == top[:, None], axis=1)
+    error = np.abs(half - s).max(axis=1)
+    with np.errstate(invalid="ignore"):
+        safe = same & (top > rest) & (top - rest > margin * error) & np.isfinite(half).all(axis=1)
+    return np.flatnonzero(~safe)
 
 
 def sha256(data: bytes) -> str:
@@ -72,23 +108,40 @@ def _npy(a: np.ndarray) -> bytes:
 
 def write_group(path: Path, keys: Sequence[str], scores: Sequence[np.ndarray],
                 y_true: np.ndarray, test_index: np.ndarray, metas: Sequence[dict],
-                precision: str = "float32") -> bytes:
+                precision: str = "float32", margin: float = 4.0,
+                exact_images: Sequence[Sequence[int]] = ()) -> bytes:
     """Write one fold's members to ``path`` (see the module) and return the bytes written.
 
     ``keys``, ``scores`` and ``metas`` are in one order (the caller sorts them by key); every
-    score matrix has the shape of the first.
+    score matrix has the shape of the first. Under ``auto``, the rows of the test images in
+    ``exact_images`` (per member, test indices: images whose fused decision float16 would
+    move, see :func:`dissim.report.printed.exact_images`) are float32 as well.
     """
-    dtype = np.dtype(PRECISIONS[precision])
-    stack = np.stack([np.asarray(s, dtype=np.float64).astype(dtype) for s in scores])
-    planes = stack.view(np.uint8).reshape(stack.shape + (dtype.itemsize,))
-    planes = np.moveaxis(planes, -1, 0)
+    wide = np.stack([np.asarray(s, dtype=np.float64) for s in scores])
     arrays = {
         "keys": np.array(list(keys), dtype="<U64"),
-        "scores_planes": planes,
         "y_true": np.asarray(y_true, dtype="<i8"),
         "test_index": np.asarray(test_index, dtype="<i8"),
         "meta": np.frombuffer(dumps(list(metas)), dtype=np.uint8),
     }
+    if precision == AUTO:
+        where = [np.flatnonzero(np.isin(test_index, np.asarray(list(e), dtype=np.int64)))
+                 for e in exact_images] or [()] * len(wide)
+        rows = [(m, i) for m, s in enumerate(wide)
+                for i in np.union1d(exact_rows(s, margin), where[m])]
+        exact = np.array(rows, dtype="<i8").reshape(-1, 2)
+        arrays["exact_rows"] = exact
+        arrays["exact_scores"] = wide[exact[:, 0], exact[:, 1]].astype("<f4")
+        wide = wide.copy()
+        wide[exact[:, 0], exact[:, 1]] = 0.0  # held in exact_scores
+        precision = "float16"
+    dtype = np.dtype(PRECISIONS[precision])
+    finite = np.abs(wide[np.isfinite(wide)])
+    if finite.size and finite.max() > np.finfo(dtype).max:
+        raise RangeError(f"scores beyond {precision}'s range ({finite.max():.6g})")
+    stack = wide.astype(dtype)
+    planes = stack.view(np.uint8).reshape(stack.shape + (dtype.itemsize,))
+    arrays["scores_planes"] = np.moveaxis(planes, -1, 0)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         for name in sorted(arrays):
@@ -117,16 +170,25 @@ def read_group(data: bytes, limit: int) -> tuple[list[str], np.ndarray, np.ndarr
         planes = z["scores_planes"]
         y_true, test_index = z["y_true"], z["test_index"]
         metas = json.loads(z["meta"].tobytes())
-    if planes.dtype != np.uint8 or planes.ndim != 4 or planes.shape[0] not in (4, 8):
+        exact = (z["exact_rows"], z["exact_scores"]) if "exact_rows" in z.files else None
+    if planes.dtype != np.uint8 or planes.ndim != 4 or planes.shape[0] not in _BY_ITEMSIZE:
         raise ValueError("scores_planes is not a (itemsize, n, n_test, n_classes) byte array")
-    dtype = np.dtype("<f4" if planes.shape[0] == 4 else "<f8")
+    dtype = _BY_ITEMSIZE[planes.shape[0]]
     scores = np.ascontiguousarray(np.moveaxis(planes, 0, -1)).view(dtype)[..., 0]
     n, n_test = scores.shape[:2]
     if len(keys) != n or len(metas) != n or y_true.shape != (n_test,) \
             or test_index.shape != (n_test,):
         raise ValueError("array shapes disagree")
-    return (keys, scores.astype(np.float64), y_true.astype(np.int64),
-            test_index.astype(np.int64), metas)
+    scores = scores.astype(np.float64)
+    if exact is not None:
+        rows, values = exact
+        if rows.ndim != 2 or rows.shape[1:] != (2,) \
+                or values.shape != (len(rows), scores.shape[2]) \
+                or (rows.size and (rows.min() < 0 or rows[:, 0].max() >= n
+                                   or rows[:, 1].max() >= n_test)):
+            raise ValueError("exact_rows does not index the scores")
+        scores[rows[:, 0], rows[:, 1]] = values.astype(np.float64)
+    return (keys, scores, y_true.astype(np.int64), test_index.astype(np.int64), metas)
 
 
 def read_v1_entry(meta_bytes: bytes, scores_bytes: bytes) -> tuple[dict, np.ndarray, np.ndarray,

@@ -6,7 +6,7 @@ paper's tables need from a results store and nothing else: for every member its 
 score matrix, test labels and test indices, and its provenance (the member, the options, the
 profile's settings, the data fingerprint and classes, the training record -- converged, pair
 accuracies, loss curve --, the timings, the git commit, torch, machine and date of the run).
-Never an image, never a network's weights. The files (schema 2: float32 scores, one compressed
+Never an image, never a network's weights. The files (schema 2: float16/32/64 scores, one compressed
 file per fold) are described in :mod:`dissim.pipeline.snapshot_files`; schema 1 (float64, two
 files per entry) is still read.
 
@@ -203,24 +203,33 @@ def refuse_target(out: str | os.PathLike) -> None:
                           "name a new or empty folder, or an earlier snapshot to replace")
 
 
+#: ``export``'s float16 scores with float32 rows where rounding could reorder an image's best
+#: classes (:mod:`dissim.pipeline.snapshot_files`).
+AUTO = files.AUTO
+
+
 def export(results: Sequence[Result], out: str | os.PathLike, *, dataset: str,
            profile: str, description: str | None = None,
-           precision: str = "float32") -> Path:
+           precision: str = AUTO, margin: float = 4.0,
+           exact_images: dict[str, set[int]] | None = None) -> Path:
     """Write ``results`` as a snapshot folder ``out`` (schema 2) and return its index path.
 
     ``description`` (one paragraph: what the data are, where they come from, the command that
     computed the entries) is stored in the index and shown on the snapshot's book pages.
-    ``precision`` is the scores' dtype, ``float32`` (compact; the book's tables and verdicts are
-    those of float64, checked by ``dissim results export``) or ``float64``.
+    ``precision`` is the scores' dtype: ``float16``, ``float32``, ``float64`` (lossless), or
+    ``auto``: float16, with the rows of the test images whose best classes rounding could
+    reorder kept in float32 (:func:`dissim.pipeline.snapshot_files.exact_rows`), and the rows
+    of the test images in ``exact_images`` (``{entry key: test indices}``);
+    ``dissim results export`` keeps the narrowest choice whose pages print as float64's do.
 
     The snapshot is written into a temporary folder beside ``out`` and renamed to ``out`` when
     complete, replacing an earlier snapshot there: a killed or failed export (a full disk: one
     line naming the path) leaves ``out`` as it was. A non-empty ``out`` that is not a snapshot
     is refused before anything is written.
     """
-    if precision not in files.PRECISIONS:
+    if precision not in (*files.PRECISIONS, AUTO):
         raise ConfigError(f"snapshot precision {precision!r}: choose "
-                          f"{' or '.join(files.PRECISIONS)}")
+                          f"{', '.join(files.PRECISIONS)} or {AUTO}")
     out = Path(out)
     refuse_target(out)
     groups: dict[tuple, list[tuple[Result, dict]]] = {}
@@ -245,7 +254,9 @@ def export(results: Sequence[Result], out: str | os.PathLike, *, dataset: str,
             first = members[0][0]
             data = files.write_group(tmp / rel, [r.key for r, _ in members],
                                      [r.scores for r, _ in members], first.y_true,
-                                     first.test_index, [m for _, m in members], precision)
+                                     first.test_index, [m for _, m in members], precision,
+                                     margin, [sorted((exact_images or {}).get(r.key, ()))
+                                              for r, _ in members])
             sums[rel] = _sha256(data)
             for row, (r, meta) in enumerate(members):
                 rows.append({"key": r.key, "kind": "cnn" if _is_cnn(meta) else "siamese",
