@@ -417,7 +417,7 @@ def test_schema_1_is_read_and_export_gives_the_compact_schema(tmp_path):
         _same_entry(mine[r.key], r)
     printed.export(old.entries(), tmp_path / "new", dataset="textures", profile="smoke")
     assert _files(tmp_path / "new") == _files(COMMITTED)
-    assert json.loads((COMMITTED / "index.json").read_text())["schema"] == snapshots.SCHEMA == 2
+    assert json.loads((COMMITTED / "index.json").read_text())["schema"] == snapshots.SCHEMA == 3
     index = json.loads((COMMITTED / "index.json").read_text())
     assert index["precision"] == "auto" and sorted(index["files"]) == [
         "scores/fold-0.npz", "scores/fold-1.npz"]  # one file per fold, labels once per fold

@@ -1,5 +1,5 @@
-"""The files of a result snapshot, schema 2: compact, deterministic, verified (book: Results on
-real images).
+"""The files of a result snapshot, schemas 2 and 3: compact, deterministic, verified (book:
+Results on real images).
 
 A snapshot stores, per fold, the score matrices of every member scored on that fold's test
 images, the test labels and indices once, and the members' metadata::

@@ -6,9 +6,10 @@ paper's tables need from a results store and nothing else: for every member its 
 score matrix, test labels and test indices, and its provenance (the member, the options, the
 profile's settings, the data fingerprint and classes, the training record -- converged, pair
 accuracies, loss curve --, the timings, the git commit, torch, machine and date of the run).
-Never an image, never a network's weights. The files (schema 2: float16/32/64 scores, one compressed
-file per fold) are described in :mod:`dissim.pipeline.snapshot_files`; schema 1 (float64, two
-files per entry) is still read.
+Never an image, never a network's weights. The files (schema 3: float16 scores with float32
+rows where rounding would move a decision, one compressed file per fold; schema 2 the same
+files without those rows) are described in :mod:`dissim.pipeline.snapshot_files`; schema 1
+(float64, two files per entry) is still read.
 
 :func:`export` writes one (deterministic: the same entries give the same bytes; into a
 temporary folder beside the target, renamed when complete); :func:`load` reads one back as
@@ -49,9 +50,10 @@ __all__ = ["SCHEMA", "SNAPSHOT_DIR", "Snapshot", "by_member", "export", "import_
            "list_snapshots", "load", "refuse_target", "select"]
 
 #: The on-disk schema version :func:`export` writes (``index.json``'s ``schema``); :func:`load`
-#: reads it and schema 1.
-SCHEMA = 2
-SCHEMAS = (1, 2)
+#: reads it, schema 2 (the same files, one precision per file, no exact rows; a reader of
+#: schema 2 would take exact rows for zeros, so the version says they may be there) and 1.
+SCHEMA = 3
+SCHEMAS = (1, 2, 3)
 #: Where the repository keeps its snapshots (one sub-folder each).
 SNAPSHOT_DIR = "results_snapshots"
 INDEX = "index.json"
@@ -212,7 +214,7 @@ def export(results: Sequence[Result], out: str | os.PathLike, *, dataset: str,
            profile: str, description: str | None = None,
            precision: str = AUTO, margin: float = 4.0,
            exact_images: dict[str, set[int]] | None = None) -> Path:
-    """Write ``results`` as a snapshot folder ``out`` (schema 2) and return its index path.
+    """Write ``results`` as a snapshot folder ``out`` (schema 3) and return its index path.
 
     ``description`` (one paragraph: what the data are, where they come from, the command that
     computed the entries) is stored in the index and shown on the snapshot's book pages.
