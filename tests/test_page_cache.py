@@ -114,13 +114,26 @@ def test_a_second_run_executes_nothing_and_a_changed_notebook_only_its_pages(fak
     assert len(ran) == pages
 
 
-def test_a_page_executed_for_real_carries_its_key_and_no_kernel_warning(tmp_path, capfd):
+def test_a_page_executed_for_real_carries_its_key_and_no_kernel_warning(tmp_path, capfd,
+                                                                       monkeypatch):
+    """No transport warning, and no interrupt sent to the idle kernel at shutdown (ipykernel
+    prints "KeyboardInterrupt caught in kernel." when one lands while it reads a message)."""
+    from jupyter_client.manager import KernelManager
+
+    interrupts = []
+    monkeypatch.setattr(KernelManager, "_async_interrupt_kernel",
+                        lambda self: interrupts.append(self) or _done())
     nb = _notebook(tmp_path / "page.ipynb")
     out = tmp_path / "out" / "page.ipynb"
     assert book.KERNEL_TRANSPORT == "ipc"
     book.execute(nb, out, {"x": 3}, inputs_key="abc")
     err = capfd.readouterr().err
     assert "without encryption" not in err and "Kernel is running over TCP" not in err
+    assert "KeyboardInterrupt" not in err and interrupts == []
     page = nbformat.read(out, as_version=4)
     assert page_cache.stored_key(out) == "abc"
     assert page.cells[-1].outputs[0]["text"] == "3\n"
+
+
+async def _done() -> None:
+    return None

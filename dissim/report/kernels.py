@@ -9,7 +9,8 @@ down "gracefully": interrupted, then killed, with ipykernel's tracebacks on the 
 :func:`owned_kernel` gives papermill a kernel manager (``km=``) whose files are all named
 ``kernel-dissim-<pid>-<random>*`` in Jupyter's runtime folder
 (:func:`jupyter_core.paths.jupyter_runtime_dir`, ``JUPYTER_RUNTIME_DIR``), never in the working
-folder. When the page ends the kernel is shut down as papermill would (a shutdown request);
+folder. When the page ends the kernel is shut down as papermill would (a shutdown request, but
+no interrupt before it: the kernel is idle, and ipykernel would report the interrupt);
 when an interrupt ends it, the kernel's process group is killed at once (a dead kernel prints
 nothing), with further signals held off until the clean-up is done. Either way the clients'
 channels are closed and every file of that name is removed.
@@ -83,7 +84,14 @@ async def _close(km: _Kernel, now: bool) -> None:
     clients' channels and release the manager's resources."""
     graceful = km.has_kernel and not now
     if graceful:
-        await km.shutdown_kernel()  # as papermill's own client would (resources released)
+        # a shutdown request, as papermill's client sends, without jupyter_client's
+        # shutdown_kernel's SIGINT first: the page has finished, so the kernel is idle, and an
+        # interrupt would only make ipykernel print "KeyboardInterrupt caught in kernel."
+        km.shutting_down = True
+        km.stop_restarter()
+        await km.request_shutdown()
+        await km.finish_shutdown()  # waits for the kernel to exit, kills it if it does not
+        await km.cleanup_resources()
     elif km.has_kernel:
         await km.provisioner.kill()
         await km.provisioner.wait()
