@@ -81,6 +81,15 @@ class Claim:
         return HOLDS if all(v == HOLDS for v in verdicts) else CLOSE
 
 
+def signed(points: float) -> str:
+    """``points`` with its sign and two decimals, a difference that rounds to zero as +0.00
+    (never -0.00).
+
+    >>> signed(-0.001), signed(-1.04), signed(7.5)
+    ('+0.00', '-1.04', '+7.50')
+    """
+    return f"{round(float(points), 2) + 0.0:+.2f}"
+
 def _fusion_of(topologies: Sequence[int]) -> tuple[str, tuple[int, ...]] | None:
     """The largest Fusion row of Table 2 whose topologies are all present; else the fusion of
     every present topology when there are two or more; else None."""
@@ -228,9 +237,9 @@ def claims_view(found: list[Claim]) -> pd.DataFrame:
                 "comparison": f"{cmp.left} − {cmp.right}",
                 "verdict": cmp.verdict,
                 "folds": len(cmp.folds),
-                "per-fold differences (points)": ", ".join(f"{d:+.2f}" for d in cmp.diffs),
-                "mean ± sd": (f"{cmp.mean:+.2f}{NBSP}±{NBSP}{cmp.sd:.2f}" if len(cmp.diffs) > 1
-                              else f"{cmp.mean:+.2f}"),
+                "per-fold differences (points)": ", ".join(signed(d) for d in cmp.diffs),
+                "mean ± sd": (f"{signed(cmp.mean)}{NBSP}±{NBSP}{cmp.sd:.2f}" if len(cmp.diffs) > 1
+                              else signed(cmp.mean)),
                 "fold test": cmp.test or "none (1 fold)",
                 "p (folds)": _p(cmp.p),
                 "one side right: left / right (of images)": f"{cmp.b}{NBSP}/{NBSP}{cmp.c} "
@@ -255,7 +264,7 @@ def summary(found: list[Claim]) -> pd.DataFrame:
                          "p (folds)": ""})
         for cmp in c.comparisons:
             rows.append({"claim": f"({c.number}) {cmp.label}", "verdict": cmp.verdict,
-                         "mean difference (points)": f"{cmp.mean:+.2f}",
+                         "mean difference (points)": signed(cmp.mean),
                          "p (McNemar)": _p(cmp.p_mcnemar), "p (folds)": _p(cmp.p)})
     return pd.DataFrame(rows, columns=["claim", "verdict", "mean difference (points)",
                                        "p (McNemar)", "p (folds)"])

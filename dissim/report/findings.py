@@ -24,7 +24,7 @@ import pandas as pd
 
 from dissim.pipeline import snapshots
 from dissim.profiles import get as get_profile
-from dissim.report.claims import UNTESTED, evidence
+from dissim.report.claims import UNTESTED, evidence, signed
 from dissim.report.views import NBSP, _ranges
 
 __all__ = ["BOOK_LINKS", "MARKERS", "README_LINKS", "TARGETS", "block", "evidence_snapshots",
@@ -85,7 +85,7 @@ def _cell(row: pd.Series, href: str) -> str:
     if row["verdict"] == UNTESTED:
         return UNTESTED
     verdict = row["verdict"].replace(" ", NBSP)
-    return f'<a href="{href}">{verdict}</a>,{NBSP}{row["mean"]:+.2f}'
+    return f'<a href="{href}">{verdict}</a>,{NBSP}{signed(row["mean"])}'
 
 
 def _scale(table: pd.DataFrame) -> str:
