@@ -245,6 +245,14 @@ def test_training_check_against_the_controls():
     assert claims.training_check({}).reason == "needs trained Siamese members"
     bare = {m: r for m, r in results.items() if m.encoder == "trained"}
     assert claims.training_check(bare).reason.startswith("needs the controls")
+    # a second pixel set, keyed under topology 2 by an older grid on a later topology range
+    # (another input side), right on every image: the comparison still reads one set, the
+    # lowest topology's, so the differences are those above and not a fusion of both
+    second = {replace(m, topology=2): Result("k", _block(0, N), y, idx, {})
+              for m in results if m.encoder == "pixels"}
+    again = claims.training_check({**results, **second}).comparisons[2]
+    np.testing.assert_allclose(again.diffs, vs_pixels.diffs)
+    assert (again.b, again.c) == (vs_pixels.b, vs_pixels.c)
 
 
 def test_mcnemar_on_hand_placed_decisions():

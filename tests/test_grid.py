@@ -258,6 +258,14 @@ def test_grid_controls_and_cnns_are_the_book_pages_members(tmp_path, capsys):
     grid = expand(DEFAULT_DATASET, "smoke", topologies=[1, 2], methods=["cross", "triplet"])
     assert set(runner.controls_of(grid)) == set(page.control_members([1, 2]))
     assert runner.controls_of(expand(DEFAULT_DATASET, "smoke", methods=["triplet"])) == []
+    # grids that split the topologies (1-4, then 5-8) ask for the same pixel controls, keyed
+    # under topology 1 at its input side, and each grid the untrained networks of its own
+    halves = [runner.controls_of(expand(DEFAULT_DATASET, "smoke", topologies=ts,
+                                        methods=["cross"])) for ts in ((1, 2, 3, 4), (5, 6, 7, 8))]
+    pixels = [{m for m in half if m.encoder == "pixels"} for half in halves]
+    assert pixels[0] == pixels[1] and {m.topology for m in pixels[1]} == {1}
+    assert len(pixels[1]) == 2 * 2 * 2  # folds x spaces x k
+    assert {m.topology for m in halves[1] if m.encoder == "untrained"} == {5, 6, 7, 8}
 
     argv = ["grid", "--profile", "smoke", "--topologies", "7", "--methods", "cross",
             "--folds", "0", "--controls", "--cnns", "efficientnet_lite0", "--threads", "1",

@@ -62,9 +62,9 @@ from dissim.topologies import available as available_topologies
 from dissim.train import train_siamese
 
 __all__ = [
-    "ABLATIONS", "Report", "Run", "controls_of", "describe", "ensure", "ensure_ablation",
-    "ensure_cnns", "ensure_member", "ensure_members", "expand", "group_units", "missing", "run",
-    "with_switches",
+    "ABLATIONS", "PIXEL_TOPOLOGY", "Report", "Run", "controls_of", "describe", "ensure",
+    "ensure_ablation", "ensure_cnns", "ensure_member", "ensure_members", "expand", "group_units",
+    "missing", "run", "with_switches",
 ]
 
 
@@ -147,16 +147,21 @@ def _check_k(member: Member, ks: Sequence[int], root: str | None) -> None:
                          member.profile.name)
 
 
+#: The pixel control's key names this topology, whose input side it takes (book: Training
+#: health): one pixel control per fold and k whichever topologies a grid runs, so grids that
+#: split the topologies of one data set (1-4, then 5-8) compute and store it once.
+PIXEL_TOPOLOGY = 1
+
+
 def controls_of(members: Iterable[Member]) -> list[Member]:
     """The controls of a grid (book: Training health), on its folds and k values: the untrained
     network in the Cross configuration of each topology of ``members`` (FULLY and DEEPER), and
-    the pixels (no network) at the smallest topology's input size."""
+    the pixels (no network) at :data:`PIXEL_TOPOLOGY`'s input side."""
     cross = [m for m in members if m.encoder == "trained" and m.method == "cross"]
     if not cross:
         return []
-    first = min(m.topology for m in cross)
-    return ([replace(m, encoder="untrained") for m in cross]
-            + [replace(m, encoder="pixels") for m in cross if m.topology == first])
+    pixels = {replace(m, encoder="pixels", topology=PIXEL_TOPOLOGY): None for m in cross}
+    return [replace(m, encoder="untrained") for m in cross] + list(pixels)
 
 
 def missing(members: Iterable[Member], store: ResultsStore, *, options: Options = DEFAULT_OPTIONS,
@@ -366,7 +371,7 @@ class Run:
     def control_members(self, topologies: Iterable[int]) -> list[Member]:
         """The controls of a page (book: Training health), on the same folds and k values:
         the untrained network of each topology in the Cross configuration (FULLY and DEEPER),
-        and the pixels (no network) at the first topology's input size."""
+        and the pixels (no network) at :data:`PIXEL_TOPOLOGY`'s input side."""
         return controls_of(self.members(topologies, ("cross",)))
 
     def cnn_members(self) -> list[CNNMember]:

@@ -49,6 +49,7 @@ from dissim.report.tables import (
     convergence,
     fold_accuracies,
     fold_decisions,
+    pixel_control,
     trained_methods,
     with_ecnn_decisions,
 )
@@ -317,7 +318,7 @@ def training_check(results: dict, topologies: Sequence[int] | None = None) -> Cl
                                                "the networks untrained"))
     if any(getattr(m, "encoder", "") == "pixels" for m in results):
         acc, conv = _side(trained, bottom(ts))
-        pixels = fold_decisions(results, lambda m: True, "pixels")
+        pixels = fold_decisions(results, pixel_control(results), "pixels")
         check.comparisons.append(compare(f"{name} ({config}), trained", "pixels, F+D",
                                          acc, pixels, left_converged=conv,
                                          label="Training helps: trained beats the pixels"))
@@ -359,7 +360,7 @@ def context(results: dict, cnn_results: dict | None = None,
     for label, encoder in ((f"Cross F+D, topology {t1} (trained)", "trained"),
                            (f"{CONTROLS['untrained']}: Cross F+D, topology {t1}", "untrained"),
                            (f"{CONTROLS['pixels']}: F+D", "pixels")):
-        keep = cross_fd if encoder != "pixels" else (lambda m: True)
+        keep = cross_fd if encoder != "pixels" else pixel_control(results)
         try:
             add(label, fold_accuracies(results, keep, encoder))
         except ValueError:  # this control is absent

@@ -196,6 +196,17 @@ def _cell(accs: np.ndarray, conv: tuple[int, int] | None = None) -> dict:
 CONTROLS = {"untrained": "Control: untrained network", "pixels": "Control: pixels"}
 
 
+def pixel_control(results: dict) -> Callable[[object], bool]:
+    """The pixel members of one input side: those keyed under the lowest topology that any
+    pixel member of ``results`` names (grids key them under
+    :data:`dissim.pipeline.runner.PIXEL_TOPOLOGY`). A store where an older grid on a later
+    topology range keyed a second pixel set, at that range's input side, fuses one set, not
+    both."""
+    tops = [m.topology for m in results if getattr(m, "encoder", "") == "pixels"]
+    first = min(tops, default=None)
+    return lambda m: m.topology == first
+
+
 def table1(results: dict[Member, Result], topology: int = 1) -> pd.DataFrame:
     """Table 1: losses x builders for one topology; accuracy (%) mean/std over folds.
 
@@ -254,7 +265,7 @@ def table2(results: dict[Member, Result], topologies: Sequence[int] = range(1, 9
             rows.append({"row": name, "configuration": CONTROL_COLUMN, **_cell(accs)})
     if _has(results, "pixels"):
         rows.append({"row": CONTROLS["pixels"], "configuration": CONTROL_COLUMN,
-                     **_cell(fused_accuracy(results, lambda m: True, "pixels"))})
+                     **_cell(fused_accuracy(results, pixel_control(results), "pixels"))})
     return pd.DataFrame(rows)
 
 
@@ -286,7 +297,7 @@ def table3(results: dict, cnn_results: dict, topologies: Sequence[int] = range(1
                             f"{min(topologies)}-{max(topologies)})", **_cell(accs)})
     if _has(results, "pixels"):
         rows.append({"row": f"{CONTROLS['pixels']} (F+D)",
-                     **_cell(fused_accuracy(results, lambda m: True, "pixels"))})
+                     **_cell(fused_accuracy(results, pixel_control(results), "pixels"))})
     return pd.DataFrame(rows)
 
 
