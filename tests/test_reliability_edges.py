@@ -60,8 +60,16 @@ INTERRUPTED_IMPORT = """
 """
 
 
+def _interruptible() -> None:
+    """The child starts with Ctrl-C's default action, as from a terminal: a suite run in the
+    background by a non-interactive shell (``cmd &``) inherits SIGINT ignored, and Python then
+    never turns it into KeyboardInterrupt (the SIGINT cases timed out that way)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _spawn(code: str, *args: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args],
+                            preexec_fn=_interruptible,
                             env=env or ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 
@@ -251,7 +259,8 @@ def test_an_interrupt_during_book_run_is_one_line_and_leaves_no_kernel(tmp_path,
            "MARKER": str(marker)}
     proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(SLEEPING_BOOK),
                              str(tmp_path)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_interruptible)
     try:
         deadline = time.monotonic() + 300
         while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
