@@ -227,9 +227,11 @@ def table1(results: dict[Member, Result], topology: int = 1) -> pd.DataFrame:
     for encoder, col in CONTROLS.items():
         if not _has(results, encoder):
             continue
+        same = (pixel_control(results) if encoder == "pixels"
+                else (lambda m: m.topology == topology))
         for builder, spaces in BUILDERS.items():
-            accs = fused_accuracy(results, lambda m, ss=spaces: (
-                m.topology == topology and m.method == "cross" and m.space in ss), encoder)
+            accs = fused_accuracy(results, lambda m, ss=spaces, same=same: (
+                same(m) and m.method == "cross" and m.space in ss), encoder)
             rows.append({"method": col, "builder": builder, **_cell(accs)})
     return pd.DataFrame(rows)
 
