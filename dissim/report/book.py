@@ -41,7 +41,6 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-import nbformat
 import yaml
 
 from dissim.atomic import removed_on_error
@@ -106,6 +105,8 @@ def install_cell() -> str:
 
 def sync_install_cells(notebooks: Iterable[Path] | None = None) -> list[Path]:
     """Rewrite the install cell of each notebook to :func:`install_cell`; return those changed."""
+    import nbformat  # lazily: 2 s of import (jsonschema's format checks)
+
     changed = []
     for path in notebooks or sorted(NOTEBOOK_DIR.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
@@ -224,6 +225,8 @@ def _repo_relative(path: str) -> str:
 def _for_readers(path: Path) -> None:
     """Make an executed notebook travel: hide papermill's injected-parameters cell (the page
     states the values in its caption) and keep no path of the build machine in its metadata."""
+    import nbformat
+
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
@@ -295,6 +298,8 @@ def _execute_into(notebook: Path, tmp: str, output: Path, parameters: dict,
 def _title_with_dataset(path: Path, dataset: str, profile: str | None) -> None:
     """Name the data set and profile in the page title, so the book's sidebar tells the
     pages of several data sets apart ("Table 1: ... (textures, quick)")."""
+    import nbformat
+
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "markdown" and cell.source.startswith("# "):
