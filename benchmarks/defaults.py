@@ -17,9 +17,10 @@ write into ``DEFAULTS`` (one line of ``dissim/pipeline/defaults.py``)::
         --candidate "topologies=6 methods=cross" --folds 5 --max-folds 2 --json defaults.json
 
 A candidate is ``field=value`` words changing :data:`~dissim.pipeline.defaults.DEFAULTS`
-(``topologies=1,6 methods=cross,triplet spaces=fully,deeper profile=quick sampler=batch``;
-the empty string is today's default). ``--json`` keeps every evaluation; those already in the
-file are not recomputed (a killed run resumes). Progress goes to stderr, tables to stdout.
+(``topologies=1,6 methods=cross,triplet spaces=fully,deeper profile=quick sampler=batch
+amp=none``; ``amp=none`` trains in float32, the empty string is today's default). ``--json``
+keeps every evaluation; those already in the file are not recomputed (a killed run resumes).
+Progress goes to stderr, tables to stdout.
 CPU seconds are this process's: on a machine shared with other jobs they stay comparable where
 wall times do not.
 """

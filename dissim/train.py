@@ -285,6 +285,31 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def native_bf16(device: str | torch.device) -> bool:
+    """Whether ``device`` multiplies bfloat16 matrices in hardware: a CUDA GPU with bfloat16
+    support, or a CPU with AMX tiles or AVX512-BF16 (oneDNN's bfloat16 kernels). Elsewhere
+    bfloat16 autocast is emulated and slower than float32."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+        return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+    return False
+
+
+def resolve_amp(amp: str | None, device: str | torch.device) -> str | None:
+    """``amp`` as training runs it: ``"auto"`` is ``"bf16"`` where :func:`native_bf16` says
+    the device computes bfloat16 in hardware, else None (float32); other values unchanged.
+
+    >>> resolve_amp(None, "cpu") is None, resolve_amp("bf16", "cpu")
+    (True, 'bf16')
+    """
+    if amp == "auto":
+        return "bf16" if native_bf16(device) else None
+    return amp
+
+
 class _Staging:
     """A reused page-locked host buffer for batches streamed to a CUDA device.
 
@@ -671,6 +696,8 @@ def train_siamese(
     net, log = best
     log.attempts = attempt + 1
     log.total_seconds = total
+    if cfg.channels_last:  # the standard layout again: it scores as it will once saved and loaded
+        net = net.to(memory_format=torch.contiguous_format)
     net.eval()
     return net, log
 

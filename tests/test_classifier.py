@@ -329,3 +329,73 @@ def test_ecnn_member_round_trip(data, tmp_path):
     np.testing.assert_allclose(scores.mean(1), 0, atol=1e-9)  # sum of row z-scores
     back = DissimilarityClassifier.load(clf.save(tmp_path / "e.dissim"))
     np.testing.assert_allclose(back.decision_function(X), scores, rtol=1e-6, atol=1e-6)
+
+
+# -- training arithmetic -----------------------------------------------------------------------
+def _cpu_bf16(monkeypatch, native: bool) -> None:
+    import torch
+
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        monkeypatch.setattr(torch.cpu, probe, lambda: native, raising=False)
+
+
+def _spy():
+    from dissim.train import train_siamese
+
+    seen = []
+
+    def trainer(x, y, cfg, **kw):
+        seen.append(cfg)
+        return train_siamese(x, y, cfg, **kw)
+
+    return trainer, seen
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_amp_auto_trains_bf16_exactly_where_the_cpu_computes_it(monkeypatch, data, native):
+    """``amp="auto"``: bfloat16 autocast and NHWC where the CPU has AMX or AVX512-BF16, float32
+    elsewhere; ``amp_`` says which ran."""
+    from dissim.train import native_bf16, resolve_amp
+
+    _cpu_bf16(monkeypatch, native)
+    assert native_bf16("cpu") is native
+    assert resolve_amp("auto", "cpu") == ("bf16" if native else None)
+    assert resolve_amp(None, "cpu") is None and resolve_amp("bf16", "cpu") == "bf16"
+    X, y = data
+    trainer, seen = _spy()
+    clf = DissimilarityClassifier(**TINY, device="cpu").fit(X, y, trainer=trainer)
+    assert clf.amp == "auto" and clf.amp_ == ("bf16" if native else None)
+    assert [(c.amp, c.channels_last) for c in seen] == [("bf16", True) if native
+                                                        else (None, False)]
+    trainer, seen = _spy()
+    DissimilarityClassifier(**TINY, device="cpu", amp="bf16").fit(X, y, trainer=trainer)
+    assert [(c.amp, c.channels_last) for c in seen] == [("bf16", False)]
+
+
+def test_amp_auto_without_bf16_hardware_is_float32_to_the_bit(monkeypatch, data):
+    _cpu_bf16(monkeypatch, False)
+    X, y = data
+    auto = DissimilarityClassifier(**TINY, device="cpu").fit(X, y)
+    f32 = DissimilarityClassifier(**TINY, device="cpu", amp=None).fit(X, y)
+    np.testing.assert_array_equal(auto.decision_function(X), f32.decision_function(X))
+
+
+def test_bf16_training_is_a_different_arithmetic_that_still_classifies(data):
+    """Forced bfloat16 (emulated where the CPU lacks it) moves the scores off float32's, and
+    the tiny classes stay separated; a bad value is one line."""
+    X, y = data
+    f32 = DissimilarityClassifier(**TINY, device="cpu", amp=None).fit(X, y)
+    bf16 = DissimilarityClassifier(**TINY, device="cpu", amp="bf16").fit(X, y)
+    assert not np.array_equal(bf16.decision_function(X), f32.decision_function(X))
+    assert bf16.score(X, y) == f32.score(X, y) == 1.0
+    with pytest.raises(ConfigError, match="unknown amp 'fp16'; choose auto, bf16 or None"):
+        DissimilarityClassifier(**TINY, amp="fp16").fit(X, y)
+
+
+def test_a_model_file_without_amp_loads_as_float32(saved, tmp_path):
+    """Model files written before ``amp`` existed were trained in float32."""
+    with zipfile.ZipFile(saved) as z:
+        man = json.loads(z.read("manifest.json"))
+    params = {k: v for k, v in man["params"].items() if k != "amp"}
+    back = DissimilarityClassifier.load(_rewrite(saved, tmp_path / "old.dissim", params=params))
+    assert back.amp is None

@@ -52,6 +52,20 @@ def test_fit_prints_summary(tree, tmp_path, capsys):
     assert "(k 2)" in out and f"saved {tmp_path / 'm.dissim'}" in out
 
 
+@pytest.mark.parametrize("amp, words", [("float32", "float32 training"),
+                                         ("bf16", "bfloat16 training")])
+def test_fit_amp_reaches_the_model_and_the_summary(tree, tmp_path, capsys, amp, words):
+    from dissim import DissimilarityClassifier
+
+    path = tmp_path / "m.dissim"
+    code, out, err = run(["fit", tree, "--out", path, *ARGS, "--amp", amp], capsys)
+    assert code == 0, err
+    assert out.splitlines()[0].endswith(f" s, {words}")
+    assert DissimilarityClassifier.load(path).amp == (None if amp == "float32" else amp)
+    code, _, err = run(["fit", tree, "--out", path, *ARGS, "--amp", "fp16"], capsys)
+    assert code == 2 and "invalid choice: 'fp16'" in err
+
+
 def test_predict_table_and_csv(tree, model, capsys):
     code, out, err = run(["predict", model, tree / "sky", tree / "leaf" / "leaf_0.png"], capsys)
     assert code == 0, err

@@ -142,6 +142,12 @@ def test_report_writes_every_file(evaluated):
     info = json.loads((report / "evaluation.json").read_text())
     assert info["classes"] == sorted(CLASSES) and len(info["confusion_matrix"]) == 3
     assert {"training", "spaces+SVMs"} <= set(info["rows"][0]["parts"])
+    # the arithmetic that trained the networks: auto's choice on this CPU
+    from dissim.train import native_bf16
+
+    words = "bfloat16 training" if native_bf16("cpu") else "float32 training"
+    assert info["arithmetic"].startswith(words) and info["params"]["amp"] == "auto"
+    assert (report / "table.md").read_text().splitlines()[2].startswith(words)
 
 
 def test_report_folder_is_checked_before_any_work(tree, tmp_path, no_training):

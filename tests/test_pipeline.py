@@ -14,14 +14,15 @@ from dissim.train import train_siamese
 
 
 def test_classifier_and_runner_give_identical_scores(store):
-    """Fold 0 of a smoke member: ``dissim run``'s stored scores are the classifier's."""
+    """Fold 0 of a smoke member: ``dissim run``'s stored scores are the classifier's, when the
+    classifier trains in float32 as the store does (``amp=None``)."""
     members = [Member(dataset=DEFAULT_DATASET, profile="smoke", topology=7, loss="triplet",
                       space=s, k=k, seed=3) for k in (2, 3) for s in ("fully", "deeper")]
     stored = ensure_members(members, store, progress=False)
     ds = dataset_of(members[0], None)
     train, test = fold_of(members[0], None)
     clf = DissimilarityClassifier(topologies=(7,), methods=("triplet",), profile="smoke",
-                                  seed=3, k_values=(2, 3), device="cpu")
+                                  seed=3, k_values=(2, 3), device="cpu", amp=None)  # as stored
     clf.fit([ds.images[i] for i in train], ds.labels[train])
     scores = clf.member_scores([ds.images[i] for i in test])
     assert [(m.space, m.k) for m in clf.members_] == [(m.space, m.k) for m in members]

@@ -62,6 +62,10 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--svm-scaling", default="none", choices=SCALINGS)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
+    p.add_argument("--amp", default=DEFAULTS.amp or "float32", choices=("auto", "bf16", "float32"),
+                   help="training arithmetic: auto is bfloat16 where the CPU (AMX, AVX512-BF16) "
+                   f"or GPU computes it in hardware, else float32 (default "
+                   f"{DEFAULTS.amp or 'float32'})")
 
 
 def _params(args, verbose: bool = True) -> dict:
@@ -69,7 +73,8 @@ def _params(args, verbose: bool = True) -> dict:
         topologies=tuple(args.topologies), methods=tuple(args.methods),
         spaces=tuple(args.spaces), k_values=None if args.k is None else tuple(args.k),
         inputs=tuple(args.inputs), profile=args.profile, device=args.device, seed=args.seed,
-        ecnn=args.ecnn, svm_scaling=args.svm_scaling, verbose=verbose)
+        ecnn=args.ecnn, svm_scaling=args.svm_scaling, verbose=verbose,
+        amp=None if args.amp == "float32" else args.amp)
 
 
 def _classifier(args, verbose: bool = True):
@@ -123,7 +128,8 @@ def _cmd_fit(args) -> int:
     counts = ", ".join(f"{c} {n}" for c, n in ds.counts().items())
     print(f"fitted {len(clf.networks_)} networks, {len(clf.members_)} members "
           f"(k {', '.join(map(str, clf.k_values_))}) on {len(ds)} images of "
-          f"{len(ds.classes)} classes ({counts}) in {time.perf_counter() - t0:.1f} s")
+          f"{len(ds.classes)} classes ({counts}) in {time.perf_counter() - t0:.1f} s, "
+          f"{evaluation.arithmetic(clf.amp_, clf.amp)}")
     not_conv = sum(not log["converged"] for log in clf.train_logs_)
     if not_conv:
         print(f"note: {not_conv} network(s) did not reach the convergence threshold")
@@ -211,7 +217,7 @@ def _cmd_evaluate(args) -> int:
     ens = ev.ensemble
     print(f"{name} [{args.profile}, {len(folds)} of {args.folds} folds, topologies "
           f"{' '.join(map(str, args.topologies))}, {'+'.join(args.methods)}, "
-          f"{'+'.join(args.spaces)}]: accuracy {100 * ens.mean:.2f} "
+          f"{'+'.join(args.spaces)}, {ev.arithmetic}]: accuracy {100 * ens.mean:.2f} "
           f"± {100 * ens.sd:.2f}% (mean ± std over folds); {ev.cost_line()}")
     print(ev.table_text())
     print(ev.verdict_line())

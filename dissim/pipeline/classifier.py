@@ -7,7 +7,8 @@ k-means prototypes of the training images for every k (Section 2.1), the FULLY a
 dissimilarity spaces (Section 2.1) and one one-vs-rest RBF SVM per (network, k, space) member.
 Scores are fused by the average rule; an optional fine-tuned ImageNet CNN (``ecnn=``) is added
 by the z-score sum rule (Section 4). Seeds and options are those of ``dissim run``: on the same
-images the classifier's members score exactly as the stored members of fold 0.
+images, trained in float32 as the store's are (``amp=None``), the classifier's members score
+exactly as the stored members of fold 0.
 
 Defaults are the paper's best Siamese ensemble, "Triplet+Cross" with FULLY+DEEPER (Section 4,
 Table 2: the best average), on topology 1 (the MathWorks net) and scaled to the profile
@@ -58,7 +59,14 @@ from dissim.profiles import get as get_profile
 from dissim.sampling import SAMPLERS
 from dissim.spaces import SPACE_NAMES, NetworkEncoder, PixelEncoder
 from dissim.topologies import available
-from dissim.train import TrainLog, train_siamese, untrained_network
+from dissim.train import (
+    AMP,
+    TrainLog,
+    default_device,
+    resolve_amp,
+    train_siamese,
+    untrained_network,
+)
 
 __all__ = ["ClassifierMember", "DissimilarityClassifier", "Network", "as_images"]
 
@@ -68,7 +76,8 @@ ECNN_ZSCORES = {"row": "row", "batch": "matrix"}
 #: networks, the same networks at initialisation, or the pixels through the same spaces.
 ENCODERS = ("trained", "untrained", "pixels")
 #: Parameters added after model files were first written, and the value an older file means.
-ADDED_PARAMS = {"encoder": "trained", "sampler": None}
+#: ``amp``: files written before it trained in float32.
+ADDED_PARAMS = {"encoder": "trained", "sampler": None, "amp": None}
 
 
 class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
@@ -78,7 +87,7 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
     ----------
     topologies : tuple of int, default (1,)
         Appendix A subnetworks; the paper's "Fusion 1-8" uses all eight. This default and
-        those of ``methods``, ``spaces``, ``profile`` and ``sampler`` are
+        those of ``methods``, ``spaces``, ``profile``, ``sampler`` and ``amp`` are
         :data:`dissim.pipeline.defaults.DEFAULTS`.
     methods : tuple of str, default ("cross", "triplet")
         Paper names (Section 4): ``cross`` (BCE + Adam), ``crossdd`` (BCE + DecayDGrad),
@@ -116,6 +125,11 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
         defaults of :class:`~dissim.pipeline.member.Options`, as in ``dissim run``.
     sampler : {None, "pairs", "batch"}
         How a training mini-batch is formed (:mod:`dissim.sampling`); None: the profile's.
+    amp : {"auto", "bf16", None}, default "auto"
+        Training arithmetic. ``"auto"``: bfloat16 autocast with channels-last tensors where
+        the device computes bfloat16 in hardware (:func:`dissim.train.native_bf16`: a CPU with
+        AMX or AVX512-BF16, a GPU with bfloat16), float32 elsewhere; ``"bf16"`` always; None
+        float32. Spaces, SVMs and scoring stay float32. ``amp_`` says what ran.
     encoder : {"trained", "untrained", "pixels"}, default "trained"
         What stands in the pipeline's "train" step. ``untrained`` keeps each network as
         initialised (same seed, no iteration); ``pixels`` compares the zero-centred images
@@ -133,6 +147,9 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
     members_ : list of ClassifierMember
     k_values_ : tuple of int
         The k values actually used.
+    amp_ : str or None
+        The training arithmetic that ran: ``"bf16"`` (with channels-last tensors when
+        ``amp="auto"`` chose it) or None (float32).
     train_logs_ : list of dict
         :class:`~dissim.train.TrainLog` of each network (loss curve, convergence, time).
 
@@ -152,6 +169,7 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
         ecnn_zscore: str = "row", svm_C: float = 1000.0, svm_gamma: float = 0.1,
         svm_scaling: str = "none", verbose: bool = False,
         sampler: str | None = DEFAULTS.sampler, encoder: str = "trained",
+        amp: str | None = DEFAULTS.amp,
     ) -> None:
         self.topologies = topologies
         self.methods = methods
@@ -170,6 +188,7 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.sampler = sampler
         self.encoder = encoder
+        self.amp = amp
 
     # -- validation ------------------------------------------------------------------------
     def _check_params(self):
@@ -198,6 +217,8 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
         if self.sampler is not None and self.sampler not in SAMPLERS:
             raise ConfigError(f"unknown sampler {self.sampler!r}; choose one of "
                               f"{', '.join(SAMPLERS)} (or None: the profile's)")
+        if self.amp != "auto" and self.amp not in AMP:
+            raise ConfigError(f"unknown amp {self.amp!r}; choose auto, bf16 or None (float32)")
         return (prof, names(self.inputs, INPUTS, "inputs"),
                 names(self.topologies, available(), "topologies"),
                 names(self.methods, tuple(METHODS), "methods"),
@@ -273,6 +294,10 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
             raise DataError("every class has one image, but training a Siamese network needs "
                             "a class with two (a positive pair, Section 2.2); add images")
         self.k_values_ = self._ks(prof, y_idx)
+        device = default_device() if self.device is None else self.device
+        self.amp_ = resolve_amp(self.amp, device)
+        if self.amp_ != prof.amp:  # the training arithmetic; keys and spaces are unchanged
+            prof = prof.with_(amp=self.amp_, channels_last=self.amp == "auto" and bool(self.amp_))
         self.networks_, self.members_, self.train_logs_ = [], [], []
         names = [str(c) for c in self.classes_]
         # one network per (input, topology, method), and per k when the profile says so

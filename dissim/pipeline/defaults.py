@@ -7,7 +7,8 @@ accuracy per CPU-minute of candidate configurations and of the controls on real 
 
 Today's value is the paper's best Siamese ensemble, "Triplet+Cross" with FULLY+DEEPER (Section
 4, Table 2: the best average), on topology 1 (the MathWorks net), at the ``quick`` profile and
-the profile's own training sampler.
+the profile's own training sampler, trained in bfloat16 where the hardware computes it
+(``amp="auto"``: a CPU with AMX or AVX512-BF16, a GPU with bfloat16; float32 elsewhere).
 
 >>> DEFAULTS.methods
 ('cross', 'triplet')
@@ -38,6 +39,10 @@ class Defaults:
         Scale of training (:mod:`dissim.profiles`).
     sampler : str or None
         How a training mini-batch is formed (:mod:`dissim.sampling`); None: the profile's.
+    amp : {"auto", "bf16", None}
+        Training arithmetic (:func:`dissim.train.resolve_amp`): ``"auto"`` trains under
+        bfloat16 autocast, with channels-last tensors, where the device computes bfloat16 in
+        hardware, and in float32 elsewhere; ``"bf16"`` always; None float32.
     """
 
     topologies: tuple[int, ...] = (1,)
@@ -45,6 +50,7 @@ class Defaults:
     spaces: tuple[str, ...] = ("fully", "deeper")
     profile: str = "quick"
     sampler: str | None = None
+    amp: str | None = "auto"
 
     def with_(self, **changes) -> Defaults:
         """A copy with some fields changed (a candidate of ``benchmarks/defaults.py``)."""
@@ -55,10 +61,15 @@ class Defaults:
         return asdict(self)
 
     def label(self) -> str:
-        """A short name: ``t1 cross+triplet fully+deeper quick``, and the sampler when set."""
+        """A short name: ``t1 cross+triplet fully+deeper quick``, then the sampler when set and
+        the arithmetic when not ``auto`` (``float32``, ``bf16``)."""
         parts = [f"t{','.join(map(str, self.topologies))}", "+".join(self.methods),
                  "+".join(self.spaces), self.profile]
-        return " ".join(parts + ([self.sampler] if self.sampler else []))
+        if self.sampler:
+            parts.append(self.sampler)
+        if self.amp != "auto":
+            parts.append(self.amp or "float32")
+        return " ".join(parts)
 
 
 #: The defaults of ``DissimilarityClassifier`` and of ``dissim fit`` / ``dissim evaluate``.

@@ -121,6 +121,8 @@ class Evaluation:
     y_pred: np.ndarray  # the ensemble's, same order
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    arithmetic: str = "float32 training"  # what the ensemble's networks trained in
+
 
     @property
     def ensemble(self) -> Row:
@@ -234,7 +236,8 @@ class Evaluation:
                 "p_fold_test": None if not np.isfinite(cmp.p) else cmp.p},
             "confusion_matrix": self.confusion().tolist(),
             "classification_report": self.classification_report(output_dict=True),
-            "notes": list(self.notes), "seconds": self.seconds, "environment": environment(),
+            "notes": list(self.notes), "seconds": self.seconds, "arithmetic": self.arithmetic,
+            "environment": environment(),
         }
 
 
@@ -297,6 +300,7 @@ def evaluate(
             rows.append(row)
             break
     y_true, y_pred, sizes = [], [], []
+    amp = None
     for f, (tr, te) in enumerate(folds):
         tr, te = np.asarray(tr), np.asarray(te)
         x_tr, x_te = [images[i] for i in tr], [images[i] for i in te]
@@ -306,6 +310,7 @@ def evaluate(
         clf.fit(x_tr, y[tr], cache=cache)
         t = time.perf_counter()
         pred = clf.predict(x_te)
+        amp = clf.amp_
         rows[0].cpu_seconds += time.process_time() - c0
         s = clf.seconds_
         rows[0].add_seconds(**{"training": s["training"],
@@ -335,7 +340,15 @@ def evaluate(
                       params=clf0.get_params(deep=False), n_splits=n_splits or len(folds),
                       fold_sizes=sizes, rows=rows, y_true=np.concatenate(y_true),
                       y_pred=np.concatenate(y_pred), notes=notes,
-                      seconds=time.perf_counter() - t_start)
+                      seconds=time.perf_counter() - t_start, arithmetic=arithmetic(amp, clf0.amp))
+
+
+def arithmetic(amp: str | None, asked: str | None) -> str:
+    """How the ensemble's networks trained, in words (``amp_`` of the classifier, and its
+    ``amp`` parameter): ``bfloat16 training, channels-last (auto)``, ``float32 training``."""
+    if not amp:
+        return "float32 training" + (" (auto: no bfloat16 hardware)" if asked == "auto" else "")
+    return "bfloat16 training" + (", channels-last (auto)" if asked == "auto" else "")
 
 
 def wrap_name(name: str, width: int = 18) -> str:
@@ -389,7 +402,8 @@ def write_report(ev: Evaluation, folder: str | Path) -> Path:
     with atomic_dir(folder) as tmp:
         ev.table().to_csv(tmp / "table.csv")
         (tmp / "table.md").write_text(
-            f"# {ev.name}\n\n{ev.table_markdown()}\n{ev.verdict_line()}\n\n{ev.cost_line()}\n")
+            f"# {ev.name}\n\n{ev.arithmetic}\n\n{ev.table_markdown()}\n{ev.verdict_line()}\n\n"
+            f"{ev.cost_line()}\n")
         (tmp / "classification_report.txt").write_text(ev.classification_report())
         (tmp / "classification_report.json").write_text(
             json.dumps(ev.classification_report(output_dict=True), indent=2))
