@@ -20,7 +20,10 @@ OPTIONAL = {"dask", "distributed", "papermill", "torchvision", "mlxtend", "skima
             "IPython", "logging", "warnings",
             # the batch sampler's index utilities: imported when a batch is formed, so the
             # paper sampler runs where the package is absent (a GPU machine's own Python)
-            "pytorch_metric_learning"}
+            "pytorch_metric_learning",
+            # read or written only by the book's commands; its jsonschema costs every dissim
+            # command 2 s at start when imported with the module
+            "nbformat"}
 
 
 def _module(path: Path) -> str:
