@@ -244,6 +244,22 @@ def settings_for(settings: dict, topology: int | None, loss: str | None = None) 
     return d
 
 
+def with_switches(profile: str | Profile, *, amp: str | None = None, tf32: bool = False,
+                  channels_last: bool = False) -> Profile:
+    """``profile`` with the GPU speed switches on, as a value named after them.
+
+    The name says which switches are on (``paper+bf16+tf32``), so tables never mistake such
+    results for float32 ones; with every switch off it is ``profile`` itself. Nothing is
+    registered: members carry the profile to wherever they are computed.
+    """
+    prof = get(profile)
+    tags = [t for t, on in ((amp, bool(amp)), ("tf32", tf32), ("nhwc", channels_last)) if on]
+    if not tags:
+        return prof
+    return prof.with_(name="+".join([prof.name, *tags]), amp=amp or prof.amp,
+                      tf32=tf32 or prof.tf32, channels_last=channels_last or prof.channels_last)
+
+
 def get(name: str | Profile) -> Profile:
     """Return the profile called ``name`` (a :class:`Profile` is returned unchanged)."""
     if isinstance(name, Profile):

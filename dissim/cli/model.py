@@ -62,10 +62,10 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--svm-scaling", default="none", choices=SCALINGS)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
-    p.add_argument("--amp", default=DEFAULTS.amp or "float32", choices=("auto", "bf16", "float32"),
+    amp = DEFAULTS.amp or "float32"
+    p.add_argument("--amp", default=amp, choices=("auto", "bf16", "float32"),
                    help="training arithmetic: auto is bfloat16 where the CPU (AMX, AVX512-BF16) "
-                   f"or GPU computes it in hardware, else float32 (default "
-                   f"{DEFAULTS.amp or 'float32'})")
+                   f"or GPU computes it in hardware, else float32 (default {amp})")
 
 
 def _params(args, verbose: bool = True) -> dict:

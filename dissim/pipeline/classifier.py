@@ -56,6 +56,7 @@ from dissim.pipeline.member import (
 )
 from dissim.preprocess import to_network_input
 from dissim.profiles import get as get_profile
+from dissim.profiles import with_switches
 from dissim.sampling import SAMPLERS
 from dissim.spaces import SPACE_NAMES, NetworkEncoder, PixelEncoder
 from dissim.topologies import available
@@ -296,8 +297,8 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
         self.k_values_ = self._ks(prof, y_idx)
         device = default_device() if self.device is None else self.device
         self.amp_ = resolve_amp(self.amp, device)
-        if self.amp_ != prof.amp:  # the training arithmetic; keys and spaces are unchanged
-            prof = prof.with_(amp=self.amp_, channels_last=self.amp == "auto" and bool(self.amp_))
+        prof = with_switches(prof, amp=self.amp_,  # training only: spaces stay float32
+                             channels_last=self.amp == "auto" and bool(self.amp_))
         self.networks_, self.members_, self.train_logs_ = [], [], []
         names = [str(c) for c in self.classes_]
         # one network per (input, topology, method), and per k when the profile says so

@@ -56,7 +56,7 @@ from dissim.pipeline.experiment import (
 )
 from dissim.pipeline.member import Trainer
 from dissim.pipeline.store import DEFAULT_RESULTS, Result, ResultsStore
-from dissim.profiles import Profile
+from dissim.profiles import Profile, with_switches
 from dissim.profiles import get as get_profile
 from dissim.topologies import available as available_topologies
 from dissim.train import train_siamese
@@ -71,22 +71,6 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # members
 # ---------------------------------------------------------------------------------------------
-def with_switches(profile: str | Profile, *, amp: str | None = None, tf32: bool = False,
-                  channels_last: bool = False) -> Profile:
-    """``profile`` with the GPU speed switches on, as a value named after them.
-
-    The name says which switches are on (``paper+bf16+tf32``), so tables never mistake such
-    results for float32 ones; with every switch off it is ``profile`` itself. Nothing is
-    registered: members carry the profile to wherever they are computed.
-    """
-    prof = get_profile(profile)
-    tags = [t for t, on in ((amp, bool(amp)), ("tf32", tf32), ("nhwc", channels_last)) if on]
-    if not tags:
-        return prof
-    return prof.with_(name="+".join([prof.name, *tags]), amp=amp or prof.amp,
-                      tf32=tf32 or prof.tf32, channels_last=channels_last or prof.channels_last)
-
-
 def expand(
     dataset: str,
     profile: str | Profile,

@@ -123,7 +123,6 @@ class Evaluation:
     seconds: float = 0.0
     arithmetic: str = "float32 training"  # what the ensemble's networks trained in
 
-
     @property
     def ensemble(self) -> Row:
         return self.rows[0]
