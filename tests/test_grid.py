@@ -186,6 +186,27 @@ def test_gpu_switches_off_keep_the_store_keys():
     assert member_key(m, Options(), prof.with_(amp="bf16"), "data") != key
 
 
+@pytest.mark.parametrize("amp, native, name", [
+    ("float32", True, "smoke"), ("bf16", False, "smoke+bf16"),
+    ("auto", True, "smoke+bf16+nhwc"), ("auto", False, "smoke")])
+def test_grid_amp_speaks_the_grammar_of_fit_and_evaluate(amp, native, name, monkeypatch,
+                                                         tmp_path):
+    """``dissim grid --amp float32|bf16|auto``: auto follows the hardware probe as for fit, and
+    the profile's name (part of every stored key) says what ran."""
+    import dissim.cli.run as cli_run
+    import dissim.train
+
+    seen = []
+    monkeypatch.setattr(dissim.train, "native_bf16", lambda device: native)
+    monkeypatch.setattr(cli_run.runner, "expand",
+                        lambda dataset, profile, **kw: seen.append(profile) or [])
+    args = ["grid", "--profile", "smoke", "--amp", amp, "--device", "cpu", "--dry-run",
+            "--results", str(tmp_path / "r")]
+    assert main(args) == 0
+    assert seen[0].name == name
+    assert seen[0].amp == (None if name == "smoke" else "bf16")
+
+
 def test_switched_profile_is_a_value_that_travels_with_its_members():
     import pickle
 
