@@ -122,3 +122,64 @@ def test_training_in_words_names_each_losss_sampler_and_rate():
                       "(topologies 3, 4, 5, 7, 8: 0.0001)")
     assert findings.training({"iterations": 4, "batch_size": 4}) == (
         "4 iterations of 4 pairs (16 training pairs per network)")
+
+
+def test_holdings_of_the_smoke_snapshot_read_from_its_entries():
+    """Oracle: the smoke snapshot's own entries (member dicts and data sizes), counted here."""
+    from dissim.pipeline import snapshots
+
+    snap = snapshots.load(SMOKE)
+    metas = [r.meta for r in snap.entries()]
+    folds = sorted({m["member"]["fold"] for m in metas if "member" in m})
+    d = metas[0]["data"]
+    n = (d["n_train"] + d["n_test"]) / d["n_test"]
+    row = findings.holdings([SMOKE]).iloc[0]
+    assert row["folds"] == f"{len(folds)} of {round(n)}" == "2 of 5"
+    assert row["settings"] == "as now"
+    assert row["missing"].startswith("folds 2-4; topologies 2-8")
+    assert row["ecnn"] == "Lite0" and row["controls"] == "pixels, untrained"
+
+
+class _Fake:
+    """A snapshot as holdings reads it: provenance, entries, name, profile."""
+
+    def __init__(self, profile="medium", **prov):
+        from dissim.profiles import get as get_profile
+
+        self.name, self.profile = "x-medium", profile
+        self._prov = {"folds": [0, 1, 2, 3, 4], "methods": ["cross", "crossdd", "triplet"],
+                      "topologies": list(range(1, 9)), "controls": ["pixels", "untrained"],
+                      "cnns": list(get_profile("medium").cnns),
+                      "frozen_cnns": list(get_profile("medium").cnns),
+                      "profile_settings": get_profile("medium").to_dict(),
+                      "train_hours": 2.0, "cnn_hours": 0.5, **prov}
+
+    def provenance(self):
+        return self._prov
+
+    def entries(self):
+        from types import SimpleNamespace
+        return [SimpleNamespace(meta={"data": {"n_train": 320, "n_test": 80}})]
+
+
+@pytest.mark.parametrize("prov, missing", [
+    ({}, "nothing"),
+    ({"folds": [0, 1, 2, 3]}, "fold 4"),
+    ({"methods": ["cross", "triplet"], "cnns": ["efficientnet_lite0"]},
+     "CrossDD; Lite1, Lite2 fine-tuned"),
+    ({"frozen_cnns": [], "controls": ["untrained"]},
+     "pixels control; the frozen references"),
+    ({"profile_settings": {"iterations": 100}}, "a recomputation at `medium`'s current settings"),
+])
+def test_holdings_name_what_the_complete_grid_lacks(prov, missing, monkeypatch):
+    from dissim.pipeline import snapshots
+
+    monkeypatch.setattr(snapshots, "load", lambda path: _Fake(**prov))
+    row = findings.holdings(["x"]).iloc[0]
+    assert row["missing"] == missing
+    assert row["folds"] == f"{len(prov.get('folds', range(5)))} of 5"
+    assert row["hours"] == 2.5
+    assert (row["settings"] == "as now") == ("profile_settings" not in prov)
+    text = findings.holdings_markdown(findings.holdings(["x"]), findings.README_LINKS)
+    assert text.count("\n| ") == 2 and f"| {missing} |" in text
+    assert 'href="results_snapshots/x-medium/"' in text

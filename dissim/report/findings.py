@@ -27,8 +27,9 @@ from dissim.profiles import get as get_profile
 from dissim.report.claims import UNTESTED, evidence, signed
 from dissim.report.views import NBSP, _ranges
 
-__all__ = ["BOOK_LINKS", "MARKERS", "README_LINKS", "TARGETS", "block", "evidence_snapshots",
-           "main", "markdown", "summary_table", "training", "write"]
+__all__ = ["BOOK_LINKS", "COMPLETE", "MARKERS", "README_LINKS", "TARGETS", "block",
+           "evidence_snapshots", "holdings", "holdings_markdown", "main", "markdown",
+           "summary_table", "training", "write"]
 
 REPO = Path(__file__).resolve().parents[2]
 MARKERS = ("<!-- findings:start -->", "<!-- findings:end -->")
@@ -78,6 +79,91 @@ def summary_table(snapshot_dirs: Iterable[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["snapshot", "profile", "folds", "claim", "comparison",
                                        "verdict", "mean", "p_mcnemar", "p_folds", "iterations",
                                        "batch_size", "input_size", "devices", "training"])
+
+
+#: The complete grid of an evidence snapshot (the issue "Evidence, complete"; Sections 2-4):
+#: every fold of the protocol, Table 2's three methods on topologies 1-8, both controls, the
+#: profile's CNNs fine-tuned (the eCNN) and frozen (the reference), at the profile's settings.
+COMPLETE = {"methods": ("cross", "crossdd", "triplet"), "topologies": tuple(range(1, 9)),
+            "controls": ("pixels", "untrained")}
+METHOD_NAMES = {"cross": "Cross", "crossdd": "CrossDD", "triplet": "Triplet"}
+
+
+def _cnn(name: str) -> str:
+    """``efficientnet_lite1`` -> ``Lite1`` (other names unchanged)."""
+    return name.replace("efficientnet_lite", "Lite")
+
+
+def _protocol_folds(snap) -> int:
+    """The number of folds of the snapshot's protocol, from its entries' train and test sizes
+    (a k-fold split tests about 1/k of the images in each fold)."""
+    data = [r.meta.get("data", {}) for r in snap.entries()]
+    sizes = [(d["n_train"], d["n_test"]) for d in data if d.get("n_test")]
+    return max(round((a + b) / b) for a, b in sizes) if sizes else 0
+
+
+def holdings(snapshot_dirs: Iterable[str | Path]) -> pd.DataFrame:
+    """One row per snapshot: what it holds against :data:`COMPLETE`. Columns ``snapshot``,
+    ``folds`` ("5 of 5"), ``methods``, ``controls``, ``ecnn`` (the fine-tuned CNNs),
+    ``frozen`` (the frozen references), ``hours`` (network and CNN training time),
+    ``settings`` ("as now", or the profile changed since) and ``missing`` (what the complete
+    grid still lacks, "nothing" when complete)."""
+    rows = []
+    for path in snapshot_dirs:
+        snap = snapshots.load(path)
+        prov = snap.provenance()
+        base = snap.profile.split("+")[0]
+        profile = get_profile(base).with_(name=snap.profile) if "+" in snap.profile else (
+            get_profile(base))
+        n = _protocol_folds(snap)
+        folds, methods = prov["folds"], prov["methods"]
+        current = prov.get("profile_settings") == get_profile(base).to_dict()
+        missing = []
+        if len(folds) < n:
+            rest = sorted(set(range(n)) - set(folds))
+            missing.append(f"fold{'s' if len(rest) > 1 else ''} {_ranges(rest)}")
+        missing += [METHOD_NAMES.get(m, m) for m in COMPLETE["methods"] if m not in methods]
+        if set(prov["topologies"]) != set(COMPLETE["topologies"]):
+            missing.append("topologies " + _ranges(sorted(set(COMPLETE["topologies"])
+                                                          - set(prov["topologies"]))))
+        missing += [f"{c} control" for c in COMPLETE["controls"] if c not in prov["controls"]]
+        lacking = [_cnn(c) for c in profile.cnns if c not in prov["cnns"]]
+        if lacking:
+            missing.append(", ".join(lacking) + " fine-tuned")
+        if not prov["frozen_cnns"]:
+            missing.append("the frozen references")
+        if not current:
+            missing.append(f"a recomputation at `{base}`'s current settings")
+        rows.append({
+            "snapshot": snap.name, "folds": f"{len(folds)} of {n}",
+            "methods": ", ".join(METHOD_NAMES.get(m, m) for m in methods)
+            + f" on topologies {_ranges(prov['topologies'])}",
+            "controls": ", ".join(prov["controls"]) or "none",
+            "ecnn": ", ".join(map(_cnn, prov["cnns"])) or "none",
+            "frozen": ", ".join(map(_cnn, prov["frozen_cnns"])) or "none",
+            "hours": prov["train_hours"] + prov["cnn_hours"],
+            "settings": "as now" if current else "earlier (changed since)",
+            "missing": "; ".join(missing) or "nothing"})
+    return pd.DataFrame(rows, columns=["snapshot", "folds", "methods", "controls", "ecnn",
+                                       "frozen", "hours", "settings", "missing"])
+
+
+def holdings_markdown(table: pd.DataFrame, links: dict[str, str] = BOOK_LINKS) -> str:
+    """:func:`holdings` as a markdown table headed "What each snapshot holds"."""
+    if table.empty:
+        return ""
+    head = ["snapshot", "folds", "Siamese networks", "controls", "eCNN (fine-tuned)",
+            "frozen reference", "training time", "settings", "missing for the complete grid"]
+    lines = ["**What each snapshot holds**, against the complete grid (every fold, Cross, "
+             "CrossDD and Triplet on topologies 1-8, both controls, the profile's CNNs fine-tuned "
+             "for the eCNN and frozen for the reference):", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in table.iterrows():
+        name = f'<a href="{links["snapshot"].format(name=r["snapshot"])}">{r["snapshot"]}</a>'
+        lines.append("| " + " | ".join([
+            name, r["folds"], r["methods"], r["controls"], r["ecnn"], r["frozen"],
+            f"{r['hours']:.1f} h", r["settings"], r["missing"]]) + " |")
+    return "\n".join(lines)
 
 
 def _cell(row: pd.Series, href: str) -> str:
@@ -161,10 +247,11 @@ def _count(n: int, one: str, many: str) -> str:
 
 
 def markdown(table: pd.DataFrame, links: dict[str, str] = BOOK_LINKS,
-             left_out: Sequence[str] = ()) -> str:
+             left_out: Sequence[str] = (), held_table: pd.DataFrame | None = None) -> str:
     """The block: the table (rows = comparisons, columns = snapshots; each cell the verdict,
-    linked to the claims page, and the mean difference in points) and one paragraph.
-    ``left_out`` names the snapshots that are not evidence."""
+    linked to the claims page, and the mean difference in points), one paragraph, and, given
+    ``held_table`` (:func:`holdings`), what each snapshot holds. ``left_out`` names the
+    snapshots that are not evidence."""
     if table.empty:
         return ("No evidence snapshot is committed yet: `results_snapshots/` holds none of a "
                 "profile at which networks learn (book: Results on real images)."
@@ -203,7 +290,9 @@ def markdown(table: pd.DataFrame, links: dict[str, str] = BOOK_LINKS,
         text += (" On " + ", ".join(f"`{n}`" for n in weak) + " the trained networks do not "
                  "beat both of their controls (rows C): there, a verdict about ensembles of them "
                  "is weak evidence about the paper's method.")
-    return "\n".join(lines) + "\n\n" + text + _left_out(left_out)
+    held = holdings_markdown(held_table, links) if held_table is not None else ""
+    return ("\n".join(lines) + "\n\n" + text + _left_out(left_out)
+            + (f"\n\n{held}" if held else ""))
 
 
 def _left_out(names: Sequence[str]) -> str:
@@ -239,11 +328,12 @@ def write(root: str | Path = REPO, snapshots_root: str | Path | None = None,
     chosen = evidence_snapshots(snaps_root)
     table = summary_table(chosen)
     left_out = [p.name for p in every if p not in chosen]
+    held = holdings(chosen)
     changed = []
     for target, links in TARGETS.items():
         path = root / target
         text = path.read_text(encoding="utf-8")
-        new = _replaced(text, markdown(table, links, left_out))
+        new = _replaced(text, markdown(table, links, left_out, held))
         if new != text:
             changed.append(path)
             if not check:
