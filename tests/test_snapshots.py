@@ -14,6 +14,7 @@ machines (AVX2 against AVX-512 kernels) gave SVM margins up to 1e-2 apart and mo
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import shutil
@@ -210,12 +211,15 @@ def test_recomputed_smoke_snapshot_equals_the_committed_one(tmp_path):
     store = compute_smoke_pinned(tmp_path / "results")
     fresh = {r.key: r for r in snapshots.select(store, "textures", "smoke")}
     assert set(fresh) == {r.key for r in committed.entries()}  # same members, options, data
+    # the snapshot holds float16 scores of `bits` mantissa bits (float32 rows where rounding
+    # moves a decision): half a unit in the last place of those bits, relative
+    bits = files.AUTOS[json.loads((COMMITTED / "index.json").read_text())["precision"]]
     for old in committed.entries():
         new = fresh[old.key]
         np.testing.assert_array_equal(new.y_true, old.y_true)
         np.testing.assert_array_equal(new.test_index, old.test_index)
-        # the snapshot holds float16 scores (float32 rows where rounding moves a decision)
-        np.testing.assert_allclose(new.scores, old.scores, rtol=2.0 ** -11 + 1e-5, atol=1e-6)
+        np.testing.assert_allclose(new.scores, old.scores, rtol=2.0 ** -(bits + 1) + 1e-5,
+                                   atol=1e-6)
         numeric = ("sha256", "train", "space_range")  # compared with a tolerance below
         strip = {k: v for k, v in new.meta.items() if k not in PROVENANCE + numeric}
         assert strip == {k: v for k, v in old.meta.items() if k not in PROVENANCE + numeric}
@@ -449,7 +453,7 @@ def test_schema_1_is_read_and_export_gives_the_compact_schema(tmp_path):
     assert _files(tmp_path / "new") == _files(COMMITTED)
     assert json.loads((COMMITTED / "index.json").read_text())["schema"] == snapshots.SCHEMA == 3
     index = json.loads((COMMITTED / "index.json").read_text())
-    assert index["precision"] == "auto" and sorted(index["files"]) == [
+    assert index["precision"] == "auto6" and sorted(index["files"]) == [
         "scores/fold-0.npz", "scores/fold-1.npz"]  # one file per fold, labels once per fold
     with np.load(COMMITTED / "scores" / "fold-0.npz") as z:
         assert z["scores_planes"].shape == (2, 21, 10, 6) and z["y_true"].shape == (10,)
@@ -496,15 +500,15 @@ def _export_with_pixels(tmp_path, capsys, pixels) -> tuple[int, str, dict]:
 
 
 @pytest.mark.parametrize("pixels, kept, warned", [
-    # scores float16 holds exactly: every row float16, no warning
-    (lambda s: s, "auto", None),
+    # scores on a grid of 1/8 below 16 hold exactly in 6 mantissa bits: every row float16
+    (lambda s: s, "auto6", None),
     # classes 1e-5 apart: float16 (spacing 2.4e-4 at 0.5) would tie them, so these rows
     # are float32 and the others float16
-    (lambda s: 0.5 + 1e-5 * s, "auto", None),
+    (lambda s: 0.5 + 1e-5 * s, "auto6", None),
     # classes 1e-9 apart (a network that collapsed): float32 ties them too
     (lambda s: 0.5 + 1e-9 * s, "float64", "float16"),
     # beyond float16's range (65504): float32 rows
-    (lambda s: 1e6 * s, "auto", None),
+    (lambda s: 1e6 * s, "auto6", None),
 ])
 def test_cli_export_keeps_the_narrowest_precision_that_prints_the_same(
         tmp_path, capsys, pixels, kept, warned):
@@ -518,8 +522,8 @@ def test_cli_export_keeps_the_narrowest_precision_that_prints_the_same(
         assert err.startswith(f"dissim: warning: with {warned} scores the pages of") \
             and f"keeps {kept} scores" in err and err.count("\n") == 1
     with np.load(tmp_path / "snap" / "scores" / "fold-0.npz") as z:
-        assert z["scores_planes"].shape[0] == {"auto": 2, "float32": 4, "float64": 8}[kept]
-        if kept == "auto":  # float32 rows where float16 would tie a control's classes
+        assert z["scores_planes"].shape[0] == {"auto6": 2, "float32": 4, "float64": 8}[kept]
+        if kept == "auto6":  # float32 rows where float16 would tie a control's classes
             assert (len(z["exact_rows"]) > 0) == (pixels(np.ones(1)) != 1).any()
 
 
@@ -630,7 +634,7 @@ def test_exact_images_keep_float32_where_float16_would_move_a_fusion(tmp_path):
     before = printed.pages(*held)
     index, warning = printed.export(entries, tmp_path / "auto", dataset="textures",
                                     profile="smoke")
-    assert warning is None and json.loads(index.read_text())["precision"] == "auto"
+    assert warning is None and json.loads(index.read_text())["precision"] == "auto6"
     snap = snapshots.load(tmp_path / "auto")
     assert printed.differences(before, printed.pages(snap.results, snap.cnn_results,
                                                      snap.frozen_results)) == []
@@ -638,3 +642,75 @@ def test_exact_images_keep_float32_where_float16_would_move_a_fusion(tmp_path):
     blind = snapshots.load(tmp_path / "blind")
     assert printed.differences(before, printed.pages(blind.results, blind.cnn_results,
                                                      blind.frozen_results))
+
+
+def _nearest(x: float, bits: int) -> float:
+    """Oracle: x rounded to ``bits + 1`` significant bits, ties to even, in exact rational
+    arithmetic (fractions), from the binary logarithm of |x|."""
+    from fractions import Fraction
+
+    if x == 0:
+        return 0.0
+    ulp = Fraction(2) ** (math.floor(math.log2(abs(x))) - bits)
+    q = Fraction(x) / ulp
+    n = math.floor(q)
+    if q - n > Fraction(1, 2) or (q - n == Fraction(1, 2) and n % 2):
+        n += 1
+    return float(n * ulp)
+
+
+def test_rounded_keeps_the_mantissa_bits_asked_for():
+    """rounded(x, b) is x rounded once to b + 1 significant bits (an exact-arithmetic
+    oracle), stored exactly as float16, within 2**-(b + 1) of x; b = 10 is float16."""
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.normal(0, 3, 1500), rng.uniform(-1e4, 1e4, 500),
+                        [1.0078125, 1.0234375, -3.0, 0.75]])  # ties at 6 bits: to even
+    for bits in (8, 6, 3):
+        got = files.rounded(x, bits)
+        assert got.dtype == np.float16
+        want = np.array([_nearest(float(v), bits) for v in x])
+        np.testing.assert_array_equal(got.astype(np.float64), want)
+        assert np.all(np.abs(got - x) <= 2.0 ** -(bits + 1) * np.abs(x))
+    assert files.rounded(np.array([1.0078125]), 6)[0] == 1.0  # the tie goes to even
+    assert files.rounded(np.array([1.0234375]), 6)[0] == 1.03125
+    assert np.array_equal(files.rounded(x, 10), x.astype(np.float16))
+    special = np.array([np.inf, -np.inf, np.nan, 65504.0])
+    out = files.rounded(special, 6)
+    assert np.isposinf(out[0]) and np.isneginf(out[1]) and np.isnan(out[2])
+    assert np.isposinf(out[3])  # 65504 rounds past the largest float16: write_group refuses
+    with pytest.raises(ValueError, match="bits must be 1..10"):
+        files.rounded(x, 11)
+
+
+def test_auto6_scores_take_fewer_bytes_than_auto(tmp_path):
+    """On separated scores (few rows at risk), 6 mantissa bits compress to fewer bytes."""
+    rng = np.random.default_rng(2)
+    scores = [rng.normal(0, 1, (100, 20)) + 3 * np.eye(20)[rng.integers(0, 20, 100)]
+              for _ in range(40)]
+    y, idx = np.zeros(100, dtype=int), np.arange(100)
+    size = {p: len(files.write_group(tmp_path / f"{p}.npz", [f"{i:02d}" for i in range(40)],
+                                     scores, y, idx, [{}] * 40, p))
+            for p in ("auto", "auto6")}
+    assert size["auto6"] < 0.9 * size["auto"]
+
+
+def test_auto6_prints_the_float64_pages_and_falls_back_to_auto_silently(tmp_path, monkeypatch):
+    """On noisy float64 scores export keeps auto6, whose pages print the float64 ones; where
+    its pages would differ, export keeps auto without a warning (6 bits are a bonus, float16
+    is the promise)."""
+    wide = _float64(snapshots.load(COMMITTED), np.random.default_rng(1))
+    held = snapshots.by_member(wide)
+    before = printed.pages(*held)
+    index, warning = printed.export(wide, tmp_path / "picked", dataset="textures",
+                                    profile="smoke")
+    assert warning is None and json.loads(index.read_text())["precision"] == "auto6"
+    snap = snapshots.load(tmp_path / "picked")
+    assert printed.differences(before, printed.pages(snap.results, snap.cnn_results,
+                                                     snap.frozen_results)) == []
+    calls = []
+    real = printed.differences
+    monkeypatch.setattr(printed, "differences",
+                        lambda a, b: calls.append(1) or (["x"] if len(calls) == 1 else real(a, b)))
+    index, warning = printed.export(wide, tmp_path / "fallback", dataset="textures",
+                                    profile="smoke")
+    assert warning is None and json.loads(index.read_text())["precision"] == "auto"

@@ -11,8 +11,10 @@ images, the test labels and indices once, and the members' metadata::
 
 Scores are kept as float16, float32 or float64 (``precision``; ``auto``: float16, and beside it
 ``exact_rows`` (member, row) with ``exact_scores``, the float32 rows of the test images whose
-best classes rounding could reorder, :func:`exact_rows`; ``dissim results export`` keeps the
-narrowest whose pages print as the float64 ones do), their bytes stored plane by plane
+best classes rounding could reorder, :func:`exact_rows`; ``auto6``: the same with the float16
+values rounded to 6 of their 10 mantissa bits, :func:`rounded`, whose low byte LZMA then
+compresses; ``dissim results export`` keeps the narrowest whose pages print as the float64 ones
+do), their bytes stored plane by plane
 (``scores_planes``, shape ``(itemsize, n, n_test, n_classes)``: byte 0 of every value, then
 byte 1, ...; HDF5's "shuffle" filter), which LZMA compresses about 10 % better than the plain
 array; :func:`read_group` undoes it. On the Omniglot snapshot float16 halves the scores' bytes
@@ -36,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["AUTO", "PRECISIONS", "RangeError", "dumps", "exact_rows", "group_file",
-           "index_checksum", "read_group", "read_v1_entry",
+__all__ = ["AUTO", "AUTO6", "AUTOS", "PRECISIONS", "RangeError", "dumps", "exact_rows",
+           "group_file", "index_checksum", "read_group", "read_v1_entry", "rounded",
            "sha256", "write_group"]
 
 #: Score dtypes a snapshot can hold, narrowest first: float16 (relative error <= 2**-11, values
@@ -47,6 +49,11 @@ PRECISIONS = {"float16": "<f2", "float32": "<f4", "float64": "<f8"}
 #: float16 scores, and float32 rows where rounding could reorder an image's best classes
 #: (:func:`exact_rows`).
 AUTO = "auto"
+#: As :data:`AUTO`, with the float16 values rounded to 6 mantissa bits (relative error
+#: <= 2**-7): a quarter smaller on the snapshots of real data, with more float32 rows.
+AUTO6 = "auto6"
+#: The mantissa bits each compact precision keeps of float16's 10.
+AUTOS = {AUTO6: 6, AUTO: 10}
 _BY_ITEMSIZE = {np.dtype(d).itemsize: np.dtype(d) for d in PRECISIONS.values()}
 #: Zip timestamps of every member of a snapshot file (the zip format's earliest date).
 EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -57,17 +64,34 @@ class RangeError(ValueError):
     """Scores too large for the precision asked (float16's 65504)."""
 
 
-def exact_rows(scores: np.ndarray, margin: float = 4.0) -> np.ndarray:
+def rounded(scores: np.ndarray, bits: int = 10) -> np.ndarray:
+    """``scores`` as float16 values with ``bits`` of float16's 10 mantissa bits: each value
+    rounded once, to nearest with ties to even, to ``bits + 1`` significant bits (so the
+    relative error is at most ``2**-(bits + 1)``), then stored as float16, which holds it
+    exactly above float16's smallest normal (``2**-14``); 10 is plain float16. Infinities and
+    NaN are unchanged; a value beyond float16's range becomes infinite (a range the caller
+    checks)."""
+    if not 1 <= bits <= 10:
+        raise ValueError(f"bits must be 1..10, got {bits}")
+    x = np.asarray(scores, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if bits == 10:
+            return x.astype(np.float16)
+        m, e = np.frexp(x)  # x = m 2**e, 0.5 <= |m| < 1
+        q = np.where(np.isfinite(x), np.ldexp(np.round(np.ldexp(m, bits + 1)), e - bits - 1), x)
+        return q.astype(np.float16)
+
+
+def exact_rows(scores: np.ndarray, margin: float = 4.0, bits: int = 10) -> np.ndarray:
     """The rows (test images) of a score matrix that an ``auto`` snapshot keeps in float32:
     those where rounding to float16 could change the best classes (a tie stays the same tie,
     equal values round alike) or bring another class within ``margin`` times the row's largest
     rounding error of them, and rows beyond float16's range. A member's own table cell is an
     arg-max over its rows, so it cannot change; a fused cell sums the rounding errors of its
     members, which the margin bounds and ``dissim results export`` checks on the printed
-    pages."""
+    pages. ``bits``: the mantissa bits the float16 values keep (:func:`rounded`)."""
     s = np.asarray(scores, dtype=np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):
-        half = s.astype(np.float16).astype(np.float64)
+    half = rounded(s, bits).astype(np.float64)
     best = s == s.max(axis=1, keepdims=True)  # the best classes of each row, ties included
     top = np.where(best, half, np.inf).min(axis=1)
     rest = np.where(best, -np.inf, half).max(axis=1)  # -inf where every class ties
@@ -113,7 +137,8 @@ def write_group(path: Path, keys: Sequence[str], scores: Sequence[np.ndarray],
     """Write one fold's members to ``path`` (see the module) and return the bytes written.
 
     ``keys``, ``scores`` and ``metas`` are in one order (the caller sorts them by key); every
-    score matrix has the shape of the first. Under ``auto``, the rows of the test images in
+    score matrix has the shape of the first. Under ``auto`` and ``auto6``, the rows of the test
+    images in
     ``exact_images`` (per member, test indices: images whose fused decision float16 would
     move, see :func:`dissim.report.printed.exact_images`) are float32 as well.
     """
@@ -124,11 +149,12 @@ def write_group(path: Path, keys: Sequence[str], scores: Sequence[np.ndarray],
         "test_index": np.asarray(test_index, dtype="<i8"),
         "meta": np.frombuffer(dumps(list(metas)), dtype=np.uint8),
     }
-    if precision == AUTO:
+    bits = AUTOS.get(precision, 10)
+    if precision in AUTOS:
         where = [np.flatnonzero(np.isin(test_index, np.asarray(list(e), dtype=np.int64)))
                  for e in exact_images] or [()] * len(wide)
         rows = [(m, i) for m, s in enumerate(wide)
-                for i in np.union1d(exact_rows(s, margin), where[m])]
+                for i in np.union1d(exact_rows(s, margin, bits), where[m])]
         exact = np.array(rows, dtype="<i8").reshape(-1, 2)
         arrays["exact_rows"] = exact
         arrays["exact_scores"] = wide[exact[:, 0], exact[:, 1]].astype("<f4")
@@ -139,7 +165,9 @@ def write_group(path: Path, keys: Sequence[str], scores: Sequence[np.ndarray],
     finite = np.abs(wide[np.isfinite(wide)])
     if finite.size and finite.max() > np.finfo(dtype).max:
         raise RangeError(f"scores beyond {precision}'s range ({finite.max():.6g})")
-    stack = wide.astype(dtype)
+    stack = rounded(wide, bits) if dtype == np.float16 else wide.astype(dtype)
+    if not np.array_equal(np.isfinite(stack), np.isfinite(wide)):
+        raise RangeError(f"scores beyond {precision}'s range after rounding")
     planes = stack.view(np.uint8).reshape(stack.shape + (dtype.itemsize,))
     arrays["scores_planes"] = np.moveaxis(planes, -1, 0)
     buf = io.BytesIO()

@@ -206,8 +206,8 @@ def refuse_target(out: str | os.PathLike) -> None:
 
 
 #: ``export``'s float16 scores with float32 rows where rounding could reorder an image's best
-#: classes (:mod:`dissim.pipeline.snapshot_files`).
-AUTO = files.AUTO
+#: classes (:mod:`dissim.pipeline.snapshot_files`); ``AUTO6`` the same at 6 mantissa bits.
+AUTO, AUTO6 = files.AUTO, files.AUTO6
 
 
 def export(results: Sequence[Result], out: str | os.PathLike, *, dataset: str,
@@ -221,7 +221,8 @@ def export(results: Sequence[Result], out: str | os.PathLike, *, dataset: str,
     ``precision`` is the scores' dtype: ``float16``, ``float32``, ``float64`` (lossless), or
     ``auto``: float16, with the rows of the test images whose best classes rounding could
     reorder kept in float32 (:func:`dissim.pipeline.snapshot_files.exact_rows`), and the rows
-    of the test images in ``exact_images`` (``{entry key: test indices}``);
+    of the test images in ``exact_images`` (``{entry key: test indices}``), or ``auto6``: the
+    same with float16 values of 6 mantissa bits (:func:`~dissim.pipeline.snapshot_files.rounded`);
     ``dissim results export`` keeps the narrowest choice whose pages print as float64's do.
 
     The snapshot is written into a temporary folder beside ``out`` and renamed to ``out`` when
@@ -229,9 +230,9 @@ def export(results: Sequence[Result], out: str | os.PathLike, *, dataset: str,
     line naming the path) leaves ``out`` as it was. A non-empty ``out`` that is not a snapshot
     is refused before anything is written.
     """
-    if precision not in (*files.PRECISIONS, AUTO):
+    if precision not in (*files.PRECISIONS, *files.AUTOS):
         raise ConfigError(f"snapshot precision {precision!r}: choose "
-                          f"{', '.join(files.PRECISIONS)} or {AUTO}")
+                          f"{', '.join((*files.PRECISIONS, *files.AUTOS))}")
     out = Path(out)
     refuse_target(out)
     groups: dict[tuple, list[tuple[Result, dict]]] = {}

@@ -24,10 +24,10 @@ from dissim.report import claims, tables, views
 __all__ = ["LADDER", "differences", "exact_images", "export", "pages"]
 
 #: Score precisions :func:`export` tries, narrowest first: the first whose pages print as the
-#: float64 ones do is kept (``auto``: float16, float32 for the rows of the images whose
-#: decision, a member's or a fusion's on the pages, float16 moves; see
-#: :mod:`dissim.pipeline.snapshot_files`).
-LADDER = (snapshots.AUTO, "float32", "float64")
+#: float64 ones do is kept (``auto6``, ``auto``: float16 of 6 or 10 mantissa bits, float32 for
+#: the rows of the images whose decision, a member's or a fusion's on the pages, the rounding
+#: moves; see :mod:`dissim.pipeline.snapshot_files`).
+LADDER = (snapshots.AUTO6, snapshots.AUTO, "float32", "float64")
 
 
 def pages(results: dict, cnn_results: dict, frozen_results: dict | None = None
@@ -69,20 +69,23 @@ def export(picked: list, out: str | os.PathLike, *, dataset: str, profile: str,
     before = pages(*held)
     first = None  # the first narrower precision that would change a page, and what it changes
     for precision in LADDER:
-        exact = exact_images(*held) if precision == snapshots.AUTO else None
+        bits = snapshot_files.AUTOS.get(precision)
+        exact = exact_images(*held, bits=bits) if bits else None
         try:
             index = snapshots.export(picked, out, dataset=dataset, profile=profile,
                                      description=description, precision=precision,
                                      exact_images=exact)
         except snapshot_files.RangeError as err:  # beyond float16's range (auto takes float32)
-            first = first or (precision, str(err))
+            if precision != snapshots.AUTO6:  # 6 bits are a bonus: falling back is silent
+                first = first or (precision, str(err))
             continue
         snap = snapshots.load(index.parent)
         changed = differences(before, pages(snap.results, snap.cnn_results,
                                             snap.frozen_results))
         if not changed:
             break
-        first = first or (precision, changed[0])  # a tie at this precision would move a cell
+        if precision != snapshots.AUTO6:  # a tie at this precision would move a cell
+            first = first or (precision, changed[0])
     if first is None:
         return index, None
     name = "float16" if first[0] == snapshots.AUTO else first[0]
@@ -104,7 +107,7 @@ def differences(before: dict[str, str], after: dict[str, str]) -> list[str]:
 
 
 def exact_images(results: dict, cnn_results: dict, frozen_results: dict | None = None,
-                 margin: float = 4.0, rounds: int = 8) -> dict[str, set[int]]:
+                 margin: float = 4.0, rounds: int = 8, bits: int = 10) -> dict[str, set[int]]:
     """``{entry key: test indices}``: the rows a compact (``auto``) snapshot keeps in float32
     beyond each member's own (:func:`dissim.pipeline.snapshot_files.exact_rows`), so that no
     fusion on these pages decides an image differently from the float64 scores.
@@ -114,12 +117,13 @@ def exact_images(results: dict, cnn_results: dict, frozen_results: dict | None =
     the snapshot would store them; where a fusion's arg-max differs, its members keep that
     image's row in float32. A row kept for one fusion changes what another sees, so this
     repeats until nothing moves (at most ``rounds`` times; ``dissim results export`` checks
-    the printed pages either way)."""
+    the printed pages either way). ``bits``: the mantissa bits the stored float16 values keep
+    (10 for ``auto``, 6 for ``auto6``)."""
     members = (results, cnn_results, frozen_results or {})
     original = _fusions(*members)
     kept: dict[str, set[int]] = {}
     for _ in range(rounds):
-        stored = _fusions(*(_as_stored(part, kept, margin) for part in members))
+        stored = _fusions(*(_as_stored(part, kept, margin, bits) for part in members))
         if len(stored) != len(original):  # a page chose its fusions from the scores
             break
         grew = False
@@ -136,15 +140,15 @@ def exact_images(results: dict, cnn_results: dict, frozen_results: dict | None =
     return kept
 
 
-def _as_stored(part: dict, kept: dict[str, set[int]], margin: float) -> dict:
-    """``part`` with each result's scores as an ``auto`` snapshot stores them: float16, and
-    float32 in its own exact rows and the rows of the test images in ``kept[key]``."""
+def _as_stored(part: dict, kept: dict[str, set[int]], margin: float, bits: int = 10) -> dict:
+    """``part`` with each result's scores as an ``auto`` (``auto6``) snapshot stores them:
+    float16 of ``bits`` mantissa bits, and float32 in its own exact rows and the rows of the
+    test images in ``kept[key]``."""
     out = {}
     for m, r in part.items():
         s = np.asarray(r.scores, dtype=np.float64)
-        with np.errstate(over="ignore"):
-            stored = s.astype(np.float16).astype(np.float64)
-        rows = np.union1d(snapshot_files.exact_rows(s, margin),
+        stored = snapshot_files.rounded(s, bits).astype(np.float64)
+        rows = np.union1d(snapshot_files.exact_rows(s, margin, bits),
                           np.flatnonzero(np.isin(r.test_index, list(kept.get(r.key, ())))))
         stored[rows] = s[rows].astype(np.float32)
         out[m] = type(r)(r.key, stored, r.y_true, r.test_index, r.meta)
