@@ -714,3 +714,10 @@ def test_auto6_prints_the_float64_pages_and_falls_back_to_auto_silently(tmp_path
     index, warning = printed.export(wide, tmp_path / "fallback", dataset="textures",
                                     profile="smoke")
     assert warning is None and json.loads(index.read_text())["precision"] == "auto"
+
+
+def test_every_committed_snapshot_stays_within_5_mb():
+    """Issue 22, item 4: a data set at 5 folds with every member costs a clone at most 5 MB."""
+    for snap in snapshots.list_snapshots(COMMITTED.parent):
+        size = sum(p.stat().st_size for p in snap.rglob("*") if p.is_file())
+        assert size <= 5 * 2 ** 20, f"{snap.name}: {size / 2 ** 20:.2f} MB"
