@@ -152,17 +152,18 @@ def holdings_markdown(table: pd.DataFrame, links: dict[str, str] = BOOK_LINKS) -
     """:func:`holdings` as a markdown table headed "What each snapshot holds"."""
     if table.empty:
         return ""
-    head = ["snapshot", "folds", "Siamese networks", "controls", "eCNN (fine-tuned)",
-            "frozen reference", "training time", "settings", "missing for the complete grid"]
-    lines = ["**What each snapshot holds**, against the complete grid (every fold, Cross, "
-             "CrossDD and Triplet on topologies 1-8, both controls, the profile's CNNs fine-tuned "
-             "for the eCNN and frozen for the reference):", "",
+    head = ["snapshot", "folds", "Siamese networks", "CNNs fine-tuned (eCNN) / frozen",
+            "training", "missing for the complete grid"]
+    lines = ["**What each snapshot holds**, against the complete grid (every fold; Cross, "
+             "CrossDD and Triplet on topologies 1-8; both controls, the untrained networks and "
+             "the pixels; the profile's CNNs fine-tuned for the eCNN and frozen for the "
+             "reference; the profile's current settings):", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in table.iterrows():
         name = f'<a href="{links["snapshot"].format(name=r["snapshot"])}">{r["snapshot"]}</a>'
         lines.append("| " + " | ".join([
-            name, r["folds"], r["methods"], r["controls"], r["ecnn"], r["frozen"],
-            f"{r['hours']:.1f} h", r["settings"], r["missing"]]) + " |")
+            name, r["folds"], r["methods"], f"{r['ecnn']} / {r['frozen']}",
+            f"{r['hours']:.1f} h", r["missing"]]) + " |")
     return "\n".join(lines)
 
 
