@@ -117,19 +117,23 @@ def test_claims_on_known_per_fold_accuracies():
     np.testing.assert_allclose(c2.diffs, [acc(f, cells(1, ["cross", "triplet"], ["deeper"]))
                                           for f in folds])
     # (3) topologies 1 and 2 fused (the largest fusion available) - the better single one
-    (c3,) = found[2].comparisons
+    c3, c3_fair = found[2].comparisons
     all3 = ("cross", "triplet", "crossdd")
     single = {t: np.mean([acc(f, cells(t, all3, fd)) for f in folds]) for t in (1, 2)}
     best = max(single, key=single.get)
     assert f"topology {best}" in c3.right
     np.testing.assert_allclose(c3.diffs, [acc(f, cells(3 - best, all3, fd)) for f in folds])
+    # topology 1 leads on every fold (32 + f + f % 2 images against 30 - f % 2), so the
+    # topology chosen on the other folds is 1 on each: the same differences
+    assert "fold 0: 1, fold 1: 1" in c3_fair.right
+    np.testing.assert_allclose(c3_fair.diffs, c3.diffs)
     # (4) the Siamese fusion + eCNN - eCNN = the Siamese blocks
     (c4,) = found[3].comparisons
     both = cells(1, all3, fd) + cells(2, all3, fd)
     np.testing.assert_allclose(c4.diffs, [acc(f, both) for f in folds])
     assert c4.verdict == "holds"
     view = claims.claims_view(found)
-    assert list(view["verdict"]) == ["holds"] * 5
+    assert list(view["verdict"]) == ["holds"] * 6
     assert claims.verdicts(found)["verdict"].tolist() == ["holds"] * 4
 
 
@@ -342,7 +346,7 @@ def test_summary_leads_with_verdicts_and_both_p_values():
     table = claims.summary(found)
     assert list(table.columns) == ["claim", "verdict", "mean difference (points)",
                                    "p (McNemar)", "p (folds)"]
-    assert len(table) == 5 and table["claim"].iloc[0] == "(1) Cross+Triplet beats Cross"
+    assert len(table) == 6 and table["claim"].iloc[0] == "(1) Cross+Triplet beats Cross"
     vs_cross = found[0].comparisons[0]
     assert table["mean difference (points)"].iloc[0] == f"{vs_cross.mean:+.2f}"
     assert table["p (McNemar)"].iloc[0] == f"{vs_cross.p_mcnemar:.3g}"
@@ -376,3 +380,16 @@ def test_show_drops_the_row_index_and_keeps_row_labels():
         "Topology 1", "Topology 2"]
     assert "configuration" not in shown._repr_html_() and "dissim-wrap" not in \
         shown._repr_html_()
+
+
+def test_the_single_topology_is_chosen_without_its_own_fold():
+    """Hand oracle: accuracies per fold, A 0.9 / 0.1 / 0.5 and B 0.5 / 0.6 / 0.55. Without
+    fold 0, A averages 0.3 and B 0.575: B; without fold 1, A 0.7 > B 0.525: A; without fold 2,
+    A 0.5 < B 0.55: B. Chosen on the test folds themselves, A (0.5) and B (0.55) give B."""
+    def side(accs):
+        return {f: (np.arange(100) < 100 * a, np.arange(100)) for f, a in enumerate(accs)}
+
+    singles = {"A": side([0.9, 0.1, 0.5]), "B": side([0.5, 0.6, 0.55])}
+    assert claims.chosen_elsewhere(singles) == {0: "B", 1: "A", 2: "B"}
+    assert claims.chosen_elsewhere({"A": side([0.9])}) == {}  # one fold: nothing to choose on
+    assert claims.chosen_elsewhere({}) == {}
