@@ -14,12 +14,12 @@ Scores are kept as float16, float32 or float64 (``precision``; ``auto``: float16
 best classes rounding could reorder, :func:`exact_rows`; ``auto6``: the same with the float16
 values rounded to 6 of their 10 mantissa bits, :func:`rounded`, whose low byte LZMA then
 compresses; ``dissim results export`` keeps the narrowest whose pages print as the float64 ones
-do), their bytes stored plane by plane
-(``scores_planes``, shape ``(itemsize, n, n_test, n_classes)``: byte 0 of every value, then
-byte 1, ...; HDF5's "shuffle" filter), which LZMA compresses about 10 % better than the plain
-array; :func:`read_group` undoes it. On the Omniglot snapshot float16 halves the scores' bytes
-(1.34 -> 0.60 MB a fold), and ``auto6`` takes a fold's file from 925 to 735 kB. The metadata of a fold's members is one JSON
-list (``meta``, UTF-8 bytes), sorted keys, so members sharing a network share its long training
+do), their bytes stored plane by plane (``scores_planes``, shape ``(itemsize, n, n_test,
+n_classes)``: byte 0 of every value, then byte 1, ...; HDF5's "shuffle" filter), which LZMA
+compresses about 10 % better than the plain array; :func:`read_group` undoes it. On the
+Omniglot snapshot float16 halves the scores' bytes (1.34 -> 0.60 MB a fold), and ``auto6``
+takes a fold's file from 925 to 735 kB. The metadata of a fold's members is one JSON list
+(``meta``, UTF-8 bytes), sorted keys, so members sharing a network share its long training
 record in one compressed stream. Every file is written from sorted inputs with fixed zip
 timestamps: the same entries give the same bytes.
 
