@@ -159,7 +159,9 @@ class _Fake:
 
     def entries(self):
         from types import SimpleNamespace
-        return [SimpleNamespace(meta={"data": {"n_train": 320, "n_test": 80}})]
+        return [SimpleNamespace(meta={"data": {"n_train": 320, "n_test": 80},
+                                      "member": {"topology": 1, "loss": "triplet"},
+                                      "profile_settings": self._prov["profile_settings"]})]
 
 
 @pytest.mark.parametrize("prov, missing", [

@@ -46,8 +46,8 @@ from dissim.pipeline.store import Result, ResultsStore, _digest
 from dissim.profiles import PROFILES, Profile, settings_for
 from dissim.profiles import get as get_profile
 
-__all__ = ["SCHEMA", "SNAPSHOT_DIR", "Snapshot", "by_member", "export", "import_",
-           "list_snapshots", "load", "refuse_target", "select"]
+__all__ = ["SCHEMA", "SNAPSHOT_DIR", "Snapshot", "by_member", "current_settings", "export",
+           "import_", "list_snapshots", "load", "refuse_target", "select"]
 
 #: The on-disk schema version :func:`export` writes (``index.json``'s ``schema``); :func:`load`
 #: reads it, schema 2 (the same files, one precision per file, no exact rows; a reader of
@@ -152,7 +152,7 @@ def select(store: ResultsStore, dataset: str, profile: str, *, root: str | None 
             continue
         if not _is_cnn(m) and (d.get("input") not in inputs or m.get("options") != want_options):
             continue
-        if not _current_settings(m, profile):
+        if not current_settings(m, profile):
             continue
         picked.append(r)
     if root is not None:
@@ -279,7 +279,7 @@ def export(results: Sequence[Result], out: str | os.PathLike, *, dataset: str,
     return out / INDEX
 
 
-def _current_settings(meta: dict, profile: str) -> bool:
+def current_settings(meta: dict, profile: str) -> bool:
     """Whether an entry was computed with the settings ``profile`` has now (the Siamese
     settings for a Siamese member, the CNN ones for a CNN): a profile retuned after some
     entries were stored leaves those entries out of its snapshot. A profile name this dissim
@@ -351,7 +351,7 @@ class Snapshot:
             "folds": sorted({m.fold for m in (*self.results, *self.cnn_results,
                                               *self.frozen_results)}),
             # the settings as of the newest entry: an entry stored before a retuning is in a
-            # snapshot only where its own network's settings did not change (_current_settings)
+            # snapshot only where its own network's settings did not change (current_settings)
             "profile_settings": max(self.entries(), key=lambda r: str(r.meta.get("created")))
             .meta.get("profile_settings", {}) if first else {},
             "description": self.description,

@@ -113,11 +113,9 @@ def holdings(snapshot_dirs: Iterable[str | Path]) -> pd.DataFrame:
         snap = snapshots.load(path)
         prov = snap.provenance()
         base = snap.profile.split("+")[0]
-        profile = get_profile(base).with_(name=snap.profile) if "+" in snap.profile else (
-            get_profile(base))
         n = _protocol_folds(snap)
         folds, methods = prov["folds"], prov["methods"]
-        current = prov.get("profile_settings") == get_profile(base).to_dict()
+        current = all(snapshots.current_settings(r.meta, base) for r in snap.entries())
         missing = []
         if len(folds) < n:
             rest = sorted(set(range(n)) - set(folds))
@@ -127,7 +125,7 @@ def holdings(snapshot_dirs: Iterable[str | Path]) -> pd.DataFrame:
             missing.append("topologies " + _ranges(sorted(set(COMPLETE["topologies"])
                                                           - set(prov["topologies"]))))
         missing += [f"{c} control" for c in COMPLETE["controls"] if c not in prov["controls"]]
-        lacking = [_cnn(c) for c in profile.cnns if c not in prov["cnns"]]
+        lacking = [_cnn(c) for c in get_profile(base).cnns if c not in prov["cnns"]]
         if lacking:
             missing.append(", ".join(lacking) + " fine-tuned")
         if not prov["frozen_cnns"]:
