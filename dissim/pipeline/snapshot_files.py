@@ -162,12 +162,11 @@ def write_group(path: Path, keys: Sequence[str], scores: Sequence[np.ndarray],
         wide[exact[:, 0], exact[:, 1]] = 0.0  # held in exact_scores
         precision = "float16"
     dtype = np.dtype(PRECISIONS[precision])
-    finite = np.abs(wide[np.isfinite(wide)])
-    if finite.size and finite.max() > np.finfo(dtype).max:
-        raise RangeError(f"scores beyond {precision}'s range ({finite.max():.6g})")
-    stack = rounded(wide, bits) if dtype == np.float16 else wide.astype(dtype)
-    if not np.array_equal(np.isfinite(stack), np.isfinite(wide)):
-        raise RangeError(f"scores beyond {precision}'s range after rounding")
+    with np.errstate(over="ignore"):
+        stack = rounded(wide, bits) if dtype == np.float16 else wide.astype(dtype)
+    if not np.array_equal(np.isfinite(stack), np.isfinite(wide)):  # rounded past the range
+        far = np.abs(wide[np.isfinite(wide) & ~np.isfinite(stack)]).max()
+        raise RangeError(f"scores beyond {precision}'s range ({far:.6g})")
     planes = stack.view(np.uint8).reshape(stack.shape + (dtype.itemsize,))
     arrays["scores_planes"] = np.moveaxis(planes, -1, 0)
     buf = io.BytesIO()
