@@ -397,8 +397,8 @@ def test_select_leaves_out_entries_of_since_retuned_settings(tmp_path):
     siamese = next(iter(snap.results.values()))
     other = json.loads(json.dumps(siamese.meta))
     other["profile_settings"]["cnn_epochs"] += 1  # a CNN setting: no matter to a Siamese entry
-    assert snapshots._current_settings(other, "smoke")
-    assert not snapshots._current_settings(stale, "smoke")
+    assert snapshots.current_settings(other, "smoke")
+    assert not snapshots.current_settings(stale, "smoke")
     after = {r.key for r in snapshots.select(store, "textures", "smoke")}
     assert after == {r.key for r in before}
 
@@ -425,6 +425,12 @@ def _write_schema_1(results, out: Path, dataset: str, profile: str) -> None:
                      "sha256": {p: hashlib.sha256(b).hexdigest() for p, b in blobs.items()}})
     (out / "index.json").write_bytes(files.dumps({"schema": 1, "dataset": dataset,
                                                   "profile": profile, "entries": rows}))
+
+
+def _printed(path) -> dict[str, str]:
+    """The printed pages of the snapshot at ``path``, as the book renders them."""
+    snap = snapshots.load(path)
+    return printed.pages(snap.results, snap.cnn_results, snap.frozen_results)
 
 
 def _float64(snap, rng) -> list:
@@ -635,13 +641,9 @@ def test_exact_images_keep_float32_where_float16_would_move_a_fusion(tmp_path):
     index, warning = printed.export(entries, tmp_path / "auto", dataset="textures",
                                     profile="smoke")
     assert warning is None and json.loads(index.read_text())["precision"] == "auto6"
-    snap = snapshots.load(tmp_path / "auto")
-    assert printed.differences(before, printed.pages(snap.results, snap.cnn_results,
-                                                     snap.frozen_results)) == []
+    assert printed.differences(before, _printed(tmp_path / "auto")) == []
     snapshots.export(entries, tmp_path / "blind", dataset="textures", profile="smoke")
-    blind = snapshots.load(tmp_path / "blind")
-    assert printed.differences(before, printed.pages(blind.results, blind.cnn_results,
-                                                     blind.frozen_results))
+    assert printed.differences(before, _printed(tmp_path / "blind"))
 
 
 def _nearest(x: float, bits: int) -> float:
@@ -704,9 +706,7 @@ def test_auto6_prints_the_float64_pages_and_falls_back_to_auto_silently(tmp_path
     index, warning = printed.export(wide, tmp_path / "picked", dataset="textures",
                                     profile="smoke")
     assert warning is None and json.loads(index.read_text())["precision"] == "auto6"
-    snap = snapshots.load(tmp_path / "picked")
-    assert printed.differences(before, printed.pages(snap.results, snap.cnn_results,
-                                                     snap.frozen_results)) == []
+    assert printed.differences(before, _printed(tmp_path / "picked")) == []
     calls = []
     real = printed.differences
     monkeypatch.setattr(printed, "differences",
