@@ -25,7 +25,7 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 lint: setup
-	$(BIN)/ruff check dissim tests benchmarks
+	$(BIN)/ruff check .
 
 # The main job: every notebook of the book on the embedded default data, then the HTML book.
 book: setup
