@@ -19,6 +19,22 @@ from pathlib import Path
 
 from dissim.errors import WriteError, describe
 
+#: The process's umask, read once at import (reading it means setting it, so not per write).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def _mode(path: Path, folder: bool = False) -> int:
+    """The permissions the new file (``folder``) gets: those of the one it replaces, else what
+    ``open`` (``mkdir``) would give a new one: ``0o666`` (``0o777``) less the umask.
+    ``mkstemp`` and ``mkdtemp`` make theirs private (``0o600``, ``0o700``), which would leave
+    results unreadable to the group a cluster or a shared machine reads them with."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return (0o777 if folder else 0o666) & ~_UMASK
+
+
 #: Test hook: called with the temporary path of :func:`atomic_path` once it is written, before
 #: the rename (the reliability tests pause there to send a signal at a known moment).
 _before_rename: Callable[[Path], None] | None = None
@@ -38,6 +54,7 @@ def _unwritable(path: Path, err: OSError) -> WriteError:
 def atomic_path(path: str | os.PathLike, *, fsync: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` when the block succeeds.
 
+    The file gets the permissions of the one it replaces, or of a new file under the umask.
     An ``OSError`` while writing (``ENOSPC``, ``EACCES``, ``EROFS``) becomes a one-line
     :class:`~dissim.errors.WriteError` (a ``ResourceError`` that is still an ``OSError``) naming
     ``path``; the temporary file never stays.
@@ -53,6 +70,7 @@ def atomic_path(path: str | os.PathLike, *, fsync: bool = True) -> Iterator[Path
         yield tmp
         if _before_rename is not None:
             _before_rename(tmp)
+        os.chmod(tmp, _mode(path))
         if fsync:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
@@ -79,7 +97,8 @@ def atomic_dir(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Pa
     ``path`` must not exist yet (a folder cannot replace another atomically), unless
     ``replace``: then an existing ``path`` is moved aside (``.<name>.<random>.old``) at the
     very end, the new folder renamed in, and the old one removed; a reader may find no folder
-    for that instant, never a partial one. On any error (a full disk: one
+    for that instant, never a partial one. The folder gets the permissions of the one it
+    replaces, or of a new folder under the umask. On any error (a full disk: one
     :class:`~dissim.errors.WriteError` line naming ``path``; Ctrl-C; SIGTERM) the temporary
     folder and everything in it are removed and ``path`` is left as it was.
     """
@@ -89,6 +108,7 @@ def atomic_dir(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Pa
     except OSError as err:
         raise _unwritable(path, err) from None
     try:
+        os.chmod(tmp, _mode(path, folder=True))
         yield tmp
         old = None
         if replace and path.exists():

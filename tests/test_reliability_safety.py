@@ -206,3 +206,35 @@ def test_torchvision_weights_are_verified_and_never_unpickled(tmp_path, monkeypa
     with pytest.raises(DataError, match=f"weights file {weights} holds more than tensors"):
         baselines.create("googlenet", 3, download=False)
     assert not marker.exists()
+
+
+def test_atomic_writes_get_the_umasks_permissions_or_the_replaced_files(tmp_path):
+    """A temporary file or folder is private (0o600, 0o700); what it becomes must not be: a
+    new file gets 0o666 less the umask, as ``open`` gives, a new folder 0o777 less it, as
+    ``mkdir`` gives, and a replaced file or folder keeps its own permissions."""
+    import os
+    import stat
+
+    from dissim import atomic
+
+    old = os.umask(0o027)
+    try:
+        atomic._UMASK = 0o027  # the module reads it once, at import
+        new = atomic.write_bytes(tmp_path / "new.bin", b"x")
+        assert stat.S_IMODE(new.stat().st_mode) == 0o640
+        kept = tmp_path / "kept.bin"
+        kept.write_bytes(b"old")
+        kept.chmod(0o604)
+        atomic.write_bytes(kept, b"new")
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o604 and kept.read_bytes() == b"new"
+        with atomic.atomic_dir(tmp_path / "snap") as d:
+            (d / "f").write_text("x")
+        assert stat.S_IMODE((tmp_path / "snap").stat().st_mode) == 0o750
+        (tmp_path / "snap").chmod(0o755)
+        with atomic.atomic_dir(tmp_path / "snap", replace=True) as d:
+            (d / "g").write_text("y")
+        assert stat.S_IMODE((tmp_path / "snap").stat().st_mode) == 0o755
+        assert [p.name for p in (tmp_path / "snap").iterdir()] == ["g"]
+    finally:
+        os.umask(old)
+        atomic._UMASK = old
