@@ -185,3 +185,72 @@ def test_holdings_name_what_the_complete_grid_lacks(prov, missing, monkeypatch):
     text = findings.holdings_markdown(findings.holdings(["x"]), findings.README_LINKS)
     assert text.count("\n| ") == 2 and f"| {missing} |" in text
     assert 'href="results_snapshots/x-medium/"' in text
+
+
+# --- the block's figure: the table's numbers, fold by fold --------------------------------
+
+
+def _artists(fig) -> dict[str, np.ndarray]:
+    """Every scatter of ``fig`` by its gid: the (x, y) of its points."""
+    return {c.get_gid(): np.asarray(c.get_offsets()) for ax in fig.axes
+            for c in ax.collections if c.get_gid()}
+
+
+def test_figure_draws_each_comparisons_mean_and_folds_from_the_table():
+    from matplotlib.colors import to_rgba
+
+    table = findings.summary_table([SMOKE])
+    fig = findings.figure(table)
+    drawn = _artists(fig)
+    tested = table[table["verdict"] != "not tested"]
+    assert len(tested) == 7 and len(drawn) == 2 * len(tested)  # claim 3 is left empty
+    for y, (_, r) in enumerate(table.iterrows()):
+        key = f"{r['snapshot']}|{r['claim']}|{r['comparison']}"
+        if r["verdict"] == "not tested":
+            assert f"mean|{key}" not in drawn
+            continue
+        mean, folds = drawn[f"mean|{key}"], drawn[f"folds|{key}"]
+        # the mean's dot sits at the mean difference, on the comparison's line; the fold dots
+        # at the folds' differences, whose average is that mean (an independent check)
+        np.testing.assert_allclose(mean, [[r["mean"], y]])
+        np.testing.assert_allclose(folds[:, 0], r["diffs"])
+        assert len(r["diffs"]) == len(r["folds"])
+        assert np.mean(r["diffs"]) == pytest.approx(r["mean"])
+        assert np.all(np.abs(folds[:, 1] - y) < 0.5)
+        color, filled = findings.VERDICT_STYLE[r["verdict"]]
+        face = next(c for ax in fig.axes for c in ax.collections
+                    if c.get_gid() == f"mean|{key}").get_facecolor()[0]
+        assert tuple(face) == to_rgba(color if filled else "white")
+    labels = [t.get_text().replace("\n", " ") for t in fig.axes[0].get_yticklabels()]
+    assert labels == [f"({c}) {cmp}" for c, cmp in zip(table["claim"], table["comparison"],
+                                                          strict=True)]
+
+
+def test_figure_png_is_the_same_bytes_each_time_and_carries_no_software_stamp():
+    table = findings.summary_table([SMOKE])
+    png = findings.figure_png(table)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png == findings.figure_png(table)
+    assert b"Software" not in png and b"matplotlib" not in png.lower()
+
+
+def test_write_puts_the_figure_beside_the_intro_and_check_sees_it_stale(tmp_path, monkeypatch):
+    """With the smoke snapshot counted as evidence, write draws the figure, both blocks link
+    it by their own relative path, and --check reports a figure that differs."""
+    monkeypatch.setattr(findings, "NOT_EVIDENCE", ())
+    start, end = findings.MARKERS
+    for target in findings.TARGETS:
+        (tmp_path / target).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / target).write_text(f"{start}\nold\n{end}\n")
+    shutil.copytree(SMOKE, tmp_path / "results_snapshots" / SMOKE.name)
+    figure = tmp_path / findings.FIGURE
+    assert figure in findings.write(tmp_path, check=True) and not figure.exists()
+    findings.write(tmp_path)
+    assert figure.read_bytes()[:4] == b"\x89PNG"
+    for target in findings.TARGETS:
+        link = (tmp_path / target).parent / findings.TARGETS[target]["figure"]
+        assert link.resolve() == figure.resolve()
+        assert f"]({findings.TARGETS[target]['figure']})" in (tmp_path / target).read_text()
+    assert findings.write(tmp_path, check=True) == []
+    figure.write_bytes(figure.read_bytes()[:-1])
+    assert findings.write(tmp_path, check=True) == [figure]

@@ -4,42 +4,52 @@ the book's first page and at the top of the README (book: introduction, "What we
 For each comparison of a claims page (the training check, then the paper's four claims;
 :func:`dissim.report.claims.evidence`) and each evidence snapshot, the verdict (McNemar's test,
 :mod:`dissim.report.paired`) and the mean difference over folds, linked to the snapshot's claims
-page, and one generated paragraph on what the verdicts mean and at which scale they were
-measured. Snapshots of the ``smoke`` and ``quick`` profiles test the machinery and are left out.
+page; the same comparisons as a figure, fold by fold (:func:`figure`, written to
+:data:`FIGURE`); and one generated paragraph on what the verdicts mean and at which scale they
+were measured. Snapshots of the ``smoke`` and ``quick`` profiles test the machinery and are
+left out.
 
 The block sits between :data:`MARKERS` in ``README.md`` and ``book/intro.md`` and is written
 by ``make findings`` (``python -m dissim.report.findings``); ``--check`` exits 1 when a block
-differs from what the snapshots give, and the tests check the same, so the summary cannot go
-stale silently when the snapshots are recomputed.
+or the figure differs from what the snapshots give, and the tests check the same, so the
+summary cannot go stale silently when the snapshots are recomputed.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import sys
+import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from dissim import atomic
 from dissim.pipeline import snapshots
 from dissim.profiles import get as get_profile
 from dissim.report.claims import UNTESTED, evidence, signed
+from dissim.report.paired import CLOSE, FAILS, HOLDS
 from dissim.report.views import NBSP, _ranges
 
-__all__ = ["BOOK_LINKS", "COMPLETE", "MARKERS", "README_LINKS", "TARGETS", "block",
-           "evidence_snapshots", "holdings", "holdings_markdown", "main", "markdown",
-           "summary_table", "training", "write"]
+__all__ = ["BOOK_LINKS", "COMPLETE", "FIGURE", "MARKERS", "README_LINKS", "TARGETS", "block",
+           "evidence_snapshots", "figure", "figure_png", "holdings", "holdings_markdown",
+           "main", "markdown", "summary_table", "training", "write"]
 
 REPO = Path(__file__).resolve().parents[2]
 MARKERS = ("<!-- findings:start -->", "<!-- findings:end -->")
 #: Where a claims page and a tables page of a snapshot are, seen from the book's first page
 #: (``book/intro.md``; the pages ``dissim book run`` writes into book/results/snapshots/).
 BOOK_LINKS = {"claims": "results/snapshots/{name}/claims.html",
-              "snapshot": "results/snapshots/{name}/snapshot.html"}
+              "snapshot": "results/snapshots/{name}/snapshot.html",
+              "figure": "figures/findings.png"}
 #: The same from the README: the built book's pages (``make book``), and the snapshot folder.
 README_LINKS = {"claims": "_build/html/book/results/snapshots/{name}/claims.html",
-                "snapshot": "results_snapshots/{name}/"}
+                "snapshot": "results_snapshots/{name}/",
+                "figure": "book/figures/findings.png"}
+#: The figure of the block (:func:`figure`), written beside the book's first page.
+FIGURE = Path("book/figures/findings.png")
 #: The files that hold the block, and the links each uses.
 TARGETS = {"README.md": README_LINKS, "book/intro.md": BOOK_LINKS}
 NOT_EVIDENCE = ("smoke", "quick")
@@ -54,7 +64,8 @@ def evidence_snapshots(root: str | Path = REPO / snapshots.SNAPSHOT_DIR) -> list
 def summary_table(snapshot_dirs: Iterable[str | Path]) -> pd.DataFrame:
     """One row per snapshot and comparison: ``snapshot``, ``profile``, ``folds``, ``claim``
     (its number: ``C`` for the training check, 1-4), ``comparison`` (a few words),
-    ``verdict``, ``mean`` (difference over folds, points), ``p_mcnemar``, ``p_folds``, the
+    ``verdict``, ``mean`` (difference over folds, points), ``p_mcnemar``, ``p_folds``,
+    ``diffs`` (the per-fold differences, points; empty when untested), the
     profile's ``iterations``, ``batch_size`` and ``input_size``, and the ``devices`` the
     members were computed on."""
     rows = []
@@ -71,14 +82,17 @@ def summary_table(snapshot_dirs: Iterable[str | Path]) -> pd.DataFrame:
             if not claim.comparisons:
                 rows.append({**scale, "claim": str(claim.number), "comparison": claim.statement,
                              "verdict": UNTESTED, "mean": float("nan"),
-                             "p_mcnemar": float("nan"), "p_folds": float("nan")})
+                             "p_mcnemar": float("nan"), "p_folds": float("nan"),
+                             "diffs": ()})
             for cmp in claim.comparisons:
                 rows.append({**scale, "claim": str(claim.number), "comparison": cmp.label,
                              "verdict": cmp.verdict, "mean": cmp.mean,
-                             "p_mcnemar": cmp.p_mcnemar, "p_folds": cmp.p})
+                             "p_mcnemar": cmp.p_mcnemar, "p_folds": cmp.p,
+                             "diffs": tuple(float(d) for d in cmp.diffs)})
     return pd.DataFrame(rows, columns=["snapshot", "profile", "folds", "claim", "comparison",
-                                       "verdict", "mean", "p_mcnemar", "p_folds", "iterations",
-                                       "batch_size", "input_size", "devices", "training"])
+                                       "verdict", "mean", "p_mcnemar", "p_folds", "diffs",
+                                       "iterations", "batch_size", "input_size", "devices",
+                                       "training"])
 
 
 #: The complete grid of an evidence snapshot (the issue "Evidence, complete"; Sections 2-4):
@@ -256,7 +270,7 @@ def markdown(table: pd.DataFrame, links: dict[str, str] = BOOK_LINKS,
                 "profile at which networks learn (book: Results on real images)."
                 + _left_out(left_out))
     names = list(dict.fromkeys(table["snapshot"]))
-    rows = list(dict.fromkeys(zip(table["claim"], table["comparison"], strict=True)))
+    rows = _rows(table)
     header = ["claim"] + [
         f'<a href="{links["snapshot"].format(name=n)}">{n}</a>' for n in names]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -290,8 +304,79 @@ def markdown(table: pd.DataFrame, links: dict[str, str] = BOOK_LINKS,
                  "beat both of their controls (rows C): there, a verdict about ensembles of them "
                  "is weak evidence about the paper's method.")
     held = holdings_markdown(held_table, links) if held_table is not None else ""
-    return ("\n".join(lines) + "\n\n" + text + _left_out(left_out)
+    picture = (f"![Each comparison of the table, fold by fold, per data set]({links['figure']})"
+               "\n\n*The same comparisons fold by fold: a small dot is one fold's difference, "
+               "the large dot the mean; filled green where the comparison holds, red where it "
+               "does not, hollow grey where it is too close to call.*\n\n"
+               if "figure" in links else "")
+    return ("\n".join(lines) + "\n\n" + picture + text + _left_out(left_out)
             + (f"\n\n{held}" if held else ""))
+
+
+#: How :func:`figure` draws a comparison's mean, by verdict: colour, and whether it is filled.
+VERDICT_STYLE = {HOLDS: ("tab:green", True), FAILS: ("tab:red", True),
+                 CLOSE: ("dimgrey", False)}
+
+
+def _rows(table: pd.DataFrame) -> list[tuple[str, str]]:
+    return list(dict.fromkeys(zip(table["claim"], table["comparison"], strict=True)))
+
+
+def figure(table: pd.DataFrame):
+    """The block's table as a figure: one panel per snapshot, one line per comparison; each
+    fold's difference (points, left side minus right side) a small dot, the mean a large
+    one, filled green where the comparison holds, red where it does not, hollow grey where it
+    is too close to call; untested comparisons are left empty. Each mean's artist has the
+    ``gid`` ``"mean|<snapshot>|<claim>|<comparison>"`` and its folds' ``"folds|..."`` (the
+    tests read them back)."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, any backend
+    from matplotlib.lines import Line2D
+
+    names = list(dict.fromkeys(table["snapshot"]))
+    rows = _rows(table)
+    fig = Figure(figsize=(3.2 + 2.6 * len(names), 1.4 + 0.42 * len(rows)), dpi=100,
+                 layout="constrained")
+    axes = fig.subplots(1, len(names), sharex=True, sharey=True, squeeze=False)[0]
+    for ax, name in zip(axes, names, strict=True):
+        for y, (claim, comparison) in enumerate(rows):
+            hit = table[(table["snapshot"] == name) & (table["claim"] == claim)
+                        & (table["comparison"] == comparison)]
+            if not len(hit) or hit.iloc[0]["verdict"] not in VERDICT_STYLE:
+                continue
+            r = hit.iloc[0]
+            key = f"{name}|{claim}|{comparison}"
+            diffs = list(r["diffs"])
+            offsets = [0.09 * (j - (len(diffs) - 1) / 2) for j in range(len(diffs))]
+            ax.scatter(diffs, [y + o for o in offsets], s=9, color="black", alpha=0.55,
+                       linewidths=0, zorder=3, gid=f"folds|{key}")
+            color, filled = VERDICT_STYLE[r["verdict"]]
+            ax.scatter([r["mean"]], [y], s=70, facecolors=color if filled else "white",
+                       edgecolors=color, linewidths=1.6, zorder=4, gid=f"mean|{key}")
+        ax.axvline(0, color="grey", lw=0.8, zorder=1)
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("difference (accuracy points)", fontsize=8)
+        ax.tick_params(labelsize=8)
+    axes[0].set_yticks(range(len(rows)),
+                       [textwrap.fill(f"({c}) {cmp}", 40) for c, cmp in rows], fontsize=8)
+    axes[0].set_ylim(len(rows) - 0.5, -0.5)
+    handles = [Line2D([], [], ls="", marker="o", ms=8, markeredgewidth=1.6,
+                      markerfacecolor=color if filled else "white", markeredgecolor=color,
+                      label=f"mean: {verdict}")
+               for verdict, (color, filled) in VERDICT_STYLE.items()]
+    handles.append(Line2D([], [], ls="", marker="o", ms=3, color="black", alpha=0.55,
+                          label="one fold"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8,
+               frameon=False)
+    return fig
+
+
+def figure_png(table: pd.DataFrame) -> bytes:
+    """:func:`figure` as PNG bytes, the same bytes for the same table (no time stamp or
+    software version in the file), so ``--check`` can compare them."""
+    buf = io.BytesIO()
+    figure(table).savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()
 
 
 def _left_out(names: Sequence[str]) -> str:
@@ -317,9 +402,10 @@ def _replaced(text: str, new: str) -> str:
 
 def write(root: str | Path = REPO, snapshots_root: str | Path | None = None,
           check: bool = False) -> list[Path]:
-    """Write the block into each of :data:`TARGETS` under ``root`` from the snapshots under
-    ``snapshots_root`` (default ``root/results_snapshots``); return the files that changed
-    (with ``check``, that would change, and write nothing)."""
+    """Write the block into each of :data:`TARGETS` under ``root``, and its figure to
+    :data:`FIGURE`, from the snapshots under ``snapshots_root`` (default
+    ``root/results_snapshots``); return the files that changed (with ``check``, that would
+    change, and write nothing)."""
     root = Path(root)
     snaps_root = Path(snapshots_root) if snapshots_root is not None else (
         root / snapshots.SNAPSHOT_DIR)
@@ -329,6 +415,13 @@ def write(root: str | Path = REPO, snapshots_root: str | Path | None = None,
     left_out = [p.name for p in every if p not in chosen]
     held = holdings(chosen)
     changed = []
+    if not table.empty:
+        png, path = figure_png(table), root / FIGURE
+        if not path.is_file() or path.read_bytes() != png:
+            changed.append(path)
+            if not check:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                atomic.write_bytes(path, png)
     for target, links in TARGETS.items():
         path = root / target
         text = path.read_text(encoding="utf-8")
