@@ -721,3 +721,25 @@ def test_every_committed_snapshot_stays_within_5_mb():
     for snap in snapshots.list_snapshots(COMMITTED.parent):
         size = sum(p.stat().st_size for p in snap.rglob("*") if p.is_file())
         assert size <= 5 * 2 ** 20, f"{snap.name}: {size / 2 ** 20:.2f} MB"
+
+
+def test_auto6_keeps_all_ten_bits_where_six_could_reorder_and_float32_where_ten_could(tmp_path):
+    """auto6 stores each row at the fewest bits that keep its best class clear (exact_rows):
+    6 where they do, float16's 10 where 6 could reorder the classes and 10 cannot, float32
+    where float16 could too. Oracles: values exact in 6 bits, numpy's own float16 cast, and
+    numpy's float32 cast."""
+    rows = np.array([
+        [2.0, 1.0, 0.5, 0.25],         # exact in 6 bits: kept at 6
+        [1.02, 1.0, 0.5, 0.25],        # 6 bits: 1.02 -> 1.015625, too close to 1.0; 10: clear
+        [1.0 + 1e-5, 1.0, 0.5, 0.25],  # float16 would tie the two best classes
+    ])
+    data = files.write_group(tmp_path / "g.npz", ["a"], [rows], np.arange(3), np.arange(3),
+                             [{}], precision="auto6")
+    with np.load(tmp_path / "g.npz") as z:
+        assert z["exact_rows"].tolist() == [[0, 2]]  # only the row float16 cannot hold
+    _, back, *_ = files.read_group(data, 10**6)
+    np.testing.assert_array_equal(back[0, 0], rows[0])
+    np.testing.assert_array_equal(back[0, 1], rows[1].astype(np.float16).astype(np.float64))
+    assert back[0, 1, 0] != 1.015625  # not the 6-bit value
+    np.testing.assert_array_equal(back[0, 2], rows[2].astype(np.float32).astype(np.float64))
+    assert (back[0].argmax(axis=1) == 0).all()

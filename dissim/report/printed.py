@@ -141,16 +141,13 @@ def exact_images(results: dict, cnn_results: dict, frozen_results: dict | None =
 
 
 def _as_stored(part: dict, kept: dict[str, set[int]], margin: float, bits: int = 10) -> dict:
-    """``part`` with each result's scores as an ``auto`` (``auto6``) snapshot stores them:
-    float16 of ``bits`` mantissa bits, and float32 in its own exact rows and the rows of the
-    test images in ``kept[key]``."""
+    """``part`` with each result's scores as an ``auto`` (``auto6``) snapshot stores them
+    (:func:`dissim.pipeline.snapshot_files.as_stored`), the rows of the test images in
+    ``kept[key]`` in float32."""
     out = {}
     for m, r in part.items():
-        s = np.asarray(r.scores, dtype=np.float64)
-        stored = snapshot_files.rounded(s, bits).astype(np.float64)
-        rows = np.union1d(snapshot_files.exact_rows(s, margin, bits),
-                          np.flatnonzero(np.isin(r.test_index, list(kept.get(r.key, ())))))
-        stored[rows] = s[rows].astype(np.float32)
+        rows = np.flatnonzero(np.isin(r.test_index, list(kept.get(r.key, ()))))
+        stored = snapshot_files.as_stored(r.scores, margin, bits, rows)
         out[m] = type(r)(r.key, stored, r.y_true, r.test_index, r.meta)
     return out
 
