@@ -25,6 +25,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
+from matplotlib.figure import Figure  # not pyplot: no global state, any backend
+from matplotlib.lines import Line2D
 
 from dissim import atomic
 from dissim.pipeline import snapshots
@@ -329,9 +331,6 @@ def figure(table: pd.DataFrame):
     is too close to call; untested comparisons are left empty. Each mean's artist has the
     ``gid`` ``"mean|<snapshot>|<claim>|<comparison>"`` and its folds' ``"folds|..."`` (the
     tests read them back)."""
-    from matplotlib.figure import Figure  # no pyplot: no global state, any backend
-    from matplotlib.lines import Line2D
-
     names = list(dict.fromkeys(table["snapshot"]))
     rows = _rows(table)
     fig = Figure(figsize=(3.2 + 2.6 * len(names), 1.4 + 0.42 * len(rows)), dpi=100,
