@@ -124,9 +124,16 @@ def as_stored(scores: np.ndarray, margin: float = 4.0, bits: int = 10,
     :func:`read_group` reads them back (:func:`row_layout`)."""
     s = np.asarray(scores, dtype=np.float64)
     wide, full = row_layout(s, margin, bits, kept)
-    out = rounded(s, bits).astype(np.float64)
-    out[full] = rounded(s[full], 10).astype(np.float64)
+    out = _float16(s, bits, full).astype(np.float64)
     out[wide] = s[wide].astype(np.float32).astype(np.float64)
+    return out
+
+
+def _float16(scores: np.ndarray, bits: int, full) -> np.ndarray:
+    """``scores`` as the float16 planes hold them: ``bits`` mantissa bits, all 10 in the rows
+    ``full`` (indices or a mask; :func:`row_layout`)."""
+    out = rounded(scores, bits)
+    out[full] = rounded(scores[full], 10)
     return out
 
 
@@ -196,9 +203,7 @@ def write_group(path: Path, keys: Sequence[str], scores: Sequence[np.ndarray],
         precision = "float16"
     dtype = np.dtype(PRECISIONS[precision])
     with np.errstate(over="ignore"):
-        stack = rounded(wide, bits) if dtype == np.float16 else wide.astype(dtype)
-        if full.any():  # rows that `bits` could reorder but float16 cannot: all 10 bits
-            stack[full] = rounded(wide[full], 10)
+        stack = _float16(wide, bits, full) if dtype == np.float16 else wide.astype(dtype)
     if not np.array_equal(np.isfinite(stack), np.isfinite(wide)):  # rounded past the range
         far = np.abs(wide[np.isfinite(wide) & ~np.isfinite(stack)]).max()
         raise RangeError(f"scores beyond {precision}'s range ({far:.6g})")
