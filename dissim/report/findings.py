@@ -276,12 +276,12 @@ def markdown(table: pd.DataFrame, links: dict[str, str] = BOOK_LINKS,
     header = ["claim"] + [
         f'<a href="{links["snapshot"].format(name=n)}">{n}</a>' for n in names]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    cell = _by_cell(table)
     for claim, comparison in rows:
         cells = [f"({claim}) {comparison}"]
         for n in names:
-            hit = table[(table["snapshot"] == n) & (table["claim"] == claim)
-                        & (table["comparison"] == comparison)]
-            cells.append(_cell(hit.iloc[0], links["claims"].format(name=n)) if len(hit)
+            hit = cell.get((n, claim, comparison))
+            cells.append(_cell(hit, links["claims"].format(name=n)) if hit is not None
                          else "")
         lines.append("| " + " | ".join(cells) + " |")
     tested = table[table["verdict"] != UNTESTED]
@@ -324,6 +324,11 @@ def _rows(table: pd.DataFrame) -> list[tuple[str, str]]:
     return list(dict.fromkeys(zip(table["claim"], table["comparison"], strict=True)))
 
 
+def _by_cell(table: pd.DataFrame) -> dict[tuple[str, str, str], pd.Series]:
+    """The table's rows by (snapshot, claim, comparison): one cell of the block's table."""
+    return {(r["snapshot"], r["claim"], r["comparison"]): r for _, r in table.iterrows()}
+
+
 def figure(table: pd.DataFrame):
     """The block's table as a figure: one panel per snapshot, one line per comparison; each
     fold's difference (points, left side minus right side) a small dot, the mean a large
@@ -336,13 +341,12 @@ def figure(table: pd.DataFrame):
     fig = Figure(figsize=(3.2 + 2.6 * len(names), 1.4 + 0.42 * len(rows)), dpi=100,
                  layout="constrained")
     axes = fig.subplots(1, len(names), sharex=True, sharey=True, squeeze=False)[0]
+    cell = _by_cell(table)
     for ax, name in zip(axes, names, strict=True):
         for y, (claim, comparison) in enumerate(rows):
-            hit = table[(table["snapshot"] == name) & (table["claim"] == claim)
-                        & (table["comparison"] == comparison)]
-            if not len(hit) or hit.iloc[0]["verdict"] not in VERDICT_STYLE:
+            r = cell.get((name, claim, comparison))
+            if r is None or r["verdict"] not in VERDICT_STYLE:
                 continue
-            r = hit.iloc[0]
             key = f"{name}|{claim}|{comparison}"
             diffs = list(r["diffs"])
             offsets = [0.09 * (j - (len(diffs) - 1) / 2) for j in range(len(diffs))]
