@@ -11,6 +11,7 @@ as Ctrl-C, writes in progress undone). ``--debug`` (anywhere on the command line
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 import warnings
@@ -48,6 +49,9 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
         args = parser.parse_args(argv)
     except SystemExit as done:  # --help (0) or a one-line argument error (2)
         return done.code if isinstance(done.code, int) else 0
+    before = os.environ.get("DISSIM_DEBUG")
+    if debug:  # what runs inside the command (a grid's failed networks) shows tracebacks too
+        os.environ["DISSIM_DEBUG"] = "1"
     try:
         with terminations_interrupt():  # SIGTERM / SIGHUP end a command as Ctrl-C does
             return int(args.func(args) or 0)
@@ -61,6 +65,11 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
             traceback.print_exc()
         print(f"dissim: error: {message}", file=sys.stderr)
         return status
+    finally:
+        if before is None:
+            os.environ.pop("DISSIM_DEBUG", None)
+        else:
+            os.environ["DISSIM_DEBUG"] = before
 
 
 def _one_line_warnings() -> None:

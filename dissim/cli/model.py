@@ -27,7 +27,7 @@ import numpy as np
 from dissim import data
 from dissim.baselines import available as available_cnns
 from dissim.cli.lists import ints, names
-from dissim.data import IMAGE_EXTS, load_folder, read_image
+from dissim.data import IMAGE_EXTS, load_folder, protocols, read_image
 from dissim.errors import DataError
 from dissim.fusion import SCALINGS
 from dissim.pipeline import validate
@@ -123,7 +123,11 @@ def _cmd_fit(args) -> int:
     validate.fit_args(args)
     t0 = time.perf_counter()
     ds = load_folder(args.folder, progress=True)
-    clf = _classifier(args).fit(ds.images, np.array(ds.classes)[ds.labels])
+    clf = _classifier(args)
+    out = Path(args.out).expanduser()  # room for the model, before any network is trained
+    validate.free_space(out.absolute().parent, clf.model_bytes(len(ds.classes)),
+                        f"model file {out} (--out)")
+    clf.fit(ds.images, np.array(ds.classes)[ds.labels])
     out = clf.save(args.out)
     counts = ", ".join(f"{c} {n}" for c, n in ds.counts().items())
     print(f"fitted {len(clf.networks_)} networks, {len(clf.members_)} members "
@@ -176,7 +180,10 @@ def _load_eval_data(args):
     if (args.folder is None) == (args.dataset is None):
         raise DataError("give an image folder or --dataset NAME (one of them)")
     cap = args.max_per_class
-    cap = get_profile(args.profile).max_per_class if cap is None else (cap or None)
+    if cap is None:  # the profile's cap, never below the images per class --folds needs
+        cap = protocols.cap_for({"n_splits": args.folds}, get_profile(args.profile).max_per_class)
+    else:
+        cap = cap or None
     if args.dataset is not None:
         ds = data.load(args.dataset, max_per_class=cap, seed=args.seed, progress=True)
     else:
@@ -204,9 +211,17 @@ def confused_pairs(cm: np.ndarray, classes: Sequence[str], top: int = 5) -> list
     return [(t, p, n) for n, t, p in sorted(off, key=lambda r: -r[0])[:top]]
 
 
+def _check_folds(ds, n_splits: int) -> None:
+    """``--folds`` against the data: the valid range in one line, before any fold is made."""
+    kind = (ds.manifest.get("protocol") or {}).get("kind", "stratified_kfold")
+    if kind in ("stratified_kfold", "group_kfold"):
+        protocols.check_n_splits(n_splits, ds.labels, ds.name, kind, ds.groups, "--folds")
+
+
 def _cmd_evaluate(args) -> int:
     validate.evaluate_args(args)
     ds = _load_eval_data(args)
+    _check_folds(ds, args.folds)
     folds = data.folds(ds, seed=args.seed, n_splits=args.folds)[: args.max_folds]
     for i, (train, _) in enumerate(folds if args.k is not None else ()):  # before any fold
         validate.k_supported(args.k, ds.labels[train], ds.classes, i, args.profile)

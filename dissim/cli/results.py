@@ -9,13 +9,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from dissim.cli.lists import names
 from dissim.data import DEFAULT_DATASET
 from dissim.errors import warn
 from dissim.pipeline import snapshots, validate
 from dissim.pipeline.experiment import INPUTS
-from dissim.pipeline.store import DEFAULT_RESULTS, ResultsStore
+from dissim.pipeline.store import DEFAULT_RESULTS, ResultsStore, check_key
 from dissim.report import printed
 
 
@@ -63,9 +64,28 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _check_keys(snapshot: Path, snap: snapshots.Snapshot) -> None:
+    """Every entry of ``snap`` has the key its metadata makes, as the store checks its own
+    entries (:func:`~dissim.pipeline.store.check_key`); all are checked before any is stored,
+    and a relabelled one is named with the snapshot file that holds it."""
+    rows = json.loads((snapshot / snapshots.INDEX).read_text())["entries"]
+    files = {row["key"]: row.get("file") or row.get("files", {}).get("meta", "?")
+             for row in rows}
+    for r in snap.entries():
+        check_key(r.key, r.meta, f"snapshot {snapshot}: entry {r.key[:12]} (in "
+                  f"{files.get(r.key, '?')})", "export the snapshot again (dissim results "
+                  "export) or restore it from git")
+
+
 def _cmd_import(args) -> int:
     validate.results_import_args(args)
-    snap = snapshots.import_(args.snapshot, ResultsStore(args.results))
+    snap = snapshots.load(args.snapshot)  # verified: schema, checksums, labels
+    _check_keys(Path(args.snapshot), snap)
+    store = ResultsStore(args.results)
+    if any(store.get(r.key) is None for r in snap.entries()):
+        validate.results_store(args.results)  # read-only is refused only when a write is due
+        for r in snap.entries():  # as snapshots.import_, once every key is known to be right
+            store.put(r.key, r.scores, r.y_true, r.test_index, r.meta)
     print(f"{len(snap.entries())} entries of {snap.dataset} [{snap.profile}] verified and "
           f"stored in {args.results}")
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from dissim.baselines import available as cnn_names
 from dissim.cli import results
@@ -77,6 +78,8 @@ def _cmd_run(args) -> int:
     )
     validate.member_data(member, args.root)  # data and folds before the store is touched
     store = ResultsStore(args.results)
+    if store.get(key_of(member, Options(), args.root)) is None:
+        validate.results_store(args.results)  # a read-only store serves a stored member
     result = runner.ensure_members([member], store, root=args.root, device=args.device)[member]
     t = result.meta.get("timings", {})
     print(f"{member.dataset} fold {member.fold} {member.input} topology {member.topology} "
@@ -119,7 +122,9 @@ def _add_grid(sub) -> None:
     p = sub.add_parser(
         "grid", help="run a grid of members (sequentially or on Dask), skipping stored ones",
         description="Expand a grid of members, skip those already in the results store and "
-                    "train the rest, one network per unit. Exit status 1 if any network failed.",
+                    "train the rest, one network per unit. A failed network is one line and "
+                    "does not stop the others; exit status 2 if every failure was a user "
+                    "error, else 1.",
     )
     p.add_argument("--dataset", default=None, help="data set name (default: the embedded one)")
     p.add_argument("--root", default=None, help="folder holding the data set (on every worker)")
@@ -167,8 +172,16 @@ def _add_grid(sub) -> None:
     p.set_defaults(func=_cmd_grid)
 
 
+def _absolute(path: str | None) -> str | None:
+    """``path`` made absolute (``~`` expanded) here: a Dask worker runs in a folder of its
+    own, where a relative path names nothing (book: Scale)."""
+    return None if path is None else str(Path(path).expanduser().absolute())
+
+
 def _cmd_grid(args) -> int:
     validate.grid_args(args)
+    if args.executor == "dask":  # paths shipped to the workers
+        args.root, args.results = _absolute(args.root), _absolute(args.results)
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads must be >= 1; got {args.threads}")
     if args.workers is not None and args.workers < 1:
@@ -202,16 +215,22 @@ def _cmd_grid(args) -> int:
               + (f"; {missing(frozen)} of {len(frozen)} frozen CNN references to fit"
                  if frozen else ""))
         return 0
+    if runner.missing(members, store, root=args.root) or any(
+            store.get(cnn_key(m, fingerprint_of(m, args.root))) is None
+            for m in [*cnns, *frozen]):
+        validate.results_store(args.results)  # a read-only store serves a finished grid
     task = UnitTask(root=args.root, device=args.device, threads=args.threads)
     report = runner.run(members, store, executor=where, task=task)
     print(report.summary(), file=sys.stderr if report.failures else sys.stdout)
-    if (cnns or frozen) and not report.returncode:
+    if report.failures:
+        raise report.error()  # one dissim: error: line (exit 2 for a user error, else 1)
+    if cnns or frozen:
         with limit_threads(args.threads):
             ensure_cnn_members([*cnns, *frozen], store, root=args.root, device=args.device,
                                progress=args.progress)
         print(f"{len(cnns) + len(frozen)} CNN members in {args.results}"
               + (f" ({len(frozen)} frozen references)" if frozen else ""))
-    return report.returncode
+    return 0
 
 
 def _cnn_members(cnns: Sequence[str] | None, members: Sequence[Member],

@@ -34,6 +34,51 @@ from dissim.errors import DataError, warn
 
 #: test fraction of ``repeated_runs`` when the manifest gives none ([UNKNOWN] for BIRDz).
 DEFAULT_TEST_SIZE = 0.5
+#: The protocol of a folder of class folders (``dissim.data.load_folder``).
+FOLDER_PROTOCOL = {"kind": "stratified_kfold", "n_splits": 5}
+
+
+def images_needed(protocol: dict | None) -> int:
+    """Images per class that ``protocol`` (a manifest's ``protocol``) needs so that every fold
+    trains and tests each class: ``n_splits`` for k-fold CV (Port, CAT: 10 [P]), two for
+    repeated hold-out runs, one for fixed folds (the data set's own). A profile that caps the
+    images per class (``max_per_class``: ``smoke`` keeps 8) keeps at least this many, so its
+    pre-flight runs on the data set's own protocol."""
+    proto = dict(protocol or FOLDER_PROTOCOL)
+    kind = proto.get("kind", "stratified_kfold")
+    if kind in ("stratified_kfold", "group_kfold"):
+        return int(proto.get("n_splits") or 5)
+    return 2 if kind == "repeated_runs" else 1
+
+
+def cap_for(protocol: dict | None, max_per_class: int | None) -> int | None:
+    """``max_per_class`` raised to what ``protocol``'s folds need (:func:`images_needed`);
+    None (no cap) stays None."""
+    if max_per_class is None:
+        return None
+    return max(int(max_per_class), images_needed(protocol))
+
+
+def check_n_splits(n_splits: int, labels, name: str, kind: str = "stratified_kfold",
+                   groups=None, option: str | None = None) -> None:
+    """Refuse, in one line, a number of folds the data cannot give: fewer than 2, more images
+    than a class has (stratified k-fold needs ``n_splits`` images in at least one class and
+    tests each class in every fold only with that many in each), or more groups than there
+    are (group k-fold). ``option`` names the flag that set ``n_splits`` (``--folds``), whose
+    valid range the message gives; without it the fix is to add images."""
+    y = np.asarray(labels, dtype=np.int64)
+    counts = np.bincount(y)
+    counts = counts[counts > 0]
+    if kind == "group_kfold" and groups is not None:
+        units, most = "groups", len(np.unique(groups))
+    else:
+        units, most = "images in its largest class", int(counts.max()) if counts.size else 0
+    if 2 <= n_splits <= most:
+        return
+    fix = (f"choose {option} 2-{most}" if option and most >= 2 else
+           f"add images (at least {max(n_splits, 2)} per class)")
+    raise DataError(f"cannot make {n_splits} {kind} splits of data set {name!r}: it has {most} "
+                    f"{units} ({len(y)} images in all, {len(counts)} classes); {fix}")
 
 
 def folds(dataset, *, seed: int = 0, n_splits: int | None = None
@@ -74,6 +119,8 @@ def folds(dataset, *, seed: int = 0, n_splits: int | None = None
             "none; give protocol.group_regex in its manifest (DISSIM_MANIFESTS) or use "
             "load_folder(..., group_regex=...)"
         )
+    if kind in ("stratified_kfold", "group_kfold"):  # scikit-learn's own text names no fix
+        check_n_splits(k, y, name, kind, groups)
     try:
         if kind == "stratified_kfold":
             cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)

@@ -28,11 +28,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from tqdm import tqdm
 
+from dissim.baselines import create as create_cnn
 from dissim.baselines import get as get_cnn
 from dissim.baselines import predict as predict_cnn
 from dissim.errors import ConfigError, DataError, warn
@@ -58,8 +60,10 @@ from dissim.preprocess import to_network_input
 from dissim.profiles import get as get_profile
 from dissim.profiles import with_switches
 from dissim.sampling import SAMPLERS
+from dissim.siamese import SiameseNet
 from dissim.spaces import SPACE_NAMES, NetworkEncoder, PixelEncoder
 from dissim.topologies import available
+from dissim.topologies import create as create_backbone
 from dissim.train import (
     AMP,
     TrainLog,
@@ -411,6 +415,37 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
         """The class of each image: arg-max of :meth:`decision_function`."""
         check_is_fitted(self, "members_")
         return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+
+    # -- persistence -------------------------------------------------------------------------
+    def model_bytes(self, n_classes: int) -> int:
+        """About how many bytes :meth:`save` will write for ``n_classes`` classes, known before
+        :meth:`fit`: every planned network's ``state_dict`` (built on torch's ``meta`` device,
+        so nothing is allocated), each member's prototypes (k per class, of the network's
+        embedding size), the eCNN's weights, and 1 MiB for the manifest and the SVMs. ``dissim
+        fit`` checks the free space against it before training (book: What can go wrong)."""
+        prof, inputs, topologies, methods, spaces = self._check_params()
+        ks = prof.k_values if self.k_values is None else self.k_values
+        ks = (ks,) if isinstance(ks, int | np.integer) else tuple(ks)
+        copies = len(inputs) * (len(ks) if prof.one_net_per_k else 1)
+        total = 1 << 20
+        for topo in topologies:
+            for method in methods:
+                with torch.device("meta"):
+                    net = SiameseNet(create_backbone(topo, in_channels=3,
+                                                     input_size=input_size(topo, prof)),
+                                     mode=METHODS[method][0])
+                weights = sum(t.numel() * t.element_size() for t in net.state_dict().values())
+                protos = sum(ks) * n_classes * net.backbone.embedding_dim * 4 * len(spaces)
+                total += copies * (weights + protos)
+        if self.ecnn is not None:
+            try:
+                with torch.device("meta"):
+                    cnn = create_cnn(self.ecnn, n_classes, pretrained=False,
+                                     input_size=prof.cnn_input_size)
+                total += sum(t.numel() * t.element_size() for t in cnn.state_dict().values())
+            except Exception:  # noqa: BLE001 - an estimate: the write itself still checks
+                pass
+        return int(total)
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from dissim.baselines import predict
 from dissim.pipeline.controls import frozen_features, plain_svm
+from dissim.pipeline.entry_keys import cnn_member_key, cnn_settings
 from dissim.pipeline.experiment import (
     dataset_of,
     environment,
@@ -29,9 +30,12 @@ from dissim.pipeline.experiment import (
     fold_of,
 )
 from dissim.pipeline.member import fit_cnn, network_seed
-from dissim.pipeline.store import Result, ResultsStore, config_key
+from dissim.pipeline.store import Result, ResultsStore
 from dissim.profiles import Profile
 from dissim.profiles import get as get_profile
+
+__all__ = ["CNNMember", "cnn_key", "cnn_settings", "compute_cnn", "ensure_cnn_members",
+           "frozen_scores"]
 
 
 @dataclass(frozen=True)
@@ -57,24 +61,11 @@ class CNNMember:
         return d
 
 
-#: The profile settings a frozen member depends on (no fine-tuning: no epochs, no rate).
-_FROZEN_SETTINGS = ("cnn_input_size", "max_folds", "max_per_class")
-
-
-def cnn_settings(settings: dict, frozen: bool = False) -> dict:
-    """The part of a profile's settings (:meth:`Profile.to_dict`) a CNN member depends on: its
-    store key hashes it, and a snapshot keeps the member while it is unchanged."""
-    if frozen:
-        return {k: v for k, v in settings.items() if k in _FROZEN_SETTINGS}
-    return {k: v for k, v in settings.items()
-            if k.startswith("cnn") or k in ("max_folds", "max_per_class")}
-
-
 def cnn_key(member: CNNMember, fingerprint: str) -> str:
-    """Store key: the member, the profile's CNN and data settings, the data content."""
-    settings = cnn_settings(member.profile.to_dict(), member.frozen)
-    return config_key({"cnn_member": member.to_dict(), "profile": settings,
-                       "data": fingerprint, "format": 1})
+    """Store key: the member, the profile's CNN and data settings, the data content
+    (:func:`~dissim.pipeline.entry_keys.cnn_member_key`, which the store also uses to check an
+    entry's key against its recorded metadata)."""
+    return cnn_member_key(member.to_dict(), member.profile.to_dict(), fingerprint)
 
 
 def compute_cnn(m: CNNMember, *, root: str | None = None, device=None,

@@ -12,6 +12,7 @@ import functools
 import numpy as np
 
 from dissim import data
+from dissim.data.protocols import FOLDER_PROTOCOL, cap_for
 from dissim.errors import ConfigError
 from dissim.preprocess import to_network_input
 
@@ -19,10 +20,20 @@ __all__ = ["dataset_fingerprint", "dataset_folds", "dataset_of", "fingerprint_of
            "folds_of", "load_dataset", "network_inputs"]
 
 
+def protocol_of(name: str) -> dict:
+    """The evaluation protocol of data set ``name`` (a folder's: stratified 5-fold)."""
+    if name == data.FOLDER:
+        return dict(FOLDER_PROTOCOL)
+    return dict(data.manifest(name).get("protocol") or {})
+
+
 @functools.lru_cache(maxsize=4)
 def load_dataset(name: str, root: str | None, max_per_class: int | None, seed: int):
-    """The data set subsampled to ``max_per_class`` images per class (cached per process)."""
-    return data.load(name, root, max_per_class=max_per_class, seed=seed, progress=False)
+    """The data set subsampled to ``max_per_class`` images per class, but never below what
+    its protocol's folds need (:func:`dissim.data.protocols.cap_for`: the ``smoke`` profile's 8
+    become 10 on a 10-fold set), cached per process."""
+    cap = cap_for(protocol_of(name), max_per_class)
+    return data.load(name, root, max_per_class=cap, seed=seed, progress=False)
 
 
 @functools.lru_cache(maxsize=4)

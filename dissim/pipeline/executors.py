@@ -4,9 +4,9 @@ An executor computes units (:class:`~dissim.pipeline.experiment.Unit`, one netwo
 picklable task (:class:`UnitTask`, which calls
 :func:`~dissim.pipeline.experiment.compute_unit`) and hands each result to a callback in the
 calling process, which alone writes the results store; a failed unit goes to another callback
-with its traceback and does not stop the others. ``prepare(unit)`` runs in the calling process
-just before a unit starts (the runner takes the network's store lock there) and returns the
-unit to compute, or None to skip it. Executors:
+with its exception and traceback and does not stop the others. ``prepare(unit)`` runs in the
+calling process just before a unit starts (the runner takes the network's store lock there)
+and returns the unit to compute, or None to skip it. Executors:
 
 * :class:`LocalExecutor`: one unit after the other in this process;
 * :class:`DaskExecutor`: the scheduler at ``scheduler`` (else ``DASK_SCHEDULER_ADDRESS``), else
@@ -38,8 +38,10 @@ from dissim.pipeline.member import DEFAULT_OPTIONS, Options, Trainer
 from dissim.train import train_siamese
 
 EXECUTORS = ("local", "dask")
+#: How long a Dask client waits for its scheduler (Dask's default is 30 s).
+SCHEDULER_CONNECT = "10s"
 OnDone = Callable[[Unit, list[Entry]], None]
-OnError = Callable[[Unit, str], None]
+OnError = Callable[[Unit, BaseException, str], None]
 Prepare = Callable[[Unit], "Unit | None"]
 
 
@@ -128,8 +130,8 @@ class LocalExecutor:
                 if todo is not None:
                     try:
                         entries = task(todo)
-                    except Exception:
-                        on_error(todo, traceback.format_exc())
+                    except Exception as exc:
+                        on_error(todo, exc, traceback.format_exc())
                         if self.raise_errors:
                             raise
                     else:
@@ -197,8 +199,8 @@ class DaskExecutor:
             return
         address = self.scheduler or dask.config.get("scheduler-address", None)
         with ExitStack() as stack:
-            if address:
-                client = stack.enter_context(Client(address))
+            if address:  # checked before any work (dissim.pipeline.validate.scheduler)
+                client = stack.enter_context(Client(address, timeout=SCHEDULER_CONNECT))
             else:
                 cluster, threads = _local_cluster(len(todo), task.device, self.workers,
                                                   task.threads)
@@ -218,7 +220,8 @@ class DaskExecutor:
                     unit = futures.pop(future)
                     if future.status == "error":
                         exc, tb = future.exception(), future.traceback()
-                        on_error(unit, "".join(traceback.format_exception(type(exc), exc, tb)))
+                        on_error(unit, exc,
+                                 "".join(traceback.format_exception(type(exc), exc, tb)))
                     else:
                         on_done(unit, future.result())
                     future.release()

@@ -8,10 +8,10 @@ recomputed exactly when one of them changes (book: Scale).
 from __future__ import annotations
 
 from dissim.pipeline.data_cache import fingerprint_of
+from dissim.pipeline.entry_keys import config_key, siamese_key, siamese_settings
 from dissim.pipeline.member import Options
 from dissim.pipeline.spec import Member, Unit
-from dissim.pipeline.store import config_key
-from dissim.profiles import Profile, settings_for
+from dissim.profiles import Profile
 
 __all__ = ["key_of", "member_key", "network_lock_name"]
 
@@ -19,20 +19,15 @@ __all__ = ["key_of", "member_key", "network_lock_name"]
 def _key_settings(profile: Profile, topology: int, loss: str) -> dict:
     """The profile settings that key a Siamese member of ``topology`` and ``loss`` (the CNN
     settings do not; per-topology and per-loss settings enter as the network's own,
-    :func:`dissim.profiles.settings_for`)."""
-    settings = {k: v for k, v in settings_for(profile.to_dict(), topology, loss).items()
-                if not k.startswith("cnn")}
-    settings["extra"] = {}  # format-1 keys hashed a since-removed, always empty field: kept
-    return settings
+    :func:`dissim.profiles.settings_for`; :func:`~dissim.pipeline.entry_keys.siamese_settings`)."""
+    return siamese_settings(profile.to_dict(), topology, loss)
 
 
 def member_key(member: Member, options: Options, profile: Profile, fingerprint: str) -> str:
-    """The store key: a hash of the member, the options, the profile and the data content."""
-    return config_key({
-        "member": member.to_dict(), "options": options.to_dict(),
-        "profile": _key_settings(profile, member.topology, member.loss), "data": fingerprint,
-        "format": 1,
-    })
+    """The store key: a hash of the member, the options, the profile and the data content
+    (:func:`~dissim.pipeline.entry_keys.siamese_key`, which the store also uses to check an
+    entry's key against its recorded metadata)."""
+    return siamese_key(member.to_dict(), options.to_dict(), profile.to_dict(), fingerprint)
 
 
 def key_of(member: Member, options: Options, root: str | None) -> str:

@@ -66,8 +66,21 @@ SCHEMA_VERSION = 2
 FORMAT_VERSION = SCHEMA_VERSION  # the name before schema version 2
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 32 << 20
-#: deflate cannot shrink real data by more than ~1000x; a larger claim is a zip bomb
+#: deflate cannot shrink real data by more than ~1000x; a larger claim is a zip bomb (the
+#: manifest, JSON text, is held to this and to :data:`MAX_MANIFEST_BYTES`)
 MAX_RATIO = 1100
+#: The most an array entry (weights, prototypes, SVMs) may inflate: :func:`save` stores the
+#: safetensors entries uncompressed (ratio 1) and deflates ``svms.npz``, float64 support
+#: vectors and dual coefficients that deflate by ~10 %; 4x is far beyond any real model, so a
+#: small file that declares a huge member (consistently, in its manifest too) is refused before
+#: anything is inflated, not inflated whole.
+MAX_ARRAY_RATIO = 4
+#: Bytes every entry may have beyond its ratio (headers, a tiny entry's zip overhead).
+SLACK_BYTES = 1 << 20
+#: Header bytes a network's ``safetensors`` record may add to its tensors (names, shapes).
+HEADER_BYTES_PER_NETWORK = 64 << 10
+#: Bytes read at a time from an entry.
+CHUNK_BYTES = 1 << 20
 
 
 def _jsonable(value):
@@ -251,19 +264,51 @@ def _check_manifest(man, path: Path) -> set[str]:
     return want
 
 
-def _read(z: zipfile.ZipFile, name: str, limit: int | None = None) -> bytes:
-    """Entry ``name``, refusing a zip bomb and reporting a failed CRC or inflate as damage."""
+def _read(z: zipfile.ZipFile, name: str, limit: int | None = None,
+          ratio: float = MAX_ARRAY_RATIO) -> bytes:
+    """Entry ``name``, at most ``limit`` bytes and ``ratio`` times its compressed size (plus
+    :data:`SLACK_BYTES`): a larger claim is refused before anything is inflated, and the entry
+    is read in chunks that stop at the limit, so no entry inflates past it whatever its header
+    says. A failed CRC or inflate is reported as damage."""
     try:
         info = z.getinfo(name)
     except KeyError:
         raise _Bad(name, "missing") from None
-    if info.file_size > MAX_RATIO * info.compress_size + (1 << 20) or (
-            limit is not None and info.file_size > limit):
-        raise _Bad(name, f"claims {info.file_size} bytes from {info.compress_size}")
+    cap = ratio * info.compress_size + SLACK_BYTES
+    if limit is not None:
+        cap = min(cap, limit)
+    if info.file_size > cap:
+        raise _Bad(name, f"claims {info.file_size} bytes from {info.compress_size}, more than "
+                   f"the {int(cap)} a model needs")
     try:
-        return z.read(info)
+        chunks, size = [], 0
+        with z.open(info) as fh:
+            while chunk := fh.read(min(CHUNK_BYTES, int(cap) + 1 - size)):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > cap:
+                    raise _Bad(name, f"inflates past the {int(cap)} bytes a model needs")
+        return b"".join(chunks)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as err:
         raise _Bad(name, f"{err.__class__.__name__}: {err}") from None
+
+
+def _networks_bytes(networks: list[dict]) -> int:
+    """The most bytes ``networks.safetensors`` can hold for the manifest's ``networks``: each
+    network's ``state_dict``, built on torch's ``meta`` device (nothing allocated), plus
+    :data:`HEADER_BYTES_PER_NETWORK`."""
+    total = 0
+    for j, rec in enumerate(networks):
+        try:
+            with torch.device("meta"):
+                net = SiameseNet(create(rec["topology"], in_channels=3,
+                                        input_size=rec["input_size"],
+                                        deeper_layer=rec["deeper_layer"]), mode=rec["loss"])
+        except (DissimError, RuntimeError, ValueError, KeyError) as err:
+            raise _Bad(MANIFEST, f"networks[{j}]: {_first_line(err)}") from None
+        total += sum(t.numel() * t.element_size() for t in net.state_dict().values())
+        total += HEADER_BYTES_PER_NETWORK
+    return total
 
 
 def _inner_sizes(blob: bytes, name: str) -> None:
@@ -290,10 +335,13 @@ def _read_verified(path: Path) -> tuple[dict, dict, dict, np.lib.npyio.NpzFile, 
                         ) from None
     with z:
         try:
-            man = json.loads(_read(z, MANIFEST, MAX_MANIFEST_BYTES).decode("utf-8"))
+            man = json.loads(_read(z, MANIFEST, MAX_MANIFEST_BYTES, MAX_RATIO).decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise _Bad(MANIFEST, f"not JSON ({err.__class__.__name__})") from None
         want = _check_manifest(man, path)
+        limits = {name: man["entries"][name]["bytes"] for name in want}
+        limits["networks.safetensors"] = min(limits["networks.safetensors"],
+                                             _networks_bytes(man["networks"]))
         names = set(z.namelist())
         extra = sorted(names - want - {MANIFEST})
         _need(not extra, extra[0] if extra else "", "not part of a dissim model")
@@ -303,7 +351,7 @@ def _read_verified(path: Path) -> tuple[dict, dict, dict, np.lib.npyio.NpzFile, 
             _need(declared in (None, man["entries"][name]["bytes"]), name,
                   f"declares {declared} bytes, the manifest {man['entries'][name]['bytes']}")
         for name in sorted(want):
-            blob = _read(z, name, man["entries"][name]["bytes"])
+            blob = _read(z, name, limits[name])
             rec = man["entries"][name]
             _need(len(blob) == rec["bytes"] and hashlib.sha256(blob).hexdigest() == rec["sha256"],
                   name, "SHA-256 differs from the manifest")

@@ -13,8 +13,10 @@ Every entry point (``dissim run``, ``dissim grid``, the book's notebooks) goes t
    as soon as its unit finishes.
 
 So two runs sharing a store (two grids, a grid and a notebook) never train one network twice,
-and a run killed at any moment resumes where it stopped. A failed unit is reported with its
-configuration and traceback and does not stop the others (:func:`ensure` raises instead).
+and a run killed at any moment resumes where it stopped. A failed unit is reported in one line,
+its configuration and the error's one-line message (:func:`dissim.errors.describe`; the
+traceback too under ``--debug`` or ``DISSIM_DEBUG=1``), and does not stop the others
+(:func:`ensure` raises instead); :meth:`Report.error` is the run's one error line.
 
 Scores are bit-identical across executors for the same ``threads`` (torch and BLAS threads per
 training task; on the CPU, convolutions and k-means sum in a thread-dependent order).
@@ -35,7 +37,8 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from dissim.errors import ConfigError
+from dissim.errors import USER_ERROR, ConfigError, DissimError, debug_enabled, one_line
+from dissim.errors import describe as describe_error
 from dissim.pipeline import validate
 from dissim.pipeline.cnn import CNNMember, ensure_cnn_members
 from dissim.pipeline.executors import Executor, LocalExecutor, UnitTask
@@ -62,7 +65,8 @@ from dissim.topologies import available as available_topologies
 from dissim.train import train_siamese
 
 __all__ = [
-    "ABLATIONS", "PIXEL_TOPOLOGY", "Report", "Run", "controls_of", "describe", "ensure",
+    "ABLATIONS", "PIXEL_TOPOLOGY", "Failure", "NetworkFailed", "Report", "Run", "controls_of",
+    "describe", "ensure",
     "ensure_ablation", "ensure_cnns", "ensure_member", "ensure_members", "expand", "group_units",
     "missing", "run", "with_switches",
 ]
@@ -165,16 +169,44 @@ def describe(unit: Unit) -> str:
 # ---------------------------------------------------------------------------------------------
 # running
 # ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Failure:
+    """A failed unit: the network (:func:`describe`), the error's one-line message and exit
+    status (:func:`dissim.errors.describe`: 2 for a user error) and its traceback."""
+
+    network: str
+    message: str
+    status: int
+    traceback: str
+
+
+class NetworkFailed(Exception):
+    """Networks of a run failed on something other than a user error (an internal error)."""
+
+
 @dataclass
 class Report:
-    """What a run did: counts, the failed units with their tracebacks, wall time."""
+    """What a run did: counts, the failed units, wall time."""
 
     members: int = 0
     reused: int = 0
     networks: int = 0
     stored: int = 0
-    failures: list[tuple[str, str]] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
+
+    def error(self) -> Exception:
+        """The run's failure as one exception for the command line's boundary: a
+        :class:`~dissim.errors.DissimError` (exit status 2) when every failed network failed
+        on a user error, else :class:`NetworkFailed` (an internal error, status 1)."""
+        n = f"{len(self.failures)} of {self.networks} networks failed"
+        first = self.failures[0]
+        if all(f.status == USER_ERROR for f in self.failures):
+            return DissimError(f"{n} (the first: {first.network}): {first.message}; fix it and "
+                               "run the grid again (stored members are reused)")
+        internal = next(f for f in self.failures if f.status != USER_ERROR)
+        return NetworkFailed(f"{n} (the first on an internal error: {internal.network}): "
+                             f"{internal.message.removeprefix('internal error: ')}")
 
     @property
     def returncode(self) -> int:
@@ -207,7 +239,8 @@ def run(
     task : UnitTask, optional
         What runs for each unit: options, data root, device, threads per unit and the trainer.
     stream : text file, optional
-        Where failures (configuration and traceback) are written; default ``sys.stderr``.
+        Where failures are written, one line each (the traceback too when debugging:
+        :func:`dissim.errors.debug_enabled`); default ``sys.stderr``.
     """
     executor = executor or LocalExecutor()
     task = task or UnitTask()
@@ -247,10 +280,14 @@ def run(
         finally:
             release(unit)
 
-    def failed(unit: Unit, tb: str) -> None:
+    def failed(unit: Unit, exc: BaseException, tb: str) -> None:
         release(unit)
-        report.failures.append((describe(unit), tb))
-        tqdm.write(f"dissim: network failed: {describe(unit)}\n{tb.rstrip()}", file=stream)
+        message, status = describe_error(exc)
+        if status != USER_ERROR:  # the hint to rerun with --debug comes with the run's error
+            message = f"internal error: {type(exc).__name__}: {one_line(str(exc))}"
+        report.failures.append(Failure(describe(unit), message, status, tb))
+        shown = f"{tb.rstrip()}\n" if debug_enabled() else ""
+        tqdm.write(f"{shown}dissim: network failed: {describe(unit)}: {message}", file=stream)
 
     try:
         executor.run(units, task, prepare, done, failed)

@@ -13,7 +13,12 @@ Writes go to a temporary file in the same folder, are flushed to disk and then r
 final name (:func:`dissim.atomic.atomic_path`; ``os.replace`` is atomic on POSIX), so a run
 killed mid-write leaves either the old entry or none, never a partial one; a failed write (a full
 disk) removes its temporary file and is one :class:`~dissim.errors.WriteError` line. A corrupt
-or partial entry is reported by :meth:`get` as missing, and the member is recomputed. A killed
+or partial entry is reported by :meth:`get` as missing, and the member is recomputed; listing
+the store (:meth:`ResultsStore.__iter__`: ``dissim results ls``, ``results export``) skips it
+with one warning line that counts the skipped entries and names the first. An entry whose key
+is not the one its metadata makes (:func:`~dissim.pipeline.entry_keys.recorded_key`: a member
+relabelled by an edit of ``meta.member``, with its arrays and checksum untouched) is refused by
+:meth:`get` and :meth:`put` with a :class:`RelabelledEntry` line naming the file. A killed
 write can leave its temporary file (``.<key>.npz.<random>.tmp``, never read as an entry);
 :meth:`ResultsStore.clean_tmp` removes the stale ones.
 
@@ -43,7 +48,8 @@ import numpy as np
 import pandas as pd
 
 from dissim.atomic import atomic_path
-from dissim.errors import ResourceError
+from dissim.errors import DataError, ResourceError, warn
+from dissim.pipeline.entry_keys import config_key, recorded_key
 
 try:
     import fcntl as _fcntl  # POSIX only
@@ -57,10 +63,33 @@ DEFAULT_RESULTS = os.environ.get("DISSIM_RESULTS", "results")
 STALE_TMP_SECONDS = 3600.0
 
 
-def config_key(config: dict) -> str:
-    """Stable SHA-256 hex key of a JSON-serialisable configuration."""
-    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+__all__ = ["DEFAULT_RESULTS", "FORMAT_VERSION", "Result", "ResultsStore", "RelabelledEntry",
+           "config_key"]
+
+
+class RelabelledEntry(DataError):
+    """A store entry whose key is not the one its own metadata makes (book: What can go
+    wrong): its metadata was edited, or it was written under another entry's name."""
+
+
+def check_key(key: str, meta: dict, where: str, fix: str) -> None:
+    """Refuse ``meta`` unless the key it makes (:func:`recorded_key`) is ``key``.
+
+    ``where`` names the entry in the message (``results store entry <file>``), ``fix`` says
+    what to do. Metadata that names no member (a raw entry) has no key to compute: only its
+    checksum vouches for it.
+    """
+    try:
+        made = recorded_key(meta)
+    except ValueError as err:
+        raise RelabelledEntry(f"{where} cannot be checked against its key {key[:12]}: {err}; "
+                              f"{fix}") from None
+    if made is not None and made != key:
+        member = meta.get("cnn_member") or meta.get("member") or {}
+        said = ", ".join(f"{k} {v}" for k, v in member.items() if k != "profile")
+        raise RelabelledEntry(
+            f"{where} is stored under key {key[:12]} but its metadata ({said}) makes key "
+            f"{made[:12]}: it was edited or copied under another name; {fix}")
 
 
 def _digest(*arrays: np.ndarray) -> str:
@@ -107,7 +136,10 @@ class ResultsStore:
         return self.get(key) is not None
 
     def put(self, key: str, scores, y_true, test_index, meta: dict) -> Result:
-        """Write an entry atomically and return it."""
+        """Write an entry atomically and return it; metadata that makes another key than
+        ``key`` is refused (:class:`RelabelledEntry`) before anything is written."""
+        check_key(key, meta, f"entry {key[:12]} to be written to results store {self.root}",
+                  "write it under the key its metadata makes, or fix the metadata")
         scores = np.asarray(scores, dtype=np.float64)
         y_true = np.asarray(y_true, dtype=np.int64)
         test_index = np.asarray(test_index, dtype=np.int64)
@@ -123,18 +155,26 @@ class ResultsStore:
         return Result(key, scores, y_true, test_index, meta)
 
     def get(self, key: str) -> Result | None:
-        """The entry for ``key``, or None when absent, partial or corrupt."""
+        """The entry for ``key``, or None when absent, partial or corrupt.
+
+        Raises
+        ------
+        RelabelledEntry
+            When the entry is intact but its metadata makes another key (an edited member).
+        """
         path = self.path(key)
         if not path.is_file():
             return None
         try:
-            with np.load(path, allow_pickle=False) as z:
+            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
                 scores, y_true, test_index = z["scores"], z["y_true"], z["test_index"]
                 meta = json.loads(str(z["meta"]))
         except Exception:  # truncated zip, bad JSON, missing array: treat as absent
             return None
         if meta.get("key") != key or meta.get("sha256") != _digest(scores, y_true, test_index):
             return None
+        check_key(key, meta, f"results store entry {path}",
+                  f"delete {path} and run the member again to recompute it")
         return Result(key, scores, y_true, test_index, meta)
 
     def clean_tmp(self, older_than: float = STALE_TMP_SECONDS) -> list[Path]:
@@ -239,10 +279,18 @@ class ResultsStore:
         return (p.stem for p in sorted(self.root.glob("*/*.npz")))
 
     def __iter__(self) -> Iterator[Result]:
+        """Every valid entry, by key. Damaged ones (truncated, failing their checksum, under
+        another entry's name) are skipped with one warning line at the end that counts them
+        and names the first; a relabelled one raises :class:`RelabelledEntry`."""
+        damaged = []
         for key in self.keys():
             result = self.get(key)
-            if result is not None:
+            if result is None:
+                damaged.append(self.path(key))
+            else:
                 yield result
+        if damaged:
+            warn(_skipped(self.root, damaged))
 
     def table(self) -> pd.DataFrame:
         """A pandas DataFrame with one row per valid entry: config fields, accuracy, timings."""
@@ -254,6 +302,16 @@ class ResultsStore:
                        profile=r.meta.get("member", {}).get("profile"))
             rows.append(row)
         return pd.DataFrame(rows)
+
+
+def _skipped(root: Path, damaged: list[Path]) -> str:
+    """The warning for ``damaged`` entries skipped while listing the store at ``root``."""
+    n = len(damaged)
+    them = "it" if n == 1 else "them"
+    return (f"skipped {n} damaged entr{'y' if n == 1 else 'ies'} of results store {root} "
+            f"(the first: {damaged[0]}; truncated, or not matching its checksum or its name); "
+            f"delete {them}, and run the member{'s' if n > 1 else ''} again to recompute "
+            f"{them}")
 
 
 def _lock_holder(path: Path) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -259,8 +260,57 @@ def dataset_and_root(dataset: str | None, root: str | None) -> None:
 
 
 def results_store(path: str, option: str = "--results") -> None:
-    """The results store is a folder (or can become one) that can be written."""
+    """The results store is a folder (or can become one) that can be written: checked only
+    where an entry is to be written, so a read-only store serves what it holds."""
     writable_folder(path, "results store", option)
+
+
+def store_folder(path: str, option: str = "--results") -> None:
+    """An existing results store is a folder (a missing one is empty); it need not be
+    writable until an entry must be written (:func:`results_store`)."""
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise DataError(f"results store {p} ({option}) is a file, not a folder; pass a folder")
+
+
+#: Seconds to wait for a Dask scheduler's port to answer before refusing its address.
+SCHEDULER_TIMEOUT = 3.0
+
+
+def scheduler(address: str | None, option: str = "--scheduler",
+              timeout: float = SCHEDULER_TIMEOUT) -> None:
+    """``address`` is a Dask scheduler address (``tcp://HOST:PORT``, or another protocol Dask
+    knows) and, for TCP and TLS, its port answers within ``timeout`` seconds (book: Scale):
+    a wrong address is one line in seconds, not an internal error after Dask's 30 s."""
+    if not address:
+        return
+    fix = (f"start a scheduler with `dask scheduler` and pass the address it prints, e.g. "
+           f"tcp://127.0.0.1:8786, or leave {option} out to run on a local cluster")
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import backends
+
+    try:
+        scheme, location = parse_address(str(address))
+        host, port = (parse_host_port(location, default_port=8786) if scheme in ("tcp", "tls")
+                      else (None, None))
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"Dask scheduler address {address!r} ({option}) is malformed "
+                          f"({err}); {fix}") from None
+    if scheme not in backends:
+        raise ConfigError(f"Dask scheduler address {address!r} ({option}) has the unknown "
+                          f"protocol {scheme!r} (Dask knows {', '.join(backends)}); {fix}")
+    if host is None:
+        return
+    if not host or any(c.isspace() for c in host) or not 0 < port < 65536:
+        raise ConfigError(f"Dask scheduler address {address!r} ({option}) is malformed "
+                          f"(host {host!r}, port {port}); {fix}")
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:
+        reason = "no answer" if isinstance(err, TimeoutError) else (
+            err.strerror or type(err).__name__)
+        raise ResourceError(f"cannot reach the Dask scheduler at {address} ({option}): "
+                            f"{reason} within {timeout:g} s; {fix}") from None
 
 
 def run_args(a) -> None:
@@ -270,14 +320,12 @@ def run_args(a) -> None:
     at_least(a.k, 1, "--k")
     dataset_and_root(a.dataset, a.root)
     device(a.device)
-    results_store(a.results)
+    store_folder(a.results)  # writable: checked once the member is known to be missing
 
 
 def results_ls_args(a) -> None:
     """``dissim results ls``: an existing store must be a folder (a missing one is empty)."""
-    p = Path(a.results).expanduser()
-    if p.exists() and not p.is_dir():
-        raise DataError(f"results store {p} (--results) is a file, not a folder; pass a folder")
+    store_folder(a.results)
 
 
 def results_export_args(a) -> None:
@@ -290,9 +338,10 @@ def results_export_args(a) -> None:
 
 
 def results_import_args(a) -> None:
-    """``dissim results import``: the snapshot is a folder, the store is writable."""
+    """``dissim results import``: the snapshot is a folder, the store is not a file (it must be
+    writable only when an entry is missing from it: the command checks that)."""
     existing_folder(a.snapshot, "snapshot", "pass a folder written by dissim results export")
-    results_store(a.results)
+    results_ls_args(a)
 
 
 def _model_args(a) -> None:
@@ -344,8 +393,20 @@ def grid_args(a) -> None:
         seed(s, "--seeds")
     if a.executor == "local":  # on Dask, --root names a folder on the workers
         dataset_and_root(a.dataset, a.root)
+    else:
+        scheduler(*dask_scheduler(a.scheduler))
     device(a.device)
-    results_store(a.results)
+    store_folder(a.results)  # writable: checked once members are known to be missing
+
+
+def dask_scheduler(address: str | None) -> tuple[str | None, str]:
+    """The scheduler address a Dask grid connects to and where it comes from: ``--scheduler``,
+    else Dask's configuration (``DASK_SCHEDULER_ADDRESS``), else None (a local cluster)."""
+    if address:
+        return address, "--scheduler"
+    import dask
+
+    return dask.config.get("scheduler-address", None), "DASK_SCHEDULER_ADDRESS"
 
 
 def book_args(a) -> None:
