@@ -44,8 +44,9 @@ DEFAULT_DATASET = "textures"
 FOLDER = "folder"
 
 __all__ = [
-    "DEFAULT_DATASET", "FOLDER", "Dataset", "check", "check_folder", "count_files", "folds",
-    "list_datasets", "load", "load_folder", "manifest", "read_image", "wav_to_image",
+    "DEFAULT_DATASET", "FOLDER", "Dataset", "check", "check_folder", "count_files",
+    "data_folder", "folds", "list_datasets", "load", "load_folder", "manifest", "read_image",
+    "wav_to_image",
 ]
 
 
@@ -60,6 +61,37 @@ def _data_root(name: str, m: dict, root: str | Path | None) -> Path:
     if sub and (base / sub).is_dir():
         return base / sub
     return base
+
+
+def data_folder(name: str, root: str | Path | None = None) -> Path | None:
+    """The folder :func:`load` reads data set ``name`` from, found as it finds it.
+
+    Parameters
+    ----------
+    name : str
+        A manifest name, or ``"folder"`` (then ``root`` is the folder).
+    root : str or Path, optional
+        ``--root``; without it ``$DISSIM_DATA/<name>``, else the data cache
+        (``~/.cache/dissim/data/<name>``, where ``dissim data fetch`` puts it).
+
+    Returns
+    -------
+    Path or None
+        The folder (its layout's ``subdir`` when there is one); None for an embedded set,
+        which has no folder.
+
+    Raises
+    ------
+    DataError
+        ``folder`` without ``root``, or a paper set whose folder does not exist (one line: how
+        to fetch it or pass ``--root``).
+    """
+    if name == FOLDER:
+        if root is None:
+            raise DataError("data set 'folder' needs --root DIR, a folder of class folders")
+        return Path(root).expanduser()
+    m = manifest(name)
+    return None if m.get("embedded") else _data_root(name, m, root)
 
 
 def _exts(m: dict) -> frozenset[str]:

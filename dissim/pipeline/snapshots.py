@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,14 +196,52 @@ def _describe(member: Member | CNNMember) -> str:
 
 
 def refuse_target(out: str | os.PathLike) -> None:
-    """Refuse, before any work, an export target that is a file, or a non-empty folder that
-    is not an earlier snapshot (a snapshot replaces only a snapshot)."""
+    """Refuse, before any work, an export target that is a file, a non-empty folder that is
+    not an earlier snapshot, or an earlier snapshot that holds a file not its own (a snapshot
+    replaces only a snapshot, and never deletes a file someone put beside it)."""
     out = Path(out)
     if out.is_file() or out.is_symlink() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; name a folder for the snapshot")
     if out.is_dir() and any(out.iterdir()) and not (out / INDEX).is_file():
         raise ConfigError(f"--out {out} is a folder that holds files and is not a snapshot; "
                           "name a new or empty folder, or an earlier snapshot to replace")
+    foreign = _foreign_files(out) if out.is_dir() else []
+    if foreign:
+        more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
+        raise ConfigError(f"--out {out} holds {foreign[0]}{more}, which is not part of the "
+                          "snapshot there and would be deleted with it; move it out of the "
+                          "folder, or name a new or empty folder")
+
+
+#: The names :func:`export` gives score files (:func:`dissim.pipeline.snapshot_files.group_file`).
+_GROUP_FILE = re.compile(rf"{files.SCORES_DIR}/fold-[0-9]+(?:-[0-9]+)?\.npz")
+
+
+def _own_files(path: Path) -> set[str]:
+    """The files of the snapshot ``path`` by its index: the index and the files it lists
+    (only the index when it cannot be read)."""
+    try:
+        index = json.loads((path / INDEX).read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {INDEX}
+    if not isinstance(index, dict):
+        return {INDEX}
+    sums, rows = index.get("files"), index.get("entries")
+    listed = set(sums) if isinstance(sums, dict) else set()
+    for row in rows if isinstance(rows, list) else ():
+        where = row.get("files") if isinstance(row, dict) else None
+        if isinstance(where, dict):  # schema 1: a metadata and a scores file per entry
+            listed.update(str(v) for v in where.values())
+    return {INDEX, *listed}
+
+
+def _foreign_files(path: Path) -> list[str]:
+    """Files under the snapshot folder ``path`` that are not its own (:func:`_own_files`, or a
+    score file of :func:`export`'s naming), relative, sorted."""
+    own = _own_files(path)
+    found = (p.relative_to(path).as_posix() for p in path.rglob("*")
+             if p.is_file() or p.is_symlink())
+    return sorted(f for f in found if f not in own and not _GROUP_FILE.fullmatch(f))
 
 
 #: ``export``'s float16 scores with float32 rows where rounding could reorder an image's best
@@ -227,8 +266,9 @@ def export(results: Sequence[Result], out: str | os.PathLike, *, dataset: str,
 
     The snapshot is written into a temporary folder beside ``out`` and renamed to ``out`` when
     complete, replacing an earlier snapshot there: a killed or failed export (a full disk: one
-    line naming the path) leaves ``out`` as it was. A non-empty ``out`` that is not a snapshot
-    is refused before anything is written.
+    line naming the path) leaves ``out`` as it was. A non-empty ``out`` that is not a snapshot,
+    or a snapshot that holds a file not its own, is refused (:func:`refuse_target`) before
+    anything is written, and again before the old snapshot is replaced.
     """
     if precision not in (*files.PRECISIONS, *files.AUTOS):
         raise ConfigError(f"snapshot precision {precision!r}: choose "
@@ -276,6 +316,7 @@ def export(results: Sequence[Result], out: str | os.PathLike, *, dataset: str,
             if p.is_file():
                 with open(p, "rb+") as fh:
                     os.fsync(fh.fileno())
+        refuse_target(out)  # again, at the end: a file put there meanwhile is not deleted
     return out / INDEX
 
 

@@ -9,17 +9,24 @@ Papermill only warns about a parameter that the notebook does not declare; this 
 it, and a value whose type differs from the declared default, with a one-line error, before any
 kernel starts (``dissim book run --notebooks table2 -p last_topology 4``: papermill's ``-p NAME
 VALUE`` with papermill's type coercion). Data sets, the data folder, the seed and the results
-store are checked before any kernel starts too. A failing notebook stops the run with the
-notebook and the error; its partial output is kept outside the repository
-(``$TMPDIR/dissim-failed/``) for inspection, never replaces a good page, and folders the run
-created (``book/results/<dataset>/``) are removed, so a failed run leaves the repository as it
-was.
+store are checked before any kernel starts too, and so is every result snapshot whose pages
+will be executed (as :func:`dissim.pipeline.snapshots.load` verifies it: one line naming a
+damaged one). A failing notebook stops the run with the notebook and the error; its partial
+output is kept outside the repository (``$TMPDIR/dissim-failed/``) for inspection, never
+replaces a good page, and folders the run created (``book/results/<dataset>/``) are removed,
+so a failed run leaves the repository as it was. Ctrl-C or SIGTERM undo only the page in
+progress: the pages finished before it stay, and the next run keeps them.
+
+A run killed outright (SIGKILL) cannot clean up: the next run removes the kernel files and the
+temporary page it left, and nothing of a run still alive (:mod:`dissim.report.leftovers`).
+The pages of a snapshot no longer in ``results_snapshots/`` are removed by every run.
 
 Pages travel: the executed notebook names the results store relative to the repository, and
 papermill's injected-parameters cell is hidden (the caption under each table states the values).
 
 A page whose inputs did not change since it was executed (the notebook, its parameters, the
-package and the committed snapshots, the data folder: :mod:`dissim.report.page_cache`) is kept,
+package and the committed snapshots, the data it reads, however its folder was found:
+:mod:`dissim.report.page_cache`) is kept,
 not executed again (``force=True``, ``dissim book run --force``: every page). Kernels talk to
 the runner over IPC (Unix sockets), not TCP, so no kernel prints the "Kernel is running over
 TCP without encryption" warning; each kernel's connection file and sockets are removed when
@@ -35,21 +42,22 @@ from __future__ import annotations
 import ast
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import yaml
 
-from dissim.atomic import removed_on_error
 from dissim.data import DEFAULT_DATASET, FOLDER, manifest
 from dissim.errors import ConfigError, DissimError
 from dissim.pipeline.snapshots import SNAPSHOT_DIR, list_snapshots
+from dissim.pipeline.snapshots import load as load_snapshot
 from dissim.pipeline.store import DEFAULT_RESULTS
 from dissim.profiles import get as get_profile
-from dissim.report import kernels, page_cache
+from dissim.report import kernels, leftovers, page_cache
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO / "notebooks"
@@ -71,6 +79,9 @@ INSTALL_TAG = "install"  # the tag (beside remove-cell) of each notebook's insta
 #: How papermill's kernels are reached: IPC (local Unix sockets) where the system has them, so
 #: the kernel neither listens on TCP nor warns that it does so unencrypted.
 KERNEL_TRANSPORT = "ipc" if os.name == "posix" else "tcp"
+#: The name of a page being written, ``.<page>.dissim-<pid>-<host>.<random>.ipynb`` beside
+#: the page: its owner in its name, so a later run removes it when its run was killed.
+TEMPORARY_PAGE = re.compile(rf"\..+\.dissim-{leftovers.OWNER}\.[a-z0-9_]+\.ipynb")
 
 
 def repository() -> tuple[str, str]:
@@ -224,9 +235,10 @@ def _repo_relative(path: str) -> str:
     return str(p.relative_to(REPO)) if p.is_relative_to(REPO) else str(p)
 
 
-def _for_readers(path: Path) -> None:
+def _for_readers(path: Path, output: Path | None = None) -> None:
     """Make an executed notebook travel: hide papermill's injected-parameters cell (the page
-    states the values in its caption) and keep no path of the build machine in its metadata."""
+    states the values in its caption) and keep no path of the build machine in its metadata
+    (``output``: the page's own path, not the temporary one it was written to)."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
@@ -235,6 +247,8 @@ def _for_readers(path: Path) -> None:
         if "injected-parameters" in tags and "remove-cell" not in tags:
             cell.metadata["tags"] = [*tags, "remove-cell"]
     meta = nb.metadata.get("papermill", {})
+    if meta.get("output_path") and output is not None:
+        meta["output_path"] = str(output)
     for key in ("input_path", "output_path"):
         if meta.get(key):
             meta[key] = _repo_relative(meta[key])
@@ -250,7 +264,8 @@ def execute(notebook: Path, output: Path, parameters: dict, *, timeout: int | No
     """
     check_parameters(notebook, parameters)
     output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".ipynb", dir=output.parent, prefix=f".{output.stem}.")
+    fd, tmp = tempfile.mkstemp(suffix=".ipynb", dir=output.parent,
+                               prefix=f".{output.stem}.dissim-{leftovers.owner()}.")
     os.close(fd)
     try:
         _execute_into(notebook, tmp, output, parameters, timeout, log_output, inputs_key)
@@ -287,7 +302,7 @@ def _execute_into(notebook: Path, tmp: str, output: Path, parameters: dict,
             f"notebook {notebook.name} failed for {parameters.get('dataset', '-')}: "
             f"{summary[-1] if summary else type(err).__name__} (partial output: {failed})"
         ) from err
-    _for_readers(Path(tmp))
+    _for_readers(Path(tmp), output)
     if "dataset" in parameters:
         _title_with_dataset(Path(tmp), parameters["dataset"], parameters.get("profile"))
     elif "snapshot" in parameters:
@@ -329,7 +344,10 @@ def run(
     snapshot under ``snapshots_dir``; return the pages executed.
 
     A page whose inputs did not change is kept as it is (:mod:`dissim.report.page_cache`);
-    ``force`` executes every page."""
+    ``force`` executes every page. Before the first kernel starts, every parameter is checked,
+    the data of each data set is fingerprinted (a missing folder: one line) and each snapshot
+    whose pages will run is verified (a damaged one: one line naming it); then, the run not
+    refused, the files of killed runs are swept and the pages of removed snapshots dropped."""
     get_profile(profile)  # fail early on an unknown profile
     datasets = datasets or [DEFAULT_DATASET]
     for ds in datasets:  # fail early on an unknown data set
@@ -343,7 +361,8 @@ def run(
         )
     # relative to the repository (the kernels' working folder) where possible: pages travel
     results_dir = _repo_relative(results_dir)
-    snaps = list_snapshots(snapshots_dir) if set(chosen) & set(PER_SNAPSHOT) else []
+    present = list_snapshots(snapshots_dir)
+    snaps = present if set(chosen) & set(PER_SNAPSHOT) else []
 
     def targets(name: str) -> list[str | None]:
         if name in GLOBAL:
@@ -362,48 +381,100 @@ def run(
         params.update(mine)
         return params
 
-    def output(name: str, target: str | None) -> Path:
-        if name in PER_SNAPSHOT:
-            return SNAPSHOT_PAGES / Path(target).name / f"{name}.ipynb"
-        return OUT_DIR / (f"{name}.ipynb" if target is None else f"{target}/{name}.ipynb")
-
     # every notebook's parameters are checked before the first kernel starts
     for key in extra or {}:
         _takers([NOTEBOOK_DIR / f"{n}.ipynb" for n in chosen], key)
-    for name in chosen:
-        for target in targets(name):
-            check_parameters(NOTEBOOK_DIR / f"{name}.ipynb", params_for(name, target))
-    if set(chosen) & set(PER_SNAPSHOT):
-        _drop_stale_snapshot_pages({p.name for p in snaps})
-    written = []
-    created = [OUT_DIR] + [OUT_DIR / ds for ds in datasets]
+    pages = [(name, target, params_for(name, target)) for name in chosen
+             for target in targets(name)]
+    for name, _, params in pages:
+        check_parameters(NOTEBOOK_DIR / f"{name}.ipynb", params)
+    data = {ds: page_cache.data_fingerprint(ds, data_root) for ds in datasets} \
+        if set(chosen) & set(PER_DATASET) else {}
     repository = page_cache.repository_digest(REPO)  # once: the package, snapshots, manifests
-    with removed_on_error(*created):  # a failed run leaves the repository as it was
-        for name in chosen:
-            for target in targets(name):
-                params = params_for(name, target)
-                out = output(name, target)
-                t0 = time.perf_counter()
-                what = f" on {target}" if target else ""
-                run_of = "" if name in PER_SNAPSHOT else f" ({profile})"
-                notebook = NOTEBOOK_DIR / f"{name}.ipynb"
-                key = page_cache.inputs_key(notebook, params, repository,
-                                            params.get("data_root"))
-                if not force and page_cache.is_current(out, key):
-                    print(f"[book] {name}{what}{run_of}: inputs unchanged, kept "
-                          f"{_repo_relative(str(out))}", flush=True)
-                    continue
-                print(f"[book] {name}{what}{run_of} ...", flush=True)
-                written.append(execute(notebook, out, params, log_output=log_output,
-                                       inputs_key=key))
-                print(f"[book] {name} done in {time.perf_counter() - t0:.0f} s -> "
-                      f"{_repo_relative(str(out))}", flush=True)
-    return written
+    plan = []
+    for name, target, params in pages:
+        notebook, out = NOTEBOOK_DIR / f"{name}.ipynb", _page_path(name, target)
+        key = page_cache.inputs_key(notebook, params, repository, data_digest=data.get(target))
+        plan.append((name, target, params, out, key,
+                     force or not page_cache.is_current(out, key)))
+    _verify_snapshots(target for name, target, *_, due in plan if name in PER_SNAPSHOT and due)
+    _sweep_killed_runs()  # the run is not refused: what is gone may go
+    _drop_stale_snapshot_pages({p.name for p in present})
+    created = [OUT_DIR, *(OUT_DIR / ds for ds in datasets), SNAPSHOT_PAGES,
+               *(SNAPSHOT_PAGES / p.name for p in snaps)]
+    with _undone_on_error(created):  # a failed run leaves the repository as it was
+        return [page for step in plan if (page := _page(*step, profile, log_output))]
+
+
+def _page_path(name: str, target: str | None) -> Path:
+    """Where page ``name`` of ``target`` (a data set, a snapshot, None) is written."""
+    if name in PER_SNAPSHOT:
+        return SNAPSHOT_PAGES / Path(target).name / f"{name}.ipynb"
+    return OUT_DIR / (f"{name}.ipynb" if target is None else f"{target}/{name}.ipynb")
+
+
+def _page(name: str, target: str | None, params: dict, out: Path, key: str, due: bool,
+          profile: str, log_output: bool) -> Path | None:
+    """Execute one page when ``due``, else say it is kept; return the page executed."""
+    what = f" on {target}" if target else ""
+    run_of = "" if name in PER_SNAPSHOT else f" ({profile})"
+    if not due:
+        print(f"[book] {name}{what}{run_of}: inputs unchanged, kept "
+              f"{_repo_relative(str(out))}", flush=True)
+        return None
+    t0 = time.perf_counter()
+    print(f"[book] {name}{what}{run_of} ...", flush=True)
+    page = execute(NOTEBOOK_DIR / f"{name}.ipynb", out, params, log_output=log_output,
+                   inputs_key=key)
+    print(f"[book] {name} done in {time.perf_counter() - t0:.0f} s -> "
+          f"{_repo_relative(str(out))}", flush=True)
+    return page
+
+
+def _verify_snapshots(paths: Iterable[str | None]) -> None:
+    """Read and verify each snapshot as its pages will (:func:`dissim.pipeline.snapshots.load`):
+    a damaged one is one line naming it, before any kernel starts. A snapshot whose pages are
+    all kept needs no reading: their key holds its bytes, read without fault when they ran."""
+    for path in dict.fromkeys(p for p in paths if p is not None):
+        load_snapshot(path if Path(path).is_absolute() else REPO / path)
+
+
+@contextlib.contextmanager
+def _undone_on_error(paths: Iterable[Path]) -> Iterator[None]:
+    """Folders of ``paths`` that this run creates are removed if it fails (the repository as it
+    was); on Ctrl-C or SIGTERM only those that hold no finished page (the page in progress is
+    undone by :func:`execute`), so the next run keeps the pages finished before."""
+    new = [p for p in paths if not p.exists()]
+    try:
+        yield
+    except KeyboardInterrupt:  # also dissim.errors.Terminated (SIGTERM, SIGHUP)
+        for folder in sorted(new, key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only an empty one: a finished page keeps its folder
+        raise
+    except BaseException:
+        for folder in new:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _sweep_killed_runs() -> None:
+    """Remove what book runs killed outright (SIGKILL) left: their kernels' connection files and
+    sockets, and their temporary pages; one line when there were any."""
+    gone = kernels.sweep_dead()
+    if OUT_DIR.is_dir():
+        gone += leftovers.sweep((Path(d) / f for d, _, files in os.walk(OUT_DIR)
+                                 for f in files), TEMPORARY_PAGE)
+    if gone:
+        print(f"[book] removed {len(gone)} file(s) that killed book runs left "
+              f"({', '.join(sorted({p.name for p in gone})[:3])}"
+              f"{', ...' if len(gone) > 3 else ''})", flush=True)
 
 
 def _drop_stale_snapshot_pages(names: set[str]) -> None:
     """Remove the pages of snapshots that are no longer in the repository (the book would
-    otherwise keep showing them)."""
+    otherwise keep showing them), whichever pages the run executes: a run of the data sets'
+    pages alone is the next run too."""
     if not SNAPSHOT_PAGES.is_dir():
         return
     for folder in SNAPSHOT_PAGES.iterdir():

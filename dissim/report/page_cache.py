@@ -7,8 +7,11 @@
   (``data_manifests/``), the committed result snapshots (``results_snapshots/``, the snapshot
   and claims pages read them), the committed payoff rows and benchmark results, and the
   versions of the libraries that compute and render (torch, numpy, scikit-learn, ...);
-* the data folder a page is given (``data_root``): the names, sizes and modification times of
-  its files.
+* the data a page reads (:func:`data_fingerprint`): for a data set read from a folder, the
+  names, sizes and modification times of the files of the folder actually read, however it
+  was found (``--root``, ``$DISSIM_DATA/<name>``, the data cache ``dissim data fetch`` fills),
+  so changed images make the page run again; for an embedded set, the fingerprint of its
+  images (:meth:`dissim.data.loaders.Dataset.fingerprint`, the results store's data key).
 
 The results store is not an input: a page asks it for members by key, and a key is a hash of
 the member, the options, the profile and the data content (Section 4; ``dissim.pipeline.keys``),
@@ -30,10 +33,10 @@ from pathlib import Path
 
 import nbformat
 
-from dissim import __version__
+from dissim import __version__, data
 
-__all__ = ["LIBRARIES", "REPOSITORY_INPUTS", "folder_listing_digest", "inputs_key",
-           "is_current", "repository_digest", "stamp", "stored_key"]
+__all__ = ["LIBRARIES", "REPOSITORY_INPUTS", "data_fingerprint", "folder_listing_digest",
+           "inputs_key", "is_current", "repository_digest", "stamp", "stored_key"]
 
 #: Folders of the repository whose content every page depends on (see the module docstring).
 REPOSITORY_INPUTS = ("dissim", "data_manifests", "results_snapshots", "book/payoff",
@@ -84,6 +87,34 @@ def folder_listing_digest(folder: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def data_fingerprint(dataset: str, root: str | os.PathLike | None = None) -> str:
+    """What a page of ``dataset`` reads, as one digest (Section 3's data sets; book: Data).
+
+    Parameters
+    ----------
+    dataset : str
+        A manifest name, or ``"folder"``.
+    root : str or path, optional
+        ``--root``; without it the folder is found as :func:`dissim.data.load` finds it
+        (``$DISSIM_DATA/<name>``, else the data cache).
+
+    Returns
+    -------
+    str
+        ``folder:`` and :func:`folder_listing_digest` of the folder read, or ``embedded:`` and
+        the fingerprint of an embedded set's images.
+
+    Raises
+    ------
+    DataError
+        A paper set whose folder is missing (one line: how to fetch it or pass ``--root``).
+    """
+    folder = data.data_folder(dataset, root)
+    if folder is not None:
+        return f"folder:{folder_listing_digest(folder)}"
+    return f"embedded:{data.load(dataset, progress=False).fingerprint()}"
+
+
 def _versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {"python": platform.python_version(), "dissim": __version__}
     for name in LIBRARIES:
@@ -95,10 +126,12 @@ def _versions() -> dict[str, str | None]:
 
 
 def inputs_key(notebook: str | os.PathLike, parameters: dict, repository: str,
-               data_root: str | os.PathLike | None = None) -> str:
+               data_root: str | os.PathLike | None = None, *,
+               data_digest: str | None = None) -> str:
     """The key of one page: the notebook's bytes, its parameters, ``repository``
-    (:func:`repository_digest`, computed once per run), the library versions and, when a data
-    folder is given, its listing."""
+    (:func:`repository_digest`, computed once per run), the library versions, when a data
+    folder is given its listing, and ``data_digest`` (:func:`data_fingerprint`: the data the
+    page reads, however its folder was found)."""
     doc = {
         "notebook": _file_digest(Path(notebook)),
         "parameters": parameters,
@@ -106,6 +139,8 @@ def inputs_key(notebook: str | os.PathLike, parameters: dict, repository: str,
         "versions": _versions(),
         "data_root": None if data_root is None else folder_listing_digest(data_root),
     }
+    if data_digest is not None:  # absent for a page of no data set: its key stays as it was
+        doc["data"] = data_digest
     blob = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
