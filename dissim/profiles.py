@@ -212,6 +212,20 @@ PROFILES: dict[str, Profile] = {
         triplet_topology_lr=((3, 1e-4), (4, 1e-4), (5, 1e-4), (7, 1e-4), (8, 1e-4)),
         topology_iterations=((3, 200), (5, 200), (6, 300), (7, 200), (8, 400)),
     ),
+    # The training budget as an axis of the evidence (book: Reproducing at scale): medium's
+    # choices with 4x its iterations, every network 400-1600 iterations (Cross: 6,400-25,600
+    # pairs, 1.2-4.7 % of the paper's 540,000). `dissim grid --profile large` trains it under
+    # bfloat16 autocast with channels-last where the CPU or GPU computes bfloat16 in hardware
+    # (--amp auto, the profile then named large+bf16+nhwc in keys and tables), float32
+    # elsewhere.
+    "large": Profile(
+        "large", input_size=48, iterations=400, batch_size=16, k_values=(15, 30, 45, 60),
+        one_net_per_k=False, max_folds=None, max_per_class=None, max_train_retries=0,
+        eval_pairs=128, cnns=_OFFLINE_CNNS, cnn_epochs=10, cnn_input_size=128, cnn_lr=1e-2,
+        triplet_sampler="batch", triplet_lr=1e-3,
+        triplet_topology_lr=((3, 1e-4), (4, 1e-4), (5, 1e-4), (7, 1e-4), (8, 1e-4)),
+        topology_iterations=((3, 800), (5, 800), (6, 1200), (7, 800), (8, 1600)),
+    ),
     # Seconds: tests and CI.
     "smoke": Profile(
         "smoke", input_size=48, iterations=4, batch_size=4, k_values=(2, 3),
@@ -258,6 +272,22 @@ def with_switches(profile: str | Profile, *, amp: str | None = None, tf32: bool 
         return prof
     return prof.with_(name="+".join([prof.name, *tags]), amp=amp or prof.amp,
                       tf32=tf32 or prof.tf32, channels_last=channels_last or prof.channels_last)
+
+
+#: The training arithmetic ``dissim grid`` uses for a profile when ``--amp`` is not given:
+#: ``large`` trains under bfloat16 where the hardware computes it (book: Reproducing at scale);
+#: the others in float32, the arithmetic their stored results' keys name.
+DEFAULT_AMP = {"large": "auto"}
+
+
+def default_amp(profile: str | Profile) -> str:
+    """``"auto"``, ``"bf16"`` or ``"float32"``: the arithmetic a grid of ``profile`` trains in
+    unless told (:data:`DEFAULT_AMP`).
+
+    >>> default_amp("large"), default_amp("medium")
+    ('auto', 'float32')
+    """
+    return DEFAULT_AMP.get(get(profile).name, "float32")
 
 
 def get(name: str | Profile) -> Profile:

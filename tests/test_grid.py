@@ -207,6 +207,24 @@ def test_grid_amp_speaks_the_grammar_of_fit_and_evaluate(amp, native, name, monk
     assert seen[0].amp == (None if name == "smoke" else "bf16")
 
 
+@pytest.mark.parametrize("profile, native, name", [
+    ("large", True, "large+bf16+nhwc"), ("large", False, "large"), ("medium", True, "medium")])
+def test_grid_trains_large_under_bfloat16_where_the_hardware_computes_it(
+        profile, native, name, monkeypatch, tmp_path):
+    """Without --amp, ``large`` is auto (bfloat16 with channels-last where the device computes
+    bfloat16 in hardware, named so in its keys), the other profiles float32."""
+    import dissim.cli.run as cli_run
+    import dissim.train
+
+    seen = []
+    monkeypatch.setattr(dissim.train, "native_bf16", lambda device: native)
+    monkeypatch.setattr(cli_run.runner, "expand",
+                        lambda dataset, profile, **kw: seen.append(profile) or [])
+    assert main(["grid", "--profile", profile, "--device", "cpu", "--dry-run",
+                 "--results", str(tmp_path / "r")]) == 0
+    assert seen[0].name == name and seen[0].channels_last == name.endswith("+nhwc")
+
+
 def test_switched_profile_is_a_value_that_travels_with_its_members():
     import pickle
 

@@ -29,7 +29,7 @@ from dissim.pipeline.experiment import (
     key_of,
 )
 from dissim.pipeline.store import DEFAULT_RESULTS, ResultsStore
-from dissim.profiles import PROFILES
+from dissim.profiles import PROFILES, default_amp
 from dissim.profiles import get as get_profile
 from dissim.topologies import available as available_topologies
 from dissim.train import LOSSES, default_device, resolve_amp
@@ -145,11 +145,12 @@ def _add_grid(sub) -> None:
                    help="e.g. 0-2 (default 0)")
     p.add_argument("--results", default=DEFAULT_RESULTS, help="results store folder")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
-    p.add_argument("--amp", default="float32", choices=("float32", "bf16", "auto"),
+    p.add_argument("--amp", default=None, choices=("float32", "bf16", "auto"),
                    help="training arithmetic, as for fit and evaluate: bf16 trains under "
                    "bfloat16 autocast (profile name gets +bf16); auto is bf16 with "
                    "channels-last (+bf16+nhwc) where this machine's --device computes bfloat16 "
-                   "in hardware, else float32 (default float32: the stored results' keys)")
+                   "in hardware, else float32 (default: auto for --profile large, else "
+                   "float32, the arithmetic the stored results' keys name)")
     p.add_argument("--tf32", action="store_true", help="allow TensorFloat-32 on CUDA (+tf32)")
     p.add_argument("--channels-last", action="store_true", help="NHWC training (+nhwc)")
     p.add_argument("--executor", default="local", choices=EXECUTORS)
@@ -188,6 +189,7 @@ def _cmd_grid(args) -> int:
         raise ConfigError(f"--workers must be >= 1; got {args.workers}")
     where = executor(args.executor, scheduler=args.scheduler, workers=args.workers,
                      progress=args.progress)
+    args.amp = args.amp or default_amp(args.profile)
     amp = resolve_amp(None if args.amp == "float32" else args.amp,
                       args.device or default_device())
     profile = runner.with_switches(args.profile, amp=amp, tf32=args.tf32,
