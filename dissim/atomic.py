@@ -24,7 +24,7 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
-def _mode(path: Path, folder: bool = False) -> int:
+def permissions(path: Path, folder: bool = False) -> int:
     """The permissions the new file (``folder``) gets: those of the one it replaces, else what
     ``open`` (``mkdir``) would give a new one: ``0o666`` (``0o777``) less the umask.
     ``mkstemp`` and ``mkdtemp`` make theirs private (``0o600``, ``0o700``), which would leave
@@ -70,7 +70,7 @@ def atomic_path(path: str | os.PathLike, *, fsync: bool = True) -> Iterator[Path
         yield tmp
         if _before_rename is not None:
             _before_rename(tmp)
-        os.chmod(tmp, _mode(path))
+        os.chmod(tmp, permissions(path))
         if fsync:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
@@ -108,7 +108,7 @@ def atomic_dir(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Pa
     except OSError as err:
         raise _unwritable(path, err) from None
     try:
-        os.chmod(tmp, _mode(path, folder=True))
+        os.chmod(tmp, permissions(path, folder=True))
         yield tmp
         old = None
         if replace and path.exists():

@@ -222,13 +222,17 @@ def test_executed_notebook_hides_injected_parameters_and_build_paths(tmp_path):
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell('results_dir = "results"',
-                                          metadata={"tags": ["injected-parameters"]})]
+                                          metadata={"tags": ["injected-parameters"]}),
+                nbformat.v4.new_code_cell('results_dir = "x"',
+                                          metadata={"tags": ["parameters", "hide-input"]})]
     nb.metadata["papermill"] = {"input_path": str(REPO / "notebooks" / "table1.ipynb"),
                                 "output_path": str(REPO / "book" / "results" / "t.ipynb")}
     path = tmp_path / "t.ipynb"
     nbformat.write(nb, path)
     _for_readers(path)
     out = nbformat.read(path, as_version=4)
-    assert "remove-cell" in out.cells[0].metadata["tags"]
+    assert "hide-input" in out.cells[0].metadata["tags"]  # folded, not removed
+    assert "remove-cell" not in out.cells[0].metadata["tags"]
+    assert "remove-cell" in out.cells[1].metadata["tags"]  # the defaults it supersedes
     assert out.metadata["papermill"]["input_path"] == "notebooks/table1.ipynb"
     assert str(REPO) not in path.read_text()

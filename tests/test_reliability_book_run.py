@@ -362,3 +362,25 @@ def test_results_export_over_a_snapshot_with_a_users_file_is_one_line(tmp_path, 
     message = fails_once(main(argv), capsys.readouterr().err)
     assert message.startswith(f"--out {out} holds .keep, which is not part of the snapshot")
     assert (out / ".keep").exists()
+
+
+def test_a_page_is_readable_by_the_group_as_a_new_file_would_be(tmp_path, monkeypatch):
+    """A page is written through mkstemp (0600) and renamed: it gets what ``open`` would give
+    a new file under the umask (dissim.atomic.permissions), like every other result."""
+    import papermill
+
+    out = tmp_path / "book" / "results"
+    monkeypatch.setattr(book, "OUT_DIR", out)
+    monkeypatch.setattr(book, "SNAPSHOT_PAGES", out / "snapshots")
+    monkeypatch.setattr(page_cache, "repository_digest", lambda repo: "fixed")
+    monkeypatch.setattr(papermill, "execute_notebook",
+                        lambda notebook, output, **kwargs: _page(Path(output)))
+    old = os.umask(0o027)
+    try:
+        import dissim.atomic
+        monkeypatch.setattr(dissim.atomic, "_UMASK", 0o027)
+        book.run("smoke", ["textures"], notebooks=["table1"], log_output=False,
+                 results_dir=str(tmp_path / "r"))
+    finally:
+        os.umask(old)
+    assert (out / "textures" / "table1.ipynb").stat().st_mode & 0o777 == 0o640

@@ -51,6 +51,7 @@ from pathlib import Path
 
 import yaml
 
+from dissim.atomic import permissions
 from dissim.data import DEFAULT_DATASET, FOLDER, manifest
 from dissim.errors import ConfigError, DissimError
 from dissim.pipeline.snapshots import SNAPSHOT_DIR, list_snapshots
@@ -236,16 +237,20 @@ def _repo_relative(path: str) -> str:
 
 
 def _for_readers(path: Path, output: Path | None = None) -> None:
-    """Make an executed notebook travel: hide papermill's injected-parameters cell (the page
-    states the values in its caption) and keep no path of the build machine in its metadata
+    """Make an executed notebook travel: fold papermill's injected-parameters cell under a
+    toggle (the values the page was computed with; the notebook's own defaults, which they
+    supersede, are removed), and keep no path of the build machine in its metadata
     (``output``: the page's own path, not the temporary one it was written to)."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
+    injected = any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
-        if "injected-parameters" in tags and "remove-cell" not in tags:
-            cell.metadata["tags"] = [*tags, "remove-cell"]
+        if "injected-parameters" in tags and "hide-input" not in tags:
+            cell.metadata["tags"] = [*tags, "hide-input"]
+        elif injected and "parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]  # superseded by the values used
     meta = nb.metadata.get("papermill", {})
     if meta.get("output_path") and output is not None:
         meta["output_path"] = str(output)
@@ -309,6 +314,7 @@ def _execute_into(notebook: Path, tmp: str, output: Path, parameters: dict,
         _title_with_dataset(Path(tmp), Path(parameters["snapshot"]).name, None)
     if inputs_key is not None:
         page_cache.stamp(tmp, inputs_key)
+    os.chmod(tmp, permissions(output))  # mkstemp's 0600 would hide the page from a group
     os.replace(tmp, output)
 
 
