@@ -132,7 +132,7 @@ def test_claims_on_known_per_fold_accuracies():
     both = cells(1, all3, fd) + cells(2, all3, fd)
     np.testing.assert_allclose(c4.diffs, [acc(f, both) for f in folds])
     assert c4.verdict == "holds"
-    view = claims.claims_view(found)
+    view = claims.claims_frame(found)
     assert list(view["verdict"]) == ["holds"] * 6
     assert claims.verdicts(found)["verdict"].tolist() == ["holds"] * 4
 
@@ -241,7 +241,7 @@ def test_training_check_against_the_controls():
     assert like.verdict == "too close to call" == like.fold_verdict
     assert vs_pixels.verdict == "does not hold" and check.verdict == "does not hold"
     assert "untrained" in like.right and "pixels" in vs_pixels.right
-    view = claims.claims_view([check])
+    view = claims.claims_frame([check])
     assert view["claim"].tolist() == [
         "(C) Training helps: trained beats the same networks untrained",
         "(C) Training helps: the trained ensemble beats the networks untrained",
@@ -343,7 +343,7 @@ def test_summary_leads_with_verdicts_and_both_p_values():
     sizes = {f: _sizes(f) for f in range(5)}
     results, cnn_results = _results(sizes, cnn={f: 20 for f in range(5)})
     found = claims.claims(results, cnn_results)
-    table = claims.summary(found)
+    table = claims.summary_frame(found)
     assert list(table.columns) == ["claim", "verdict", "mean difference (points)",
                                    "p (McNemar)", "p (folds)"]
     assert len(table) == 6 and table["claim"].iloc[0] == "(1) Cross+Triplet beats Cross"
@@ -351,11 +351,11 @@ def test_summary_leads_with_verdicts_and_both_p_values():
     assert table["mean difference (points)"].iloc[0] == f"{vs_cross.mean:+.2f}"
     assert table["p (McNemar)"].iloc[0] == f"{vs_cross.p_mcnemar:.3g}"
     assert table["p (folds)"].iloc[0] == f"{vs_cross.p:.3g}"
-    untested = claims.summary(claims.claims({m: r for m, r in results.items()
+    untested = claims.summary_frame(claims.claims({m: r for m, r in results.items()
                                              if m.topology == 1}))
     assert untested["verdict"].iloc[3] == "not tested"
     assert "two or more topologies" in untested["mean difference (points)"].iloc[3]
-    details = claims.claims_view(found)
+    details = claims.claims_frame(found)
     assert details.columns[2] == "verdict" and "p (McNemar)" in details.columns
     assert details["one side right: left / right (of images)"].iloc[0].startswith(
         f"{vs_cross.b}\u00a0/\u00a00")

@@ -46,29 +46,53 @@ def test_markdown_cells_links_and_paragraph():
              "untrained", "holds", 4.0),
     ])
     text = findings.markdown(table, findings.BOOK_LINKS, left_out=["t-smoke"])
-    lines = text.replace("\u00a0", " ").splitlines()  # cells join their words with NBSP
-    assert lines[0] == ('| claim | <a href="results/snapshots/a-medium/snapshot.html">a-medium</a>'
-                        ' | <a href="results/snapshots/b-medium/snapshot.html">b-medium</a> |')
-    assert lines[2] == ('| (C) Training helps: trained beats the pixels | '
-                        '<a href="results/snapshots/a-medium/claims.html">holds</a>, +6.60 | '
-                        '<a href="results/snapshots/b-medium/claims.html">too close to call</a>'
-                        ', +0.50 |')
-    assert lines[3].endswith('claims.html">does not hold</a>, -2.35 | '
-                             '<a href="results/snapshots/b-medium/claims.html">holds</a>, '
-                             '+12.00 |')
-    assert lines[4] == "| (3) Fusing topologies beats the best single topology | not tested |  |"
-    paragraph = lines[-1]
-    assert "Of 5 comparisons, 3 hold, 1 does not and 1 is too close to call." in paragraph
+    lines = text.replace("\u00a0", " ").splitlines()  # a cell joins mark and number by NBSP
+    # the count comes first, on its own line, before the table
+    assert lines[0] == "**Of 5 comparisons, 3 hold, 1 does not and 1 is too close to call.**"
+    # short column heads (the data set without the profile), linked to the snapshots
+    assert lines[2] == ('| claim | <a href="results/snapshots/a-medium/snapshot.html">a</a>'
+                        ' | <a href="results/snapshots/b-medium/snapshot.html">b</a> |')
+
+    def mark(name, verdict, colour, sign):
+        return (f'<a href="results/snapshots/{name}/claims.html" title="{verdict}">'
+                f'<span style="color:{colour}">{sign}</span></a>')
+    assert lines[4] == ("| (C) Training helps: trained beats the pixels | "
+                        + mark("a-medium", "holds", "#1a7f37", "✔") + " +6.60 | "
+                        + mark("b-medium", "too close to call", "#57606a", "≈") + " +0.50 |")
+    assert lines[5].endswith(mark("a-medium", "does not hold", "#cf222e", "✘") + " -2.35 | "
+                             + mark("b-medium", "holds", "#1a7f37", "✔") + " +12.00 |")
+    assert lines[6] == ('| (3) Fusing topologies beats the best single topology | '
+                        '<span title="not tested">—</span> |  |')
+    legend = lines[2 + len([x for x in lines if x.startswith("|")]) + 1]  # after the table
+    assert legend.startswith("✔ holds, ✘ does not hold, ≈ too close to call, — not tested")
+    assert "a = `a-medium`, b = `b-medium` (profile `medium`)" in legend
+    paragraph = next(x for x in lines if x.startswith("**holds**"))
     assert "`a-medium` on 3 folds (0-2)" in paragraph and "`b-medium` on 5 folds (0-4)" in paragraph
     assert "1600 training pairs per network" in paragraph and "540000" in paragraph
     # a-medium's ensemble beats both controls; b-medium has no untrained row: not shown to pay
     assert "On `b-medium` the trained networks do not beat both" in paragraph
     assert "Left out: `t-smoke`" in paragraph
+    assert text.count("Of 5 comparisons") == 1  # said once
     readme = findings.markdown(table, findings.README_LINKS).replace("\u00a0", " ")
-    assert '<a href="_build/html/book/results/snapshots/b-medium/claims.html">holds</a>' in readme
-    assert '<a href="results_snapshots/a-medium/">a-medium</a>' in readme
+    assert ('<a href="_build/html/book/results/snapshots/b-medium/claims.html" title="holds">'
+            in readme)
+    assert '<a href="results_snapshots/a-medium/">a</a>' in readme
     assert "Left out" not in readme
     assert findings.markdown(table.iloc[:0]).startswith("No evidence snapshot")
+
+
+def test_the_table_fits_the_text_column():
+    """At 1280 px the text column is 688 px: the table's cells are short (a mark and a number
+    under a short data set name), so the widest data column is a few characters."""
+    table = findings.summary_table(findings.evidence_snapshots())
+    text = findings.markdown(table)
+    rows = [x for x in text.splitlines() if x.startswith("| ")]
+    assert rows[1].startswith("| **(0) The best Siamese ensemble closes the gap")
+    import re
+    for row in rows:
+        for cell in row.strip("| ").split(" | ")[1:]:
+            shown = re.sub(r"<[^>]+>", "", cell)  # what the reader sees
+            assert len(shown) <= 10, shown
 
 
 def test_book_links_are_the_pages_book_run_writes():
@@ -109,7 +133,7 @@ def test_write_and_check_on_a_copy(tmp_path):
     assert findings.write(tmp_path, check=True) == []
     # the table itself reads any snapshot, the smoke one included
     table = findings.summary_table([SMOKE])
-    assert set(table["snapshot"]) == {"textures-smoke"} and len(table) == 8
+    assert set(table["snapshot"]) == {"textures-smoke"} and len(table) == 9
     assert table.loc[table["claim"] == "3", "verdict"].item() == "not tested"
 
 
@@ -203,7 +227,7 @@ def test_figure_draws_each_comparisons_mean_and_folds_from_the_table():
     fig = findings.figure(table)
     drawn = _artists(fig)
     tested = table[table["verdict"] != "not tested"]
-    assert len(tested) == 7 and len(drawn) == 2 * len(tested)  # claim 3 is left empty
+    assert len(tested) == 8 and len(drawn) == 2 * len(tested)  # claim 3 is left empty
     for y, (_, r) in enumerate(table.iterrows()):
         key = f"{r['snapshot']}|{r['claim']}|{r['comparison']}"
         if r["verdict"] == "not tested":

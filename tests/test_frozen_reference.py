@@ -79,7 +79,7 @@ def test_grid_frozen_cnns_are_stored_and_a_snapshot_keeps_them_apart_from_the_ec
     assert [m.frozen for m in snap.cnn_results] == [False]
     assert [m.frozen for m in snap.frozen_results] == [True]
     assert snap.provenance()["frozen_cnns"] == [LITE0] and snap.provenance()["cnns"] == [LITE0]
-    table = claims.context(snap.results, snap.cnn_results, frozen_results=snap.frozen_results)
+    table = claims.context_frame(snap.results, snap.cnn_results, frozen_results=snap.frozen_results)
     frozen_row = f"reference: frozen {LITE0} features + SVM"
     assert frozen_row in table.index and f"fine-tuned {LITE0}" in table.index
     stored = next(r for m, r in snap.frozen_results.items())

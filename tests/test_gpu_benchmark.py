@@ -50,7 +50,7 @@ def test_cpu_smoke_writes_results_md_and_json(gpu, tmp_path):
     assert {(g["topology"], g["concurrent"]) for g in r["grid"] if "img_s" in g} == {
         (t, k) for t in (1, 8) for k in (1, 2, 4)}
     assert benchmark.load_gpu_results(tmp_path / "RESULTS.json") is None  # not a GPU run
-    view = report.gpu_results_view(r)
+    view = report.gpu_results_frame(r)
     assert len(view) == 6 and list(view.columns)[:3] == ["dissim img/s", "bare img/s", "ratio"]
 
 
@@ -102,4 +102,4 @@ def test_book_view_says_no_gpu_measurement_yet(tmp_path):
     note = report.gpu_results_note(loaded)
     assert "NVIDIA H200" in note and "52.0 h with 1 network at once, 30.0 h with 2" in note
     assert "4 networks" not in note and "80 s per 1000 iterations" in note
-    assert report.gpu_results_view(loaded).loc[(1, "bf16+tf32+nhwc"), "estimate error"] == "+4 %"
+    assert report.gpu_results_frame(loaded).loc[(1, "bf16+tf32+nhwc"), "estimate error"] == "+4 %"

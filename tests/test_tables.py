@@ -62,7 +62,7 @@ def test_table1_cells_and_view():
     accs = fused_accuracy(results, lambda m: m.method in ("triplet", "cross"))
     assert cell["mean"] == pytest.approx(100 * accs.mean())
     assert cell["std"] == pytest.approx(100 * accs.std())
-    view = report.table1_view(df)
+    view = report.table1_frame(df)
     assert view.shape == (3, 5) and "±" in view.iloc[0, 0]
 
 
@@ -70,7 +70,7 @@ def test_table2_fusions_and_published_columns():
     results = _grid(topologies=range(1, 5))
     df = table2(results, range(1, 5))
     assert list(df[df.row.str.startswith("Fusion")]["row"]) == ["Fusion 1-4"]
-    view = report.table2_view(df)
+    view = report.table2_frame(df)
     assert view.loc["Topology 1", "published InfLar [P]"] == "86.94"
     assert view.loc["Fusion 1-4", "published Port [P]"] == "75.09"
 
@@ -87,7 +87,7 @@ def test_table3_zscore_sum_matches_hand_computation():
     both = zscore(siamese) + zscore(ecnn)
     assert df.loc["Fusion 1-4 + eCNN", "mean"] == pytest.approx(
         100 * np.mean(both.argmax(1) == Y))
-    view = report.table3_view(df.reset_index())
+    view = report.table3_frame(df.reset_index())
     assert view.loc["[12]", "published InfLar [P]"] == "74.86"
     assert view.loc["[12]", "published Port [P]"] == "did not converge"
     assert view.loc["eCNN", "published InfLar [P]"] == "lost"
@@ -99,7 +99,7 @@ def test_ablation_view_keeps_option_values_apart():
     df = pd.DataFrame([{"option": "svm_scaling", "value": v, "builder": b, "mean": 50.0,
                         "std": 1.0, "folds": 2}
                        for v in ("none", "minmax") for b in ("F", "D", "F+D")])
-    view = report.ablation_view(df)
+    view = report.ablation_frame(df)
     assert list(view.index) == ["none", "minmax"]
     assert view.loc["none", "F"] == "50.00\u00a0±\u00a01.00"
 
@@ -119,7 +119,7 @@ def test_a_partial_grid_says_which_methods_were_not_run():
     both = t1.set_index(["method", "builder"])["mean"]
     for b in ("F", "D", "F+D"):
         assert both[("Triplet+Cross+CrossDD (no CrossDD run)", b)] == both[("Triplet+Cross", b)]
-    assert list(report.table1_view(t1).columns) == methods
+    assert list(report.table1_frame(t1).columns) == methods
     t2 = table2(part, (1, 2))
     assert "Cross+Triplet+CrossDD F+D (no CrossDD run)" in set(t2["configuration"])
     assert "Cross+Triplet+CrossDD F+D" not in set(t2["configuration"])

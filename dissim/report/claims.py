@@ -22,12 +22,14 @@ not hold when either does not.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from dissim.report import typeset
 from dissim.report.paired import (
     ALPHA,
     CLOSE,
@@ -37,6 +39,7 @@ from dissim.report.paired import (
     UNTESTED,
     Comparison,
     compare,
+    folds_equal,
     mcnemar,
     paired_test,
     verdict,
@@ -55,12 +58,14 @@ from dissim.report.tables import (
     trained_methods,
     with_ecnn_decisions,
 )
-from dissim.report.views import NBSP
+from dissim.report.typeset import Markup, Table
+from dissim.report.views import NBSP, natural_key
 
 __all__ = ["ALPHA", "DECIDES", "Claim", "Comparison", "chosen_elsewhere", "claims",
-           "claims_view", "compare",
-           "context", "evidence", "mcnemar", "paired_test", "summary", "training_check",
-           "verdict"]
+           "claims_frame", "claims_view", "closes_gap", "compare", "context", "context_frame",
+           "evidence",
+           "fold_p", "folds_view", "mcnemar", "paired_test", "summary", "summary_frame",
+           "training_check", "verdict"]
 
 
 
@@ -247,9 +252,10 @@ def _p(p: float) -> str:
     return "" if not np.isfinite(p) else f"{p:.3g}"
 
 
-def claims_view(found: list[Claim]) -> pd.DataFrame:
-    """The details, one row per comparison: the claim (its number and the comparison in a few
-    words, as in :func:`summary`; an untested claim's statement), both sides, the verdict
+def claims_frame(found: list[Claim]) -> pd.DataFrame:
+    """The details as text (the printed pages, :mod:`dissim.report.printed`), one row per
+    comparison: the claim (its number and the comparison in a few words, as in
+    :func:`summary`; an untested claim's statement), both sides, the verdict
     (McNemar's), the per-fold differences (points), their mean and sd, the fold test and its
     p value, the discordant images (left only / right only of all test images) and McNemar's
     p, the converged networks per side, and the paper's direction."""
@@ -270,9 +276,9 @@ def claims_view(found: list[Claim]) -> pd.DataFrame:
                 "folds": len(cmp.folds),
                 "per-fold differences (points)": ", ".join(signed(d) for d in cmp.diffs),
                 "mean ± sd": (f"{signed(cmp.mean)}{NBSP}±{NBSP}{cmp.sd:.2f}" if len(cmp.diffs) > 1
-                              else signed(cmp.mean)),
+                              else f"{signed(cmp.mean)}{NBSP}(1{NBSP}fold)"),
                 "fold test": cmp.test or "none (1 fold)",
-                "p (folds)": _p(cmp.p),
+                "p (folds)": fold_p(cmp),
                 "one side right: left / right (of images)": f"{cmp.b}{NBSP}/{NBSP}{cmp.c} "
                                                         f"(of{NBSP}{cmp.images})",
                 "p (McNemar)": _p(cmp.p_mcnemar),
@@ -283,10 +289,10 @@ def claims_view(found: list[Claim]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summary(found: list[Claim]) -> pd.DataFrame:
-    """The compact table a claims page leads with, one row per comparison: the claim in a few
-    words, the verdict (McNemar's, :data:`DECIDES`), the mean difference over folds (points)
-    and both p values; an untested claim says why."""
+def summary_frame(found: list[Claim]) -> pd.DataFrame:
+    """As text (the printed pages), the compact table a claims page leads with, one row per
+    comparison: the claim in a few words, the verdict (McNemar's, :data:`DECIDES`), the mean
+    difference over folds (points) and both p values; an untested claim says why."""
     rows = []
     for c in found:
         if not c.comparisons:
@@ -296,9 +302,146 @@ def summary(found: list[Claim]) -> pd.DataFrame:
         for cmp in c.comparisons:
             rows.append({"claim": f"({c.number}) {cmp.label}", "verdict": cmp.verdict,
                          "mean difference (points)": signed(cmp.mean),
-                         "p (McNemar)": _p(cmp.p_mcnemar), "p (folds)": _p(cmp.p)})
+                         "p (McNemar)": _p(cmp.p_mcnemar), "p (folds)": fold_p(cmp)})
     return pd.DataFrame(rows, columns=["claim", "verdict", "mean difference (points)",
                                        "p (McNemar)", "p (folds)"])
+
+
+def fold_p(cmp: Comparison) -> str:
+    """The fold test's p as a page shows it: three significant digits; "1 fold" where there is
+    one fold (no test), "n/a (every fold equal)" where every fold has the same difference
+    (the paired t-test is undefined there, :func:`dissim.report.paired.folds_equal`)."""
+    if len(cmp.diffs) == 1:
+        return "1 fold"
+    if cmp.test == "ttest_rel" and folds_equal(cmp.diffs):
+        return "n/a (every fold equal)"
+    return _p(cmp.p)
+
+
+def _mean_diff(cmp: Comparison) -> Markup:
+    """The mean difference over folds (points) ± its sd, one unbreakable unit; one fold says
+    so ('1 fold', small)."""
+    head = signed(cmp.mean)
+    if len(cmp.diffs) == 1:
+        return Markup(f'<span style="white-space:nowrap">{head}{NBSP}'
+                      f'{typeset.small("1" + NBSP + "fold")}</span>', f"{head}{NBSP}1{NBSP}fold")
+    text = f"{head}{NBSP}±{NBSP}{cmp.sd:.2f}" if len(cmp.diffs) > 1 else head
+    return Markup(f'<span style="white-space:nowrap">{text}</span>', text)
+
+
+def _muted(text: str) -> Markup:
+    return Markup(typeset.small(text), text)
+
+
+def _group(c: Claim) -> str:
+    return f"({c.number}) {c.statement}. Paper [P]: {c.paper}"
+
+
+TESTS_NOTE = ("Verdict: McNemar's exact test on the pooled per-image decisions (holds / does not "
+              "hold at p < 0.05, else too close to call); p (folds): the paired t-test on the "
+              "per-fold differences (2-5 folds; Wilcoxon from 6), shown beside it, never "
+              "deciding. Differences are left minus right, in accuracy points.")
+
+
+def summary(found: list[Claim]) -> Table:
+    """The compact table a claims page leads with (book: Results on real images), one row per
+    comparison: the claim in a few words, the verdict (McNemar's, :data:`DECIDES`), the mean
+    difference over folds (points) and both p values; an untested claim says why
+    (:func:`summary_frame` as text)."""
+    rows = []
+    for c in found:
+        if not c.comparisons:
+            rows.append({"claim": Markup(f"({c.number}) {html.escape(c.statement)}"
+                                         f"<br>{typeset.small(c.reason)}",
+                                         f"({c.number}) {c.statement}: {c.reason}"),
+                         "verdict": UNTESTED, "mean difference (points)": "",
+                         "p (McNemar)": "", "p (folds)": ""})
+        for cmp in c.comparisons:
+            rows.append({"claim": f"({c.number}) {cmp.label}", "verdict": cmp.verdict,
+                         "mean difference (points)": _mean_diff(cmp),
+                         "p (McNemar)": _p(cmp.p_mcnemar), "p (folds)": _fold_p_cell(cmp)})
+    view = pd.DataFrame(rows, columns=["claim", "verdict", "mean difference (points)",
+                                       "p (McNemar)", "p (folds)"])
+    return typeset.table(view, numbers=["mean difference (points)", "p (McNemar)",
+                                        "p (folds)"], notes=[TESTS_NOTE])
+
+
+def _fold_p_cell(cmp: Comparison) -> str | Markup:
+    text = fold_p(cmp)
+    return text if text[:1].isdigit() else _muted(text)
+
+
+def _only(found: list[Claim], numbers: Sequence | None) -> list[Claim]:
+    """The claims of ``found`` whose number is in ``numbers`` (all of them when None)."""
+    return found if numbers is None else [c for c in found if c.number in numbers]
+
+
+def claims_view(found: list[Claim], numbers: Sequence | None = None) -> Table:
+    """The comparisons set long (book: Results on real images, the claims pages): one row
+    group per claim (its statement and the paper's direction), one row per comparison with
+    both sides (left minus right) and how many of their networks converged, the mean
+    difference over folds (points, sd small), McNemar's p, the fold test's p and the verdict;
+    the fold-by-fold details are :func:`folds_view` (:func:`claims_frame` as text).
+    ``numbers``: only the claims with these numbers (e.g. ``["C"]``, the training check)."""
+    rows = []
+    for c in _only(found, numbers):
+        if not c.comparisons:
+            rows.append({"claim": _group(c), "comparison": _muted(c.reason),
+                         "mean difference (points)": "", "p (McNemar)": "", "p (folds)": "",
+                         "verdict": UNTESTED})
+            continue
+        for cmp in c.comparisons:
+            conv = [f"{side} {_conv(x)} converged" for side, x in
+                    (("left", cmp.left_converged), ("right", cmp.right_converged)) if x]
+            detail = f"{cmp.left} − {cmp.right}" + (f" ({', '.join(conv)})" if conv else "")
+            rows.append({
+                "claim": _group(c),
+                "comparison": Markup(f"{html.escape(cmp.label)}<br>"
+                                     f"{typeset.small(detail)}", f"{cmp.label}: {detail}"),
+                "mean difference (points)": _mean_diff(cmp),
+                "p (McNemar)": _p(cmp.p_mcnemar), "p (folds)": _fold_p_cell(cmp),
+                "verdict": cmp.verdict})
+    view = pd.DataFrame(rows, columns=["claim", "comparison", "mean difference (points)",
+                                       "p (McNemar)", "p (folds)", "verdict"])
+    return typeset.table(view, stub="comparison", groups="claim",
+                         numbers=["mean difference (points)", "p (McNemar)", "p (folds)"],
+                         labels={"comparison": "comparison: left − right"},
+                         stubhead="comparison: left − right", notes=[TESTS_NOTE])
+
+
+def folds_view(found: list[Claim], numbers: Sequence | None = None) -> Table:
+    """Fold by fold (book: Results on real images, the claims pages): one row group per
+    comparison, one row per fold with both sides' accuracy (%), their difference (points) and
+    the images only one side gets right (McNemar's discordant pairs) of the fold's test
+    images; a last row over all folds (mean accuracies, mean ± sd difference, pooled
+    counts). ``numbers``: only the claims with these numbers (as :func:`claims_view`)."""
+    rows = []
+    for c in _only(found, numbers):
+        for cmp in c.comparisons:
+            group = f"({c.number}) {cmp.label}"
+            for f, d in zip(cmp.folds, cmp.diffs, strict=True):
+                a, r = cmp.left_correct[f], cmp.right_correct[f]
+                rows.append({"group": group, "fold": f"fold {f}", "left (%)": 100 * a.mean(),
+                             "right (%)": 100 * r.mean(), "difference": signed(d),
+                             "left only": int((a & ~r).sum()),
+                             "right only": int((~a & r).sum()), "images": int(a.size)})
+            if len(cmp.folds) > 1:
+                lefts = [100 * cmp.left_correct[f].mean() for f in cmp.folds]
+                rights = [100 * cmp.right_correct[f].mean() for f in cmp.folds]
+                rows.append({"group": group, "fold": "all folds", "left (%)": np.mean(lefts),
+                             "right (%)": np.mean(rights), "difference": _mean_diff(cmp),
+                             "left only": cmp.b, "right only": cmp.c, "images": cmp.images})
+    cols = ["group", "fold", "left (%)", "right (%)", "difference", "left only",
+            "right only", "images"]
+    view = pd.DataFrame(rows, columns=cols)
+    return typeset.table(
+        view, stub="fold", groups="group", numbers=cols[2:],
+        spanners={"accuracy (%)": ["left (%)", "right (%)"],
+                  "images only one side gets right": ["left only", "right only"]},
+        labels={"left (%)": "left", "right (%)": "right", "difference": "difference (points)",
+                "images": "test images"},
+        notes=["Left and right as in the table above; all folds: mean accuracies, the mean "
+               "± sd of the differences, and the counts pooled over folds (McNemar's)."])
 
 
 def training_check(results: dict, topologies: Sequence[int] | None = None) -> Claim:
@@ -357,10 +500,51 @@ def training_check(results: dict, topologies: Sequence[int] | None = None) -> Cl
     return check
 
 
+def closes_gap(results: dict, cnn_results: dict | None = None,
+               topologies: Sequence[int] | None = None) -> Claim:
+    """The paper's headline, its title: the best Siamese ensemble closes the gap to a
+    standalone fine-tuned CNN (Section 4, Table 3: Fusion 1-4 at 92.78 % on InfLar "closes the
+    gap" with the CNNs; not on Port).
+
+    One comparison: the trained ensemble, the largest fusion of topologies present in Table
+    2's fused configuration (the same side as :func:`training_check`'s "trained ensemble"
+    rows), against the best single fine-tuned CNN of the eCNN, best by its mean accuracy over
+    the folds, which are also the test folds: that choice favours the CNN. ``holds``: the
+    ensemble is right on significantly more test images (the gap is closed and passed);
+    ``too close to call``: level; ``does not hold``: the CNN is still ahead. Untested without
+    trained Siamese members or fine-tuned CNNs.
+    """
+    trained = {m: r for m, r in results.items() if getattr(m, "encoder", "trained") == "trained"}
+    present = sorted({m.topology for m in trained})
+    ts_all = sorted(topologies) if topologies is not None else present
+    claim = Claim(0, "The best Siamese ensemble closes the gap to a standalone fine-tuned CNN",
+                  "Table 3", "holds on InfLar (Fusion 1-4 92.78 % against the CNNs), not on "
+                  "Port (75.09 %) (Section 4)")
+    if not present or not cnn_results:
+        claim.reason = ("needs fine-tuned CNNs" if present else
+                        "needs trained Siamese members")
+        return claim
+    name, ts = _fusion_of([t for t in ts_all if t in present]) or (
+        f"Topology {present[0]}", (present[0],))
+    config = configuration("Cross+Triplet+CrossDD F+D",
+                           TABLE2_ROWS["Cross+Triplet+CrossDD F+D"][0], trained_methods(trained))
+    ensemble, conv = _side(trained, bottom(ts))
+    singles = {c: fold_decisions(cnn_results, lambda m, c=c: m.cnn == c)
+               for c in dict.fromkeys(m.cnn for m in cnn_results)}
+    best = max(singles, key=lambda c: _mean_accuracy(singles[c]))
+    claim.comparisons.append(compare(
+        f"{name} ({config}), trained", f"the best fine-tuned CNN: {best} (best by mean "
+        "accuracy on the test folds)", ensemble, singles[best], left_converged=conv,
+        label="The best Siamese ensemble closes the gap to a standalone fine-tuned CNN"))
+    return claim
+
+
 def evidence(results: dict, cnn_results: dict | None = None) -> list[Claim]:
-    """What a claims page tests, in its order: first the training check
-    (:func:`training_check`), then the paper's four claims (:func:`claims`)."""
-    return [training_check(results), *claims(results, cnn_results)]
+    """What a claims page tests, in its order: first the paper's headline
+    (:func:`closes_gap`), then the training check (:func:`training_check`), then the paper's
+    four claims (:func:`claims`)."""
+    return [closes_gap(results, cnn_results), training_check(results),
+            *claims(results, cnn_results)]
 
 
 def verdicts(found: list[Claim]) -> pd.DataFrame:
@@ -370,7 +554,7 @@ def verdicts(found: list[Claim]) -> pd.DataFrame:
                         ).set_index("claim")
 
 
-def context(results: dict, cnn_results: dict | None = None,
+def context_frame(results: dict, cnn_results: dict | None = None,
             topology: int | None = None, frozen_results: dict | None = None) -> pd.DataFrame:
     """The numbers a claim is read against, mean ± sd over folds (%): the pixels and the
     untrained network (Cross F+D, the controls of the Training health page), the trained
@@ -395,14 +579,42 @@ def context(results: dict, cnn_results: dict | None = None,
             add(label, fold_accuracies(results, keep, encoder))
         except ValueError:  # this control is absent
             continue
-    if cnn_results:
-        for cnn in dict.fromkeys(m.cnn for m in cnn_results):
+    if cnn_results:  # one order on every page: natural order of the names, then eCNN
+        for cnn in sorted({m.cnn for m in cnn_results}, key=natural_key):
             add(f"fine-tuned {cnn}", fold_accuracies(cnn_results, lambda m, c=cnn: m.cnn == c))
         add("eCNN (average of the CNNs)", fold_accuracies(cnn_results, lambda m: True))
-    for cnn in sorted({m.cnn for m in frozen_results or {}}):
+    for cnn in sorted({m.cnn for m in frozen_results or {}}, key=natural_key):
         add(f"reference: frozen {cnn} features + SVM",
             fold_accuracies(frozen_results, lambda m, c=cnn: m.cnn == c))
     df = pd.DataFrame(rows, columns=["what", "mean", "sd", "folds"])
-    df["accuracy (%)"] = [f"{m:.2f}{NBSP}±{NBSP}{s:.2f}"
-                          for m, s in zip(df["mean"], df["sd"], strict=True)]
-    return df.set_index("what")[["accuracy (%)", "folds"]]
+    df["accuracy (%)"] = [f"{m:.2f}{NBSP}(1{NBSP}fold)" if n == 1 else
+                          f"{m:.2f}{NBSP}±{NBSP}{s:.2f}"
+                          for m, s, n in zip(df["mean"], df["sd"], df["folds"], strict=True)]
+    out = df.set_index("what")[["accuracy (%)", "folds"]]
+    out.attrs["numbers"] = df.set_index("what")[["mean", "sd", "folds"]]
+    return out
+
+
+def context(results: dict, cnn_results: dict | None = None, topology: int | None = None,
+            frozen_results: dict | None = None) -> Table:
+    """The numbers a claim is read against (:func:`context_frame`), typeset: the Siamese
+    rows (trained, untrained, pixels), the fine-tuned CNNs in natural order and the eCNN, then
+    the frozen references, each accuracy mean ± sd over folds (%); the same row order on
+    every page."""
+    frame = context_frame(results, cnn_results, topology, frozen_results)
+    nums = frame.attrs["numbers"]
+
+    def group(what: str) -> str:
+        if what.startswith("reference"):
+            return "References: frozen ImageNet features + SVM (no fine-tuning)"
+        if what.startswith(("fine-tuned", "eCNN")):
+            return "Fine-tuned CNNs and their fusion (eCNN)"
+        return "The Siamese network and its controls"
+
+    view = pd.DataFrame({
+        "group": [group(w) for w in nums.index], "what": list(nums.index),
+        "accuracy (%)": [typeset.mean_sd(r["mean"], r["sd"], int(r["folds"]))
+                         for _, r in nums.iterrows()],
+        "folds": [int(n) for n in nums["folds"]]})
+    return typeset.table(view, stub="what", groups="group", numbers=["accuracy (%)", "folds"],
+                         labels={"accuracy (%)": "accuracy (%), mean ± sd"})

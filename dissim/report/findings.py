@@ -1,13 +1,13 @@
 """What we found, first: one table of every verdict of the committed evidence snapshots, on
 the book's first page and at the top of the README (book: introduction, "What we found").
 
-For each comparison of a claims page (the training check, then the paper's four claims;
-:func:`dissim.report.claims.evidence`) and each evidence snapshot, the verdict (McNemar's test,
-:mod:`dissim.report.paired`) and the mean difference over folds, linked to the snapshot's claims
-page; the same comparisons as a figure, fold by fold (:func:`figure`, written to
-:data:`FIGURE`); and one generated paragraph on what the verdicts mean and at which scale they
-were measured. Snapshots of the ``smoke`` and ``quick`` profiles test the machinery and are
-left out.
+For each comparison of a claims page (the paper's headline, the training check, then the
+paper's four claims; :func:`dissim.report.claims.evidence`) and each evidence snapshot, the
+verdict (McNemar's test, :mod:`dissim.report.paired`) and the mean difference over folds,
+linked to the snapshot's claims page; the same comparisons as a figure, fold by fold
+(:func:`figure`, written to :data:`FIGURE`); and one generated paragraph on what the verdicts
+mean and at which scale they were measured. Snapshots of the ``smoke`` and ``quick`` profiles
+test the machinery and are left out.
 
 The block sits between :data:`MARKERS` in ``README.md`` and ``book/intro.md`` and is written
 by ``make findings`` (``python -m dissim.report.findings``); ``--check`` exits 1 when a block
@@ -25,18 +25,20 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
-from matplotlib.figure import Figure  # not pyplot: no global state, any backend
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from dissim import atomic
 from dissim.pipeline import snapshots
 from dissim.profiles import get as get_profile
 from dissim.report.claims import UNTESTED, evidence, signed
+from dissim.report.figstyle import legend_below, new_figure, styled
 from dissim.report.paired import CLOSE, FAILS, HOLDS
 from dissim.report.views import NBSP, _ranges
 
-__all__ = ["BOOK_LINKS", "COMPLETE", "FIGURE", "MARKERS", "README_LINKS", "TARGETS", "block",
-           "evidence_snapshots", "figure", "figure_png", "holdings", "holdings_markdown",
+__all__ = ["BOOK_LINKS", "COMPLETE", "FIGURE", "MARKERS", "MARKS", "README_LINKS", "SHORT_NAMES",
+           "TARGETS", "block", "counts_line", "evidence_snapshots", "figure", "figure_caption",
+           "headline", "figure_png", "holdings", "holdings_markdown",
            "main", "markdown", "summary_table", "training", "write"]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,7 +67,8 @@ def evidence_snapshots(root: str | Path = REPO / snapshots.SNAPSHOT_DIR) -> list
 
 def summary_table(snapshot_dirs: Iterable[str | Path]) -> pd.DataFrame:
     """One row per snapshot and comparison: ``snapshot``, ``profile``, ``folds``, ``claim``
-    (its number: ``C`` for the training check, 1-4), ``comparison`` (a few words),
+    (its number: ``0`` for the paper's headline, :func:`~dissim.report.claims.closes_gap`;
+    ``C`` for the training check; 1-4), ``comparison`` (a few words),
     ``verdict``, ``mean`` (difference over folds, points), ``p_mcnemar``, ``p_folds``,
     ``diffs`` (the per-fold differences, points; empty when untested), the
     profile's ``iterations``, ``batch_size`` and ``input_size``, and the ``devices`` the
@@ -181,12 +184,30 @@ def holdings_markdown(table: pd.DataFrame, links: dict[str, str] = BOOK_LINKS) -
     return "\n".join(lines)
 
 
+#: The verdict of a cell as a mark and its colour (the legend line under the table names them).
+MARKS = {HOLDS: ("✔", "#1a7f37"), FAILS: ("✘", "#cf222e"), CLOSE: ("≈", "#57606a"),
+         UNTESTED: ("—", "#57606a")}
+#: Short column heads for the data sets of the snapshots (the snapshot name's stem otherwise).
+SHORT_NAMES = {"fsdd": "FSDD", "omniglot_greek": "Omniglot", "orl_faces": "ORL",
+               "textures": "Textures"}
+
+
+def _short(snapshot: str, profile: str) -> str:
+    """``omniglot_greek-medium`` -> ``Omniglot``: the data set's short name, the snapshot's
+    name without its profile suffix."""
+    stem = snapshot[:-len(profile) - 1] if snapshot.endswith(f"-{profile}") else snapshot
+    return SHORT_NAMES.get(stem, stem)
+
+
 def _cell(row: pd.Series, href: str) -> str:
-    """'holds, +8.44', the verdict linked; non-breaking spaces keep a cell on one line."""
+    """'✔ +8.44': the verdict's mark, coloured and linked to the claims page (its title says
+    the verdict in words), and the mean difference; a non-breaking space keeps it on one
+    line."""
+    mark, colour = MARKS[row["verdict"]]
     if row["verdict"] == UNTESTED:
-        return UNTESTED
-    verdict = row["verdict"].replace(" ", NBSP)
-    return f'<a href="{href}">{verdict}</a>,{NBSP}{signed(row["mean"])}'
+        return f'<span title="{UNTESTED}">{mark}</span>'
+    return (f'<a href="{href}" title="{row["verdict"]}"><span style="color:{colour}">{mark}'
+            f'</span></a>{NBSP}{signed(row["mean"])}')
 
 
 def _scale(table: pd.DataFrame) -> str:
@@ -261,43 +282,82 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
+def counts_line(table: pd.DataFrame) -> str:
+    """'Of N comparisons, H hold, F do not and C are too close to call.' (untested rows are
+    not counted)."""
+    tested = table[table["verdict"] != UNTESTED]
+    counts = tested["verdict"].value_counts()
+    return (f"Of {len(tested)} comparisons, {_count(counts.get(HOLDS, 0), 'holds', 'hold')}, "
+            f"{_count(counts.get(FAILS, 0), 'does not', 'do not')} and "
+            f"{_count(counts.get(CLOSE, 0), 'is', 'are')} too close to call.")
+
+
+def _label(claim: str, comparison: str) -> str:
+    """A row's first cell; the paper's headline (0) in bold."""
+    return f"**({claim}) {comparison}**" if claim == "0" else f"({claim}) {comparison}"
+
+
+def headline(table: pd.DataFrame) -> str:
+    """Row (0) in words, per snapshot: the verdict and the mean difference (points)."""
+    rows = table[(table["claim"] == "0") & (table["verdict"] != UNTESTED)]
+    if rows.empty:
+        return ""
+    words = {HOLDS: "ahead of", FAILS: "behind", CLOSE: "level with"}
+    per = "; ".join(f"{words[r['verdict']]} it on {_short(r['snapshot'], r['profile'])} "
+                    f"({signed(r['mean'])} points)" for _, r in rows.iterrows())
+    return (f"The trained Siamese ensemble against the best fine-tuned CNN (row 0): {per}. "
+            "The CNN is the eCNN's member with the best mean accuracy over the folds, which "
+            "are also the test folds: choosing the best on the test folds favours the CNN. "
+            "The ensemble is the one of the rows C (Table 2's fused configuration on the "
+            "largest fusion of topologies).")
+
+
 def markdown(table: pd.DataFrame, links: dict[str, str] = BOOK_LINKS,
              left_out: Sequence[str] = (), held_table: pd.DataFrame | None = None) -> str:
-    """The block: the table (rows = comparisons, columns = snapshots; each cell the verdict,
-    linked to the claims page, and the mean difference in points), one paragraph, and, given
-    ``held_table`` (:func:`holdings`), what each snapshot holds. ``left_out`` names the
-    snapshots that are not evidence."""
+    """The block: the count of verdicts first, in bold (:func:`counts_line`); the table (rows
+    = comparisons, the paper's headline (0) first; columns = snapshots under short data set
+    names; each cell the verdict's mark, linked to the claims page, and the mean difference in
+    points) and the line that explains it; the figure (:func:`figure`) with its caption; the
+    headline in words (:func:`headline`); one paragraph on what the verdicts mean and the
+    scale; and, given ``held_table`` (:func:`holdings`), what each snapshot holds.
+    ``left_out`` names the snapshots that are not evidence."""
     if table.empty:
         return ("No evidence snapshot is committed yet: `results_snapshots/` holds none of a "
                 "profile at which networks learn (book: Results on real images)."
                 + _left_out(left_out))
     names = list(dict.fromkeys(table["snapshot"]))
+    profile = dict(zip(table["snapshot"], table["profile"], strict=True))
+    short = {n: _short(n, profile[n]) for n in names}
+    if len(set(short.values())) < len(short):  # one data set at two profiles: say which
+        short = {n: f"{s} ({profile[n]})" for n, s in short.items()}
     rows = _rows(table)
     header = ["claim"] + [
-        f'<a href="{links["snapshot"].format(name=n)}">{n}</a>' for n in names]
+        f'<a href="{links["snapshot"].format(name=n)}">{short[n]}</a>' for n in names]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     cell = _by_cell(table)
     for claim, comparison in rows:
-        cells = [f"({claim}) {comparison}"]
+        cells = [_label(claim, comparison)]
         for n in names:
             hit = cell.get((n, claim, comparison))
             cells.append(_cell(hit, links["claims"].format(name=n)) if hit is not None
                          else "")
         lines.append("| " + " | ".join(cells) + " |")
-    tested = table[table["verdict"] != UNTESTED]
-    counts = tested["verdict"].value_counts()
+    profiles = list(dict.fromkeys(profile.values()))
+    legend = (
+        f"{MARKS[HOLDS][0]} holds, {MARKS[FAILS][0]} does not hold, {MARKS[CLOSE][0]} too "
+        f"close to call, {MARKS[UNTESTED][0]} not tested; beside the mark, the mean "
+        "difference over folds in accuracy points (left side minus right side). Each mark "
+        "links to the data set's claims page, each column head to its snapshot: "
+        + ", ".join(f"{short[n]} = `{n}`" for n in names)
+        + f" (profile{'s' if len(profiles) > 1 else ''} "
+        + ", ".join(f"`{p}`" for p in profiles) + ").")
     weak = [n for n in names if not _training_pays(table[(table["snapshot"] == n)
                                                          & (table["claim"] == "C")])]
     text = (
-        "Each cell: the verdict on that data set and the mean difference in accuracy points "
-        "(left side minus right side, averaged over folds); the verdict links to the claims "
-        "page, which shows both tests fold by fold. **holds** / **does not hold**: McNemar's "
-        "exact test on every test image of every fold, pooled, finds the claimed side right on "
-        "significantly more (fewer) images than the other (p < 0.05); otherwise **too close "
-        "to call**. The fold-level paired test is shown beside it on each page. "
-        f"Of {len(tested)} comparisons, {_count(counts.get('holds', 0), 'holds', 'hold')}, "
-        f"{_count(counts.get('does not hold', 0), 'does not', 'do not')} and "
-        f"{_count(counts.get('too close to call', 0), 'is', 'are')} too close to call. "
+        "**holds** / **does not hold**: McNemar's exact test on every test image of every "
+        "fold, pooled, finds the claimed side right on significantly more (fewer) images than "
+        "the other (p < 0.05); otherwise **too close to call**. The fold-level paired test is "
+        "shown beside it on each claims page. "
         f"Scale: {_scale(table)}. The data sets stand in for the paper's, which are not "
         "redistributable (book: Results on real images). So a verdict says what this method "
         "does at this scale on these data, not what the paper's networks did.")
@@ -307,12 +367,24 @@ def markdown(table: pd.DataFrame, links: dict[str, str] = BOOK_LINKS,
                  "is weak evidence about the paper's method.")
     held = holdings_markdown(held_table, links) if held_table is not None else ""
     picture = (f"![Each comparison of the table, fold by fold, per data set]({links['figure']})"
-               "\n\n*The same comparisons fold by fold: a small dot is one fold's difference, "
-               "the large dot the mean; filled green where the comparison holds, red where it "
-               "does not, hollow grey where it is too close to call.*\n\n"
-               if "figure" in links else "")
-    return ("\n".join(lines) + "\n\n" + picture + text + _left_out(left_out)
+               f"\n\n{figure_caption(table)}\n\n" if "figure" in links else "")
+    first = headline(table)
+    return (f"**{counts_line(table)}**\n\n" + "\n".join(lines) + "\n\n" + legend + "\n\n"
+            + picture + (f"{first}\n\n" if first else "") + text + _left_out(left_out)
             + (f"\n\n{held}" if held else ""))
+
+
+def figure_caption(table: pd.DataFrame) -> str:
+    """The figure's caption (markdown, italics): how to read it, and per data set how many
+    comparisons hold, do not, or are too close."""
+    per = []
+    for name, d in table[table["verdict"] != UNTESTED].groupby("snapshot", sort=False):
+        c = d["verdict"].value_counts()
+        per.append(f"{_short(name, d['profile'].iloc[0])} {c.get(HOLDS, 0)} hold, "
+                   f"{c.get(FAILS, 0)} do not, {c.get(CLOSE, 0)} too close")
+    return ("*The same comparisons fold by fold: a small dot is one fold's difference, the "
+            "large dot the mean; filled green where the comparison holds, red where it does "
+            "not, hollow grey where it is too close to call. " + "; ".join(per) + ".*")
 
 
 #: How :func:`figure` draws a comparison's mean, by verdict: colour, and whether it is filled.
@@ -329,19 +401,23 @@ def _by_cell(table: pd.DataFrame) -> dict[tuple[str, str, str], pd.Series]:
     return {(r["snapshot"], r["claim"], r["comparison"]): r for _, r in table.iterrows()}
 
 
+@styled
 def figure(table: pd.DataFrame):
-    """The block's table as a figure: one panel per snapshot, one line per comparison; each
-    fold's difference (points, left side minus right side) a small dot, the mean a large
-    one, filled green where the comparison holds, red where it does not, hollow grey where it
-    is too close to call; untested comparisons are left empty. Each mean's artist has the
-    ``gid`` ``"mean|<snapshot>|<claim>|<comparison>"`` and its folds' ``"folds|..."`` (the
-    tests read them back)."""
+    """The block's table as a figure, 6.8 in wide (:mod:`dissim.report.figstyle`): one panel
+    per snapshot, one line per comparison; each fold's difference (points, left side minus
+    right side) a small dot, the mean a large one, filled green where the comparison holds,
+    red where it does not, hollow grey where it is too close to call; untested comparisons
+    are left empty. Each mean's artist has the ``gid`` ``"mean|<snapshot>|<claim>|<comparison>"``
+    and its folds' ``"folds|..."`` (the tests read them back)."""
     names = list(dict.fromkeys(table["snapshot"]))
     rows = _rows(table)
-    fig = Figure(figsize=(3.2 + 2.6 * len(names), 1.4 + 0.42 * len(rows)), dpi=100,
-                 layout="constrained")
-    axes = fig.subplots(1, len(names), sharex=True, sharey=True, squeeze=False)[0]
+    labels = [textwrap.fill(f"({c}) {cmp}", 30) for c, cmp in rows]
+    height = 1.6 + sum(0.19 * (1 + lab.count("\n")) + 0.12 for lab in labels)
+    fig, axes = new_figure(1, len(names), height=height, pyplot=False, sharex=True,
+                           sharey=True, squeeze=False)
+    axes = axes[0]
     cell = _by_cell(table)
+    profile = dict(zip(table["snapshot"], table["profile"], strict=True))
     for ax, name in zip(axes, names, strict=True):
         for y, (claim, comparison) in enumerate(rows):
             r = cell.get((name, claim, comparison))
@@ -353,15 +429,14 @@ def figure(table: pd.DataFrame):
             ax.scatter(diffs, [y + o for o in offsets], s=9, color="black", alpha=0.55,
                        linewidths=0, zorder=3, gid=f"folds|{key}")
             color, filled = VERDICT_STYLE[r["verdict"]]
-            ax.scatter([r["mean"]], [y], s=70, facecolors=color if filled else "white",
+            ax.scatter([r["mean"]], [y], s=60, facecolors=color if filled else "white",
                        edgecolors=color, linewidths=1.6, zorder=4, gid=f"mean|{key}")
         ax.axvline(0, color="grey", lw=0.8, zorder=1)
         ax.grid(axis="x", alpha=0.3)
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel("difference (accuracy points)", fontsize=8)
-        ax.tick_params(labelsize=8)
-    axes[0].set_yticks(range(len(rows)),
-                       [textwrap.fill(f"({c}) {cmp}", 40) for c, cmp in rows], fontsize=8)
+        ax.set_title(_short(name, profile[name]))
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+    axes[len(axes) // 2].set_xlabel("difference (accuracy points)")
+    axes[0].set_yticks(range(len(rows)), labels)
     axes[0].set_ylim(len(rows) - 0.5, -0.5)
     handles = [Line2D([], [], ls="", marker="o", ms=8, markeredgewidth=1.6,
                       markerfacecolor=color if filled else "white", markeredgecolor=color,
@@ -369,8 +444,7 @@ def figure(table: pd.DataFrame):
                for verdict, (color, filled) in VERDICT_STYLE.items()]
     handles.append(Line2D([], [], ls="", marker="o", ms=3, color="black", alpha=0.55,
                           label="one fold"))
-    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8,
-               frameon=False)
+    legend_below(fig, handles, ncol=2)
     return fig
 
 

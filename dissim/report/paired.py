@@ -45,7 +45,7 @@ import numpy as np
 from scipy import stats
 
 __all__ = ["ALPHA", "CLOSE", "DECIDES", "FAILS", "HOLDS", "UNTESTED", "Comparison", "compare",
-           "mcnemar", "paired_test", "verdict"]
+           "folds_equal", "mcnemar", "paired_test", "verdict"]
 
 #: The significance level of the verdicts.
 ALPHA = 0.05
@@ -61,7 +61,9 @@ def paired_test(diffs: Sequence[float]) -> tuple[str | None, float, float]:
     """``(test name, statistic, two-sided p)`` for the per-fold differences ``diffs``.
 
     ``wilcoxon`` for 6 or more folds, ``ttest_rel`` (against zero differences) for 2-5; no
-    test (None, nan, nan) for fewer than 2; ``p = 1`` when every difference is zero.
+    test (None, nan, nan) for fewer than 2; ``p = 1`` when every difference is zero. Where
+    every fold has the same non-zero difference the t-test is undefined (its sd is zero) and
+    p is nan, never 0 (:func:`folds_equal`; the pages read "n/a (every fold equal)").
     """
     d = np.asarray(diffs, dtype=float)
     n = len(d)
@@ -70,6 +72,8 @@ def paired_test(diffs: Sequence[float]) -> tuple[str | None, float, float]:
     name = "wilcoxon" if n >= WILCOXON_MIN_FOLDS else "ttest_rel"
     if np.all(d == 0):
         return name, float("nan"), 1.0
+    if name == "ttest_rel" and folds_equal(d):
+        return name, float("nan"), float("nan")
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         if name == "wilcoxon":
@@ -77,6 +81,17 @@ def paired_test(diffs: Sequence[float]) -> tuple[str | None, float, float]:
         else:
             res = stats.ttest_rel(d, np.zeros_like(d))
     return name, float(res.statistic), float(res.pvalue)
+
+
+def folds_equal(diffs: Sequence[float]) -> bool:
+    """Whether two or more per-fold differences are all the same (to 1e-9 points: folds of
+    different sizes leave rounding noise), where the paired t-test is undefined.
+
+    >>> folds_equal([20.0, 20.0 + 1e-13, 20.0]), folds_equal([1.0, 2.0]), folds_equal([3.0])
+    (True, False, False)
+    """
+    d = np.asarray(diffs, dtype=float)
+    return len(d) > 1 and bool(np.ptp(d) <= 1e-9)
 
 
 def mcnemar(left_correct, right_correct) -> tuple[int, int, float]:

@@ -39,17 +39,17 @@ def pages(results: dict, cnn_results: dict, frozen_results: dict | None = None
     topologies = sorted({m.topology for m in results if getattr(m, "encoder", "") == "trained"})
     parts = {}
     if topologies:
-        parts["table 1"] = lambda: views.table1_view(tables.table1(results, topologies[0]))
-        parts["table 2"] = lambda: views.table2_view(tables.table2(results, topologies))
-        parts["table 3"] = lambda: views.table3_or_note(results, cnn_results, topologies)
-        parts["training health"] = lambda: views.training_health_view(
+        parts["table 1"] = lambda: views.table1_frame(tables.table1(results, topologies[0]))
+        parts["table 2"] = lambda: views.table2_frame(tables.table2(results, topologies))
+        parts["table 3"] = lambda: views.table3_or_note_frame(results, cnn_results, topologies)
+        parts["training health"] = lambda: views.training_health_frame(
             tables.training_health(results))
-    parts["training check"] = lambda: claims.claims_view([claims.training_check(results)])
+    parts["training check"] = lambda: claims.claims_frame([claims.training_check(results)])
     found = functools.cache(lambda: claims.claims(results, cnn_results))
-    parts["claims"] = lambda: claims.claims_view(found())
+    parts["claims"] = lambda: claims.claims_frame(found())
     parts["verdicts"] = lambda: claims.verdicts(found())
-    parts["context"] = lambda: claims.context(results, cnn_results,
-                                              frozen_results=frozen_results)
+    parts["context"] = lambda: claims.context_frame(results, cnn_results,
+                                                    frozen_results=frozen_results)
     out = {}
     for name, part in parts.items():
         try:
