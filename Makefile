@@ -43,8 +43,12 @@ book-html: setup
 
 # The built book travels: no external script/style/font URL, no build path, no kernel warning,
 # no citation of files outside the repository (tests/test_built_book.py; fails if not built).
+# And it reads well in a real browser at 1280 and 1400 px: no table wider than the text column,
+# no code input on result pages, no empty header row, no shrunken figure
+# (tests/test_browser_book.py: Debian's chromium + chromium-driver; skips where they are absent).
 check-html: setup
-	DISSIM_BUILT_BOOK=_build/html $(BIN)/python -m pytest -q tests/test_built_book.py
+	DISSIM_BUILT_BOOK=_build/html $(BIN)/python -m pytest -q tests/test_built_book.py \
+	    tests/test_browser_book.py
 
 # JupyterLab on the notebooks, with the project's kernel (installed into .venv by setup).
 lab: setup
