@@ -71,8 +71,9 @@ def test_every_row_and_the_verdict_are_printed(evaluated):
         assert name in out, name
     info = json.loads((report / "evaluation.json").read_text())
     names = [r["name"] for r in info["rows"]]
-    cnn = frozen_name("efficientnet_lite0")
-    assert cnn in names or any("no frozen-CNN control" in n for n in info["notes"])
+    cnn = frozen_name("efficientnet_lite0")  # then the side(s) the folds chose: " (224 px)"
+    assert any(n.startswith(cnn + " (") and n.endswith((" px)", " px by fold)"))
+               for n in names) or any("no frozen-CNN control" in n for n in info["notes"])
     assert names[:4] == [ENSEMBLE, UNTRAINED, PIXELS, PLAIN]
     assert all(len(r["fold_accuracy"]) == 2 for r in info["rows"])
     assert "verdict: the trained ensemble " in out and "its best control" in out

@@ -1,9 +1,10 @@
 """``dissim fit | predict | evaluate``: the classifier on any folder of images (issue 9).
 
     dissim fit IMAGE_FOLDER --out model.dissim [--profile quick] [--topologies 1,3] ...
+               [--ecnn CNN] [--cnn-fusion finetuned|frozen]
     dissim predict model.dissim IMAGES_OR_FOLDERS... [--csv]
     dissim evaluate IMAGE_FOLDER | --dataset NAME [--folds 5] [--plot confusion.png]
-                    [--report DIR] [--no-controls]
+                    [--report DIR] [--no-controls] [--cnn-fusion frozen,finetuned]
 
 ``IMAGE_FOLDER`` holds one sub-folder per class (:func:`dissim.data.load_folder`); a bad tree
 is one :class:`~dissim.errors.DataError` line, exit status 2 (:func:`dissim.cli.main`).
@@ -11,6 +12,12 @@ is one :class:`~dissim.errors.DataError` line, exit status 2 (:func:`dissim.cli.
 set with groups), one classifier per fold, per-fold accuracy, mean and standard deviation,
 the pooled confusion matrix and the most confused pairs; beside the ensemble, on the same
 folds, its controls and the paired verdict (:mod:`dissim.report.evaluation`).
+
+``--cnn-fusion`` adds the paper's complete system, "Fusion + eCNN" (Section 4): the Siamese
+ensemble and a CNN (``--ecnn``, default the profile's first) fused by the z-score sum rule, the
+CNN fine-tuned or frozen (ImageNet features + a standardised SVM). ``fit`` saves it in the
+model; ``evaluate`` prints one row per fusion beside the ensemble (``--ecnn`` alone: the
+fine-tuned one, as before).
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from dissim.data import IMAGE_EXTS, load_folder, protocols, read_image
 from dissim.errors import DataError
 from dissim.fusion import SCALINGS
 from dissim.pipeline import validate
-from dissim.pipeline.classifier import DissimilarityClassifier
+from dissim.pipeline.classifier import CNN_FUSIONS, DissimilarityClassifier
 from dissim.pipeline.defaults import DEFAULTS
 from dissim.pipeline.experiment import INPUTS, METHODS, SPACE_NAMES
 from dissim.profiles import PROFILES
@@ -57,8 +64,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inputs", type=names(INPUTS), default=("orig",), metavar="LIST",
                    help=f"{','.join(INPUTS)} (default orig)")
     p.add_argument("--ecnn", default=None, metavar="CNN",
-                   help="add a fine-tuned ImageNet CNN fused by z-score sum, one of "
-                   f"{', '.join(available_cnns())}")
+                   help="add an ImageNet CNN fused by z-score sum (fine-tuned unless "
+                   f"--cnn-fusion frozen), one of {', '.join(available_cnns())}")
     p.add_argument("--svm-scaling", default="none", choices=SCALINGS)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present)")
@@ -74,7 +81,15 @@ def _params(args, verbose: bool = True) -> dict:
         spaces=tuple(args.spaces), k_values=None if args.k is None else tuple(args.k),
         inputs=tuple(args.inputs), profile=args.profile, device=args.device, seed=args.seed,
         ecnn=args.ecnn, svm_scaling=args.svm_scaling, verbose=verbose,
-        amp=None if args.amp == "float32" else args.amp)
+        amp=None if args.amp == "float32" else args.amp, cnn_fusion=_one_fusion(args.cnn_fusion))
+
+
+def _one_fusion(value) -> str | None:
+    """``--cnn-fusion`` as the classifier's ``cnn_fusion``: ``fit``'s one word, or
+    ``evaluate``'s list when it names one (several: each is a row of ``evaluate``)."""
+    if value is None or isinstance(value, str):
+        return value
+    return value[0] if len(value) == 1 else None
 
 
 def _classifier(args, verbose: bool = True):
@@ -87,6 +102,10 @@ def add_parsers(sub) -> None:
     p.add_argument("folder", metavar="IMAGE_FOLDER",
                    help="folder with one sub-folder of images per class")
     p.add_argument("--out", required=True, help="model file to write (a zip)")
+    p.add_argument("--cnn-fusion", default=None, choices=CNN_FUSIONS,
+                   help="fuse the ensemble with a CNN (--ecnn, default the profile's first) by "
+                   "z-score sum (Section 4): finetuned, or frozen (ImageNet features + "
+                   "standardised SVM, no CNN training); --ecnn alone: finetuned")
     _add_model_args(p)
     p.set_defaults(func=_cmd_fit)
 
@@ -115,6 +134,10 @@ def add_parsers(sub) -> None:
     p.add_argument("--report", default=None, metavar="DIR",
                    help="write the table, per-class report, confusion PNG and JSON to DIR "
                    "(new or empty)")
+    p.add_argument("--cnn-fusion", type=names(CNN_FUSIONS), default=None, metavar="LIST",
+                   help="add a row per fusion beside the ensemble: the same ensemble and a CNN "
+                   "(--ecnn, default the profile's first) by z-score sum (Section 4), the CNN "
+                   "finetuned and/or frozen, e.g. frozen,finetuned (--ecnn alone: finetuned)")
     _add_model_args(p)
     p.set_defaults(func=_cmd_evaluate)
 
@@ -134,6 +157,10 @@ def _cmd_fit(args) -> int:
           f"(k {', '.join(map(str, clf.k_values_))}) on {len(ds)} images of "
           f"{len(ds.classes)} classes ({counts}) in {time.perf_counter() - t0:.1f} s, "
           f"{evaluation.arithmetic(clf.amp_, clf.amp)}")
+    if clf.cnn_fusion_ is not None:
+        print(f"fused with the {'fine-tuned' if clf.cnn_fusion_ == 'finetuned' else 'frozen'} "
+              f"{clf.cnn_} ({clf.cnn_input_size_ or 'native'} px) by the z-score sum rule "
+              f"({clf.ecnn_zscore} z-scores)")
     not_conv = sum(not log["converged"] for log in clf.train_logs_)
     if not_conv:
         print(f"note: {not_conv} network(s) did not reach the convergence threshold")
@@ -228,7 +255,8 @@ def _cmd_evaluate(args) -> int:
     name = args.dataset or str(args.folder)
     ev = evaluation.evaluate(ds.images, ds.labels, ds.classes, folds,
                              params=_params(args), controls=args.controls,
-                             name=name, n_splits=args.folds, log=lambda s: print(s, flush=True))
+                             name=name, n_splits=args.folds, log=lambda s: print(s, flush=True),
+                             fusions=None if args.cnn_fusion is None else args.cnn_fusion)
     ens = ev.ensemble
     print(f"{name} [{args.profile}, {len(folds)} of {args.folds} folds, topologies "
           f"{' '.join(map(str, args.topologies))}, {'+'.join(args.methods)}, "

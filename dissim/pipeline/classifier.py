@@ -5,10 +5,12 @@
 every (input, topology, method) it is given: one Siamese network (Section 2.2), supervised
 k-means prototypes of the training images for every k (Section 2.1), the FULLY and DEEPER
 dissimilarity spaces (Section 2.1) and one one-vs-rest RBF SVM per (network, k, space) member.
-Scores are fused by the average rule; an optional fine-tuned ImageNet CNN (``ecnn=``) is added
-by the z-score sum rule (Section 4). Seeds and options are those of ``dissim run``: on the same
-images, trained in float32 as the store's are (``amp=None``), the classifier's members score
-exactly as the stored members of fold 0.
+Scores are fused by the average rule; an optional ImageNet CNN (``ecnn=``, ``cnn_fusion=``) is
+added by the z-score sum rule (Section 4, "Fusion + eCNN"): fine-tuned, as in the paper, or
+frozen (its ImageNet features and a standardised SVM: the cheap way to the complete system).
+Seeds and options are those of ``dissim run``: on the same images, trained in float32 as the
+store's are (``amp=None``), the classifier's members score exactly as the stored members of
+fold 0.
 
 Defaults are the paper's best Siamese ensemble, "Triplet+Cross" with FULLY+DEEPER (Section 4,
 Table 2: the best average), on topology 1 (the MathWorks net) and scaled to the profile
@@ -41,6 +43,7 @@ from dissim.errors import ConfigError, DataError, warn
 from dissim.fusion import SCALINGS, average, zscore_sum
 from dissim.images import as_images
 from dissim.pipeline import persist, validate
+from dissim.pipeline.controls import choose_side, frozen_features, frozen_sides, frozen_svms
 from dissim.pipeline.defaults import DEFAULTS
 from dissim.pipeline.member import (
     INPUTS,
@@ -77,12 +80,16 @@ __all__ = ["ClassifierMember", "DissimilarityClassifier", "Network", "as_images"
 
 #: ``ecnn_zscore`` names: the classifier's default ``row`` is batch independent.
 ECNN_ZSCORES = {"row": "row", "batch": "matrix"}
+#: How the CNN of "Fusion + eCNN" (Section 4) is fitted: fine-tuned end to end (the paper's
+#: eCNN) or frozen (ImageNet features + the standardised SVM of the frozen-CNN control).
+CNN_FUSIONS = ("finetuned", "frozen")
 #: What stands in the "train" step (book: Your own images, the controls): the trained
 #: networks, the same networks at initialisation, or the pixels through the same spaces.
 ENCODERS = ("trained", "untrained", "pixels")
 #: Parameters added after model files were first written, and the value an older file means.
 #: ``amp``: files written before it trained in float32.
-ADDED_PARAMS = {"encoder": "trained", "sampler": None, "amp": None}
+#: ``cnn_fusion``: files written before it fine-tuned ``ecnn`` when it was set.
+ADDED_PARAMS = {"encoder": "trained", "sampler": None, "amp": None, "cnn_fusion": None}
 
 
 class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
@@ -117,14 +124,24 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
         (:func:`dissim.pipeline.member.network_seed`); 0 to 2**32 - 1, the range of
         k-means' ``random_state``.
     ecnn : str, optional
-        Name of an ImageNet CNN (:func:`dissim.baselines.available`) fine-tuned on the same
-        images and fused with the Siamese ensemble by the z-score sum rule (Section 4).
+        Name of an ImageNet CNN (:func:`dissim.baselines.available`) fitted on the same images
+        as ``cnn_fusion`` says and fused with the Siamese ensemble by the z-score sum rule
+        (Section 4, "Fusion + eCNN"). None with ``cnn_fusion`` set: the profile's first CNN.
+    cnn_fusion : {None, "finetuned", "frozen"}, default None
+        How the CNN is fitted. ``"finetuned"``: fine-tuned end to end (Section 4's eCNN, at the
+        profile's ``cnn_input_size``), its softmax scores. ``"frozen"``: its ImageNet weights
+        kept, its pooled features (:func:`dissim.pipeline.controls.frozen_features`) at the side
+        that classifies the training images better in an inner cross-validation (the native
+        side or the profile's, :func:`~dissim.pipeline.controls.choose_side`), a standardised
+        RBF SVM's one-vs-rest scores (:func:`~dissim.pipeline.controls.frozen_svms`): no CNN
+        training. None: ``"finetuned"`` when ``ecnn`` names a CNN, else no CNN.
     ecnn_epochs : int, optional
         Fine-tuning epochs (default: the profile's; 20 with ``paper``, as in Section 4).
     ecnn_zscore : {"row", "batch"}, default "row"
-        Statistics of the z-scores before the sum: ``batch`` is the paper's (mean and std of the
-        whole score matrix of the images scored together, so a prediction depends on the batch);
-        ``row`` normalises each image's scores over the classes (batch independent).
+        Statistics of the z-scores before the sum (:func:`dissim.fusion.zscore`): ``batch`` is
+        the paper's (mean and std of the whole score matrix of the images scored together, so a
+        prediction depends on the batch); ``row`` normalises each image's scores over the
+        classes (batch independent).
     svm_C, svm_gamma, svm_scaling
         SVM settings (paper: 1000, 0.1, none; Section 2). The other open choices take the
         defaults of :class:`~dissim.pipeline.member.Options`, as in ``dissim run``.
@@ -157,6 +174,15 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
         ``amp="auto"`` chose it) or None (float32).
     train_logs_ : list of dict
         :class:`~dissim.train.TrainLog` of each network (loss curve, convergence, time).
+    cnn_, cnn_fusion_ : str or None
+        The fused CNN's name and how it was fitted (``"finetuned"``, ``"frozen"``; None: no CNN).
+    cnn_input_size_ : int or None
+        The side the fused CNN is fed (the frozen CNN's chosen side; the profile's for the
+        fine-tuned one).
+    ecnn_model_ : torch.nn.Module or None
+        The fine-tuned CNN.
+    cnn_svm_ : RBFSVMs or None
+        The frozen CNN's standardised SVM.
 
     Notes
     -----
@@ -174,7 +200,7 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
         ecnn_zscore: str = "row", svm_C: float = 1000.0, svm_gamma: float = 0.1,
         svm_scaling: str = "none", verbose: bool = False,
         sampler: str | None = DEFAULTS.sampler, encoder: str = "trained",
-        amp: str | None = DEFAULTS.amp,
+        amp: str | None = DEFAULTS.amp, cnn_fusion: str | None = None,
     ) -> None:
         self.topologies = topologies
         self.methods = methods
@@ -194,6 +220,7 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
         self.sampler = sampler
         self.encoder = encoder
         self.amp = amp
+        self.cnn_fusion = cnn_fusion
 
     # -- validation ------------------------------------------------------------------------
     def _check_params(self):
@@ -213,6 +240,9 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
                               f"{', '.join(SCALINGS)}")
         if self.ecnn is not None:
             get_cnn(self.ecnn)
+        if self.cnn_fusion is not None and self.cnn_fusion not in CNN_FUSIONS:
+            raise ConfigError(f"unknown cnn_fusion {self.cnn_fusion!r}; choose finetuned, frozen "
+                              "or None (no CNN unless ecnn is set)")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int | np.integer):
             raise ConfigError(f"seed must be an integer; got {self.seed!r}")
         validate.seed(int(self.seed), "seed")
@@ -253,7 +283,15 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
         """An unfitted copy with ``encoder`` changed and no eCNN: the untrained or pixel
         control of this configuration's Siamese pipeline (same seeds, prototypes, spaces and
         SVMs; book: Your own images)."""
-        return clone(self).set_params(encoder=encoder, ecnn=None)
+        return clone(self).set_params(encoder=encoder, ecnn=None, cnn_fusion=None)
+
+    def cnn_plan(self) -> tuple[str | None, str | None]:
+        """``(cnn, how)``: the CNN fused by the z-score sum rule and ``"finetuned"`` or
+        ``"frozen"``, or ``(None, None)`` (see ``ecnn`` and ``cnn_fusion``)."""
+        how = self.cnn_fusion or ("finetuned" if self.ecnn is not None else None)
+        if how is None:
+            return None, None
+        return self.ecnn or get_profile(self.profile).cnns[0], how
 
     # -- fit ---------------------------------------------------------------------------------
     def fit(self, X, y, *, trainer=None, cache: dict | None = None) -> DissimilarityClassifier:
@@ -354,15 +392,55 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
             self.networks_.append(Network(inp, topo, method, size, fitted.net))
             self.train_logs_.append(fitted.log.to_dict())
             self.members_ += [ClassifierMember(j, fm) for fm in fitted.members]
-        self.ecnn_model_ = None
-        if self.ecnn is not None:
-            t0 = time.perf_counter()
-            self.ecnn_model_ = fit_cnn(self.ecnn, images, y_idx, n_classes=len(self.classes_),
+        self.seconds_ = seconds
+        return self._fit_cnn(images, y_idx, cache)
+
+    def fit_cnn(self, X, y, *, cache: dict | None = None) -> DissimilarityClassifier:
+        """Fit only the CNN part (``ecnn``, ``cnn_fusion``) of a fitted classifier on the images
+        its Siamese part was fitted on, keeping the networks and members: ``dissim evaluate``
+        fits one ensemble per fold and fuses it with each CNN, on a shallow copy with the CNN
+        parameters changed (:func:`copy.copy`, then :meth:`set_params`).
+
+        ``cache``: as in :meth:`fit`; ``("frozen", cnn, side)`` may hold the frozen features of
+        ``X`` (computed once for all images of every fold, :mod:`dissim.pipeline.controls`).
+        """
+        check_is_fitted(self, "members_")
+        self._check_params()
+        images = as_images(X)
+        y = np.asarray(y)
+        if y.shape != (len(images),) or not np.isin(y, self.classes_).all():
+            raise DataError(f"fit_cnn needs one label per image ({len(images)}), each a class "
+                            "the classifier was fitted with")
+        return self._fit_cnn(images, np.searchsorted(self.classes_, y),
+                             {} if cache is None else cache)
+
+    def _fit_cnn(self, images, y_idx: np.ndarray, cache: dict) -> DissimilarityClassifier:
+        """The CNN of "Fusion + eCNN" (Section 4), fine-tuned or frozen (``cnn_fusion``)."""
+        prof = get_profile(self.profile)
+        self.cnn_, self.cnn_fusion_ = self.cnn_plan()
+        self.ecnn_model_ = self.cnn_svm_ = self.cnn_input_size_ = None
+        self.seconds_ = {k: v for k, v in self.seconds_.items()  # a copy: fit_cnn on a copy
+                         if k not in ("ecnn", "frozen_cnn")}      # leaves the original's alone
+        t0 = time.perf_counter()
+        if self.cnn_fusion_ == "finetuned":
+            self.ecnn_model_ = fit_cnn(self.cnn_, images, y_idx, n_classes=len(self.classes_),
                                        profile=prof, seed=network_seed(self.seed),
                                        epochs=self.ecnn_epochs, device=self.device,
                                        progress=self.verbose)
-            seconds["ecnn"] = time.perf_counter() - t0
-        self.seconds_ = seconds
+            self.cnn_input_size_ = prof.cnn_input_size
+            self.seconds_["ecnn"] = time.perf_counter() - t0
+        elif self.cnn_fusion_ == "frozen":
+            feats = {}
+            for side in frozen_sides(self.cnn_, prof.cnn_input_size):
+                key = ("frozen", self.cnn_, side)
+                if key not in cache:
+                    cache[key] = frozen_features(self.cnn_, images, input_size=side,
+                                                 device=self.device)
+                feats[side] = cache[key]
+            self.cnn_input_size_ = choose_side(feats, y_idx, np.arange(len(y_idx)),
+                                               int(self.seed))
+            self.cnn_svm_ = frozen_svms(feats[self.cnn_input_size_], y_idx, len(self.classes_))
+            self.seconds_["frozen_cnn"] = time.perf_counter() - t0
         return self
 
     def _steps(self, trainer, x_train: np.ndarray):
@@ -399,17 +477,39 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
             out += score_members(encoder, mine, cache[key])
         return out
 
+    def siamese_scores(self, X) -> np.ndarray:
+        """The Siamese ensemble's scores ``(n, n_classes)``: the average rule over its members
+        (Section 4)."""
+        return average(self.member_scores(X))
+
+    def cnn_scores(self, X) -> np.ndarray | None:
+        """The fused CNN's scores ``(n, n_classes)`` (None without one): the fine-tuned CNN's
+        softmax probabilities, or the frozen CNN's standardised SVM's one-vs-rest margins."""
+        check_is_fitted(self, "members_")
+        if getattr(self, "cnn_fusion_", None) is None:
+            return None
+        images = as_images(X)
+        if self.cnn_fusion_ == "finetuned":
+            prof = get_profile(self.profile)
+            return predict_cnn(self.ecnn_model_, self.cnn_, images, device=self.device,
+                               batch_size=prof.cnn_batch_size, input_size=self.cnn_input_size_)
+        feats = frozen_features(self.cnn_, images, input_size=self.cnn_input_size_,
+                                device=self.device)
+        return self.cnn_svm_.decision_function(feats)
+
+    def fuse(self, siamese: np.ndarray, cnn: np.ndarray | None) -> np.ndarray:
+        """The z-score sum rule of "Fusion + eCNN" (Section 4: both score matrices normalised to
+        mean 0 and standard deviation 1, then summed; :func:`dissim.fusion.zscore_sum`, with
+        the statistics ``ecnn_zscore`` names), or ``siamese`` alone when ``cnn`` is None."""
+        if cnn is None:
+            return siamese
+        return zscore_sum([siamese, cnn], ECNN_ZSCORES[self.ecnn_zscore])
+
     def decision_function(self, X) -> np.ndarray:
         """Fused scores ``(n, n_classes)``: average rule over members (Section 4), plus the
-        eCNN by the z-score sum rule when ``ecnn`` is set (Section 4)."""
+        CNN by the z-score sum rule when ``ecnn`` or ``cnn_fusion`` is set (Section 4)."""
         check_is_fitted(self, "members_")
-        siamese = average(self.member_scores(X))
-        if self.ecnn_model_ is None:
-            return siamese
-        prof = get_profile(self.profile)
-        cnn = predict_cnn(self.ecnn_model_, self.ecnn, as_images(X), device=self.device,
-                          batch_size=prof.cnn_batch_size, input_size=prof.cnn_input_size)
-        return zscore_sum([siamese, cnn], ECNN_ZSCORES[self.ecnn_zscore])
+        return self.fuse(self.siamese_scores(X), self.cnn_scores(X))
 
     def predict(self, X) -> np.ndarray:
         """The class of each image: arg-max of :meth:`decision_function`."""
@@ -437,10 +537,11 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
                 weights = sum(t.numel() * t.element_size() for t in net.state_dict().values())
                 protos = sum(ks) * n_classes * net.backbone.embedding_dim * 4 * len(spaces)
                 total += copies * (weights + protos)
-        if self.ecnn is not None:
+        cnn_name, how = self.cnn_plan()
+        if how == "finetuned":
             try:
                 with torch.device("meta"):
-                    cnn = create_cnn(self.ecnn, n_classes, pretrained=False,
+                    cnn = create_cnn(cnn_name, n_classes, pretrained=False,
                                      input_size=prof.cnn_input_size)
                 total += sum(t.numel() * t.element_size() for t in cnn.state_dict().values())
             except Exception:  # noqa: BLE001 - an estimate: the write itself still checks
@@ -457,7 +558,17 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
         return persist.save(path, params=self.get_params(deep=False), classes=self.classes_,
                             k_values=self.k_values_, networks=self.networks_,
                             members=self.members_, train_logs=self.train_logs_,
-                            ecnn=self.ecnn_model_)
+                            ecnn=self.ecnn_model_, cnn=self._cnn_record(),
+                            cnn_svm=self.cnn_svm_)
+
+    def _cnn_record(self) -> dict | None:
+        """The manifest's ``ecnn`` record: the fused CNN's name, and for a frozen one how it is
+        fitted and the side it is fed (:mod:`dissim.pipeline.persist`)."""
+        if self.cnn_fusion_ is None:
+            return None
+        if self.cnn_fusion_ == "finetuned":
+            return {"name": self.cnn_}
+        return {"name": self.cnn_, "fusion": "frozen", "input_size": int(self.cnn_input_size_)}
 
     @classmethod
     def load(cls, path: str | Path, *, device: str | None = None) -> DissimilarityClassifier:
@@ -467,7 +578,12 @@ class DissimilarityClassifier(ClassifierMixin, BaseEstimator):
         clf.classes_, clf.k_values_ = parts.classes, parts.k_values
         clf.networks_, clf.train_logs_ = parts.networks, parts.train_logs
         clf.members_ = [ClassifierMember(j, fm) for j, fm in parts.members]
-        clf.ecnn_model_ = parts.ecnn
+        clf.ecnn_model_, clf.cnn_svm_ = parts.ecnn, parts.cnn_svm
+        record = parts.cnn or {}
+        clf.cnn_ = record.get("name")
+        clf.cnn_fusion_ = None if not record else record.get("fusion", "finetuned")
+        clf.cnn_input_size_ = (record.get("input_size") if clf.cnn_fusion_ == "frozen" else
+                               get_profile(clf.profile).cnn_input_size if record else None)
         return clf
 
     @classmethod

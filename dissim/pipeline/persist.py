@@ -9,7 +9,9 @@ A model file is a zip archive holding
     the constructor parameters, the classes (values and numpy dtype), the k values used, one
     record per network (input, topology, method, loss, optimizer, input side, DEEPER tap,
     training log summary) and per member (network, space, k, number of classes), and the
-    eCNN's name when there is one.
+    fused CNN (``ecnn``) when there is one: ``{"name": ...}`` for a fine-tuned CNN,
+    ``{"name": ..., "fusion": "frozen", "input_size": side}`` for a frozen one (its ImageNet
+    weights come from the installed package, as when it was fitted).
 ``networks.safetensors``
     Each Siamese network's ``state_dict``, keys prefixed ``n<j>.``.
 ``prototypes.safetensors``
@@ -18,9 +20,13 @@ A model file is a zip archive holding
     Member ``m<i>``'s one-vs-rest RBF SVMs as arrays (:class:`~dissim.fusion.RBFSVMs`):
     ``m<i>.c<c>.sv`` (support vectors), ``m<i>.c<c>.dual`` (dual coefficients),
     ``m<i>.intercept``, ``m<i>.gamma`` and, with feature scaling, ``m<i>.scale`` and
-    ``m<i>.offset``. Read with ``np.load(..., allow_pickle=False)``.
+    ``m<i>.offset``. A frozen CNN's standardised SVM (:func:`dissim.pipeline.controls.frozen_svms`)
+    is there too, its support vectors stored once for all classes: ``cnn.sv`` (the distinct
+    support vectors), ``cnn.c<c>.index`` (class ``c``'s rows of ``cnn.sv``), ``cnn.c<c>.dual``,
+    ``cnn.intercept``, ``cnn.gamma``, ``cnn.scale``, ``cnn.offset``. Read with
+    ``np.load(..., allow_pickle=False)``.
 ``ecnn.safetensors``
-    The fine-tuned CNN's ``state_dict`` (only with ``ecnn=``).
+    The fine-tuned CNN's ``state_dict`` (only with a fine-tuned ``ecnn``).
 
 Loading verifies before it builds anything: the manifest's schema (types, required keys, no
 unknown parameter, the class count against every SVM's shape), the exact set of entries, and
@@ -50,7 +56,9 @@ from safetensors.torch import save as st_save
 
 from dissim import __version__
 from dissim.atomic import atomic_path
+from dissim.baselines import MIN_INPUT_SIZE
 from dissim.baselines import create as create_cnn
+from dissim.baselines import get as get_cnn
 from dissim.errors import DataError, DissimError
 from dissim.fusion import RBFSVMs
 from dissim.pipeline import validate
@@ -92,8 +100,12 @@ def _jsonable(value):
 
 
 def save(path: str | Path, *, params: dict, classes: np.ndarray, k_values, networks: list[Network],
-         members: list[ClassifierMember], train_logs: list[dict], ecnn=None) -> Path:
+         members: list[ClassifierMember], train_logs: list[dict], ecnn=None,
+         cnn: dict | None = None, cnn_svm: RBFSVMs | None = None) -> Path:
     """Write a fitted classifier's parts to ``path`` (a zip, see the module docstring).
+
+    ``ecnn``: the fine-tuned CNN; ``cnn``: the manifest's record of the fused CNN (default
+    ``{"name": params["ecnn"]}`` with ``ecnn``); ``cnn_svm``: a frozen CNN's SVM.
 
     ``path`` is checked (a file in an existing writable folder with room for the model) before
     anything is written, and appears only when complete.
@@ -113,6 +125,10 @@ def save(path: str | Path, *, params: dict, classes: np.ndarray, k_values, netwo
             svms[f"m{i}.c{c}.sv"], svms[f"m{i}.c{c}.dual"] = sv, a
         if s.scale is not None:
             svms[f"m{i}.scale"], svms[f"m{i}.offset"] = s.scale, s.offset
+    if cnn is None and ecnn is not None:
+        cnn = {"name": params.get("ecnn")}
+    if cnn_svm is not None:
+        svms.update(_cnn_svm_arrays(cnn_svm))
     blobs = {"svms.npz": _npz_bytes(svms), "networks.safetensors": st_save(nets),
              "prototypes.safetensors": st_save(protos)}
     if ecnn is not None:
@@ -133,7 +149,7 @@ def save(path: str | Path, *, params: dict, classes: np.ndarray, k_values, netwo
                      for nw, log in zip(networks, train_logs, strict=True)],
         "members": [{"network": m.network, "space": m.space, "k": m.k,
                      "n_classes": len(m.fitted.svms.support)} for m in members],
-        "ecnn": None if ecnn is None else {"name": params.get("ecnn")},
+        "ecnn": None if cnn is None else dict(cnn),
     }
     validate.output_file(path, "model file", "--out",
                          need_bytes=sum(map(len, blobs.values())) + (1 << 20))
@@ -145,6 +161,22 @@ def save(path: str | Path, *, params: dict, classes: np.ndarray, k_values, netwo
             if name in blobs:
                 z.writestr(name, blobs[name], compress_type=zipfile.ZIP_STORED)
     return path
+
+
+def _cnn_svm_arrays(s: RBFSVMs) -> dict[str, np.ndarray]:
+    """A frozen CNN's SVM as ``cnn.*`` arrays, each distinct support vector once (one-vs-rest
+    SVMs trained on the same features share most of them: a copy per class would multiply the
+    file by the class count)."""
+    stacked = np.concatenate(s.support)
+    union, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    out = {"cnn.sv": union, "cnn.intercept": s.intercept, "cnn.gamma": np.array(s.gamma),
+           "cnn.scale": s.scale, "cnn.offset": s.offset}
+    start = 0
+    for c, (sv, a) in enumerate(zip(s.support, s.dual, strict=True)):
+        out[f"cnn.c{c}.index"] = inverse.reshape(-1)[start:start + len(sv)].astype(np.int64)
+        out[f"cnn.c{c}.dual"] = a
+        start += len(sv)
+    return out
 
 
 def _npz_bytes(arrays: dict) -> bytes:
@@ -250,10 +282,17 @@ def _check_manifest(man, path: Path) -> set[str]:
         _need(rec["n_classes"] == len(classes), MANIFEST,
               f"members[{i}] has {rec['n_classes']} classes, the model {len(classes)}")
     want = {"networks.safetensors", "prototypes.safetensors", "svms.npz"}
-    if man["ecnn"] is not None:
-        _need(set(man["ecnn"]) == {"name"} and isinstance(man["ecnn"]["name"], str), MANIFEST,
-              "ecnn must be {\"name\": ...}")
+    rec = man["ecnn"]
+    if rec is not None and set(rec) == {"name"}:  # fine-tuned: its weights are in the file
+        _need(isinstance(rec["name"], str), MANIFEST, "ecnn.name must be a CNN name")
         want.add("ecnn.safetensors")
+    elif rec is not None:  # frozen: the installed ImageNet weights and an SVM in svms.npz
+        _need(set(rec) == {"name", "fusion", "input_size"} and isinstance(rec["name"], str)
+              and rec["fusion"] == "frozen" and isinstance(rec["input_size"], int)
+              and not isinstance(rec["input_size"], bool)
+              and rec["input_size"] >= MIN_INPUT_SIZE, MANIFEST,
+              "ecnn must be {\"name\": ...} or {\"name\": ..., \"fusion\": \"frozen\", "
+              f"\"input_size\": >= {MIN_INPUT_SIZE}}}")
     entries = man["entries"]
     _need(set(entries) == want, MANIFEST,
           f"lists entries {', '.join(sorted(entries))}; expected {', '.join(sorted(want))}")
@@ -400,6 +439,38 @@ def _svms(svms, i: int, n_classes: int, n_protos: int) -> RBFSVMs:
     return RBFSVMs(float(get(f"m{i}.gamma", 0)), sv, dual, intercept, scale, offset)
 
 
+def _cnn_svm(svms, n_classes: int) -> RBFSVMs:
+    """The frozen CNN's SVM from its ``cnn.*`` arrays, checked against the class count and
+    against each other (indices inside ``cnn.sv``, widths equal)."""
+    entry = "svms.npz"
+
+    def get(key: str, ndim: int, kind: str = "f") -> np.ndarray:
+        _need(key in svms.files, entry, f"{key} missing")
+        a = svms[key]
+        _need(a.ndim == ndim and a.dtype.kind in kind, entry,
+              f"{key} has shape {a.shape} and dtype {a.dtype}")
+        return a
+
+    union = get("cnn.sv", 2)
+    width = union.shape[1]
+    intercept = get("cnn.intercept", 1)
+    _need(intercept.shape == (n_classes,), entry,
+          f"cnn.intercept has {intercept.shape[0]} classes, the model {n_classes}")
+    scale, offset = get("cnn.scale", 1), get("cnn.offset", 1)
+    _need(scale.shape == offset.shape == (width,), entry,
+          f"cnn.scale and cnn.offset do not fit {width} features")
+    support, dual = [], []
+    for c in range(n_classes):
+        index, a = get(f"cnn.c{c}.index", 1, "iu"), get(f"cnn.c{c}.dual", 1)
+        _need(index.shape == a.shape and (not len(index) or (index.min() >= 0 and
+                                                               index.max() < len(union))),
+              entry, f"cnn.c{c}: {len(index)} indices into {len(union)} support vectors, "
+              f"{len(a)} coefficients")
+        support.append(union[index])
+        dual.append(a)
+    return RBFSVMs(float(get("cnn.gamma", 0)), support, dual, intercept, scale, offset)
+
+
 def _load_device(saved: str | None, device: str | None) -> str | None:
     """``device`` if given (checked), else the saved one where it exists here, else None."""
     if device is not None:
@@ -423,6 +494,8 @@ class Parts:
     train_logs: list[dict]
     members: list[tuple[int, SpaceMember]]
     ecnn: torch.nn.Module | None
+    cnn: dict | None = None  # the manifest's record of the fused CNN
+    cnn_svm: RBFSVMs | None = None  # a frozen CNN's SVM
 
 
 def load(path: str | Path, *, device: str | None = None,
@@ -485,6 +558,15 @@ def load(path: str | Path, *, device: str | None = None,
             members.append((rec["network"], SpaceMember(rec["space"], rec["k"], space, s)))
             known.update(f"m{i}.{key}" for key in ("gamma", "intercept", "scale", "offset"))
             known.update(f"m{i}.c{c}.{key}" for c in range(n_classes) for key in ("sv", "dual"))
+        cnn_svm = None
+        if man["ecnn"] is not None and man["ecnn"].get("fusion") == "frozen":
+            try:
+                get_cnn(man["ecnn"]["name"])
+            except DissimError as err:
+                raise _Bad(MANIFEST, _first_line(err)) from None
+            cnn_svm = _cnn_svm(svms, n_classes)
+            known.update(f"cnn.{key}" for key in ("sv", "intercept", "gamma", "scale", "offset"))
+            known.update(f"cnn.c{c}.{key}" for c in range(n_classes) for key in ("index", "dual"))
         unknown = sorted(set(svms.files) - known)
         _need(not unknown, "svms.npz", f"unknown array(s) {', '.join(unknown[:3])}")
         ecnn = None
@@ -500,4 +582,5 @@ def load(path: str | Path, *, device: str | None = None,
     except _Bad as bad:
         raise _damaged(path, bad.entry, bad.reason) from None
     classes = np.array(man["classes"], dtype=np.dtype(man["classes_dtype"]))
-    return Parts(params, classes, tuple(man["k_values"]), networks, logs, members, ecnn)
+    return Parts(params, classes, tuple(man["k_values"]), networks, logs, members, ecnn,
+                 man["ecnn"], cnn_svm)

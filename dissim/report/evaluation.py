@@ -8,7 +8,15 @@ on the same folds, the controls that say what the trained networks add:
 * the **pixels** through the same prototypes, spaces and SVMs (the book's pixel control);
 * a **plain SVM** on standardised pixels (:func:`dissim.pipeline.controls.plain_svm`);
 * **frozen CNN features** + the same standardised SVM, where the offline ImageNet weights are
-  installed (:func:`dissim.pipeline.controls.frozen_features`).
+  installed (:func:`dissim.pipeline.controls.frozen_features`), at the side chosen on each
+  fold's training images (the CNN's native side or the profile's ``cnn_input_size``:
+  :func:`dissim.pipeline.controls.choose_side`); the row name says the side, or the sides by
+  fold when folds chose differently.
+
+With ``fusions`` (``dissim evaluate --cnn-fusion``), the paper's complete system is a row beside
+the ensemble: the same fitted ensemble fused with a CNN, fine-tuned or frozen, by the z-score
+sum rule (Section 4, "Fusion + eCNN"; :meth:`DissimilarityClassifier.fit_cnn`). A fused row is
+no control: the verdict stays the ensemble's against its controls.
 
 One table gives each row's accuracy (mean ± sd over folds, per fold) and seconds; the verdict
 "the trained ensemble beats its best control / is level with it / is worse" is the claims
@@ -24,6 +32,7 @@ all in a folder, atomically.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import re
 import time
@@ -38,15 +47,23 @@ from sklearn.metrics import ConfusionMatrixDisplay, classification_report, confu
 
 from dissim.atomic import atomic_dir, atomic_path
 from dissim.baselines import OFFLINE_CNNS
-from dissim.errors import ResourceError
-from dissim.pipeline.classifier import DissimilarityClassifier
-from dissim.pipeline.controls import frozen_features, pixel_vectors, plain_svm
+from dissim.baselines import get as get_cnn
+from dissim.errors import ConfigError, ResourceError
+from dissim.pipeline.classifier import CNN_FUSIONS, DissimilarityClassifier
+from dissim.pipeline.controls import (
+    choose_side,
+    frozen_features,
+    frozen_sides,
+    pixel_vectors,
+    plain_svm,
+)
 from dissim.pipeline.experiment import environment
 from dissim.pipeline.member import input_size
 from dissim.profiles import get as get_profile
 from dissim.report.claims import CLOSE, FAILS, HOLDS, Comparison, compare
 
-__all__ = ["ENSEMBLE", "Evaluation", "Row", "confusion_figure", "evaluate", "write_report"]
+__all__ = ["ENSEMBLE", "Evaluation", "Row", "confusion_figure", "evaluate", "frozen_name",
+           "fused_name", "write_report"]
 
 #: Row names of the table, in its order.
 ENSEMBLE = "trained ensemble"
@@ -60,9 +77,21 @@ REPORT_FILES = ("table.csv", "table.md", "classification_report.txt",
                 "classification_report.json", "confusion.png", "evaluation.json")
 
 
-def frozen_name(cnn: str) -> str:
-    """The row name of the frozen-CNN control."""
-    return f"frozen {cnn} features + SVM"
+def frozen_name(cnn: str, sides: Sequence[int] = ()) -> str:
+    """The row name of the frozen-CNN control, with the side each fold chose: ``frozen
+    efficientnet_lite0 features + SVM (224 px)``, or ``(224/96 px by fold)`` when the folds
+    chose differently (sides in order of first use)."""
+    chosen = list(dict.fromkeys(int(s) for s in sides))
+    if not chosen:
+        return f"frozen {cnn} features + SVM"
+    by_fold = " by fold" if len(chosen) > 1 else ""
+    return f"frozen {cnn} features + SVM ({'/'.join(map(str, chosen))} px{by_fold})"
+
+
+def fused_name(how: str, cnn: str) -> str:
+    """The row name of the ensemble fused with a CNN (``how``: ``finetuned`` or ``frozen``)
+    by the z-score sum rule: ``ensemble + frozen efficientnet_lite0 (z-score sum)``."""
+    return f"ensemble + {'fine-tuned' if how == 'finetuned' else 'frozen'} {cnn} (z-score sum)"
 
 
 @dataclass
@@ -73,6 +102,7 @@ class Row:
     decisions: dict[int, np.ndarray] = field(default_factory=dict)  # fold -> correct (bool)
     seconds: dict[str, float] = field(default_factory=dict)  # part -> seconds over folds
     cpu_seconds: float = 0.0  # CPU time of this process (all its threads) over folds
+    fused: bool = False  # the ensemble fused with a CNN: a system, not a control
 
     def add_seconds(self, **parts: float) -> None:
         for k, v in parts.items():
@@ -129,7 +159,12 @@ class Evaluation:
 
     @property
     def controls(self) -> list[Row]:
-        return self.rows[1:]
+        return [r for r in self.rows[1:] if not r.fused]
+
+    @property
+    def fused(self) -> list[Row]:
+        """The ensemble fused with a CNN (z-score sum rule), one row per CNN fitting."""
+        return [r for r in self.rows[1:] if r.fused]
 
     def comparison(self) -> Comparison | None:
         """The claims code's paired comparison of the ensemble and its best control (the
@@ -223,7 +258,7 @@ class Evaluation:
             "rows": [{"name": r.name, "mean": r.mean, "sd": r.sd,
                       "fold_accuracy": {str(f): a for f, a in r.fold_acc.items()},
                       "seconds": r.total_seconds, "cpu_seconds": r.cpu_seconds,
-                      "parts": r.seconds,
+                      "parts": r.seconds, "fused": r.fused,
                       "correct": {str(f): d.astype(int).tolist() for f, d in r.decisions.items()}}
                      for r in self.rows],
             "verdict": None if cmp is None else {
@@ -262,81 +297,130 @@ def evaluate(
     name: str = "",
     n_splits: int | None = None,
     log: Callable[[str], None] | None = None,
+    fusions: Sequence[str] | None = None,
 ) -> Evaluation:
-    """Run the ensemble (``DissimilarityClassifier(**params)``) and, with ``controls``, its
-    controls on each ``(train_index, test_index)`` of ``folds``.
+    """Run the ensemble (``DissimilarityClassifier(**params)`` without its CNN) and, with
+    ``controls``, its controls on each ``(train_index, test_index)`` of ``folds``.
 
     ``labels`` are class indices into ``classes``. ``cnns``: the frozen-CNN controls to try,
-    the first one whose weights are installed is used (none installed: a note, no row), at
-    the profile's ``cnn_input_size`` (the eCNN's; None: the CNN's native side).
-    ``log`` receives one line per fold.
+    the first one whose weights are installed is used (none installed: a note, no row); its
+    features are computed once for all images at its native side and at the profile's
+    ``cnn_input_size``, and each fold uses the side :func:`~dissim.pipeline.controls.choose_side`
+    picks on that fold's training images. ``fusions``: ``"finetuned"`` and/or ``"frozen"``,
+    one row each: the fold's fitted ensemble fused by the z-score sum rule (Section 4) with the
+    CNN ``params["ecnn"]`` (default: the profile's first) fine-tuned or frozen
+    (:meth:`~dissim.pipeline.classifier.DissimilarityClassifier.fit_cnn`); None: the fusion
+    ``params`` ask for (``ecnn``, ``cnn_fusion``), if any. A frozen fusion reuses the frozen
+    control's features when it is the same CNN. ``log`` receives one line per fold.
     """
     t_start = time.perf_counter()
     params = dict(params or {})
-    clf0 = DissimilarityClassifier(**params)
+    asked = DissimilarityClassifier(**params)
+    cnn_name, how = asked.cnn_plan()
+    fusions = tuple(dict.fromkeys(() if how is None else (how,))) if fusions is None \
+        else tuple(dict.fromkeys(fusions))
+    bad = [h for h in fusions if h not in CNN_FUSIONS]
+    if bad:
+        raise ConfigError(f"unknown CNN fusion {bad[0]!r}; choose {' or '.join(CNN_FUSIONS)}")
+    prof = get_profile(asked.profile)
+    if fusions:
+        cnn_name = cnn_name or prof.cnns[0]
+        get_cnn(cnn_name)
+    siamese_params = {**params, "ecnn": None, "cnn_fusion": None}
+    clf0 = DissimilarityClassifier(**siamese_params)
     y = np.asarray(labels)
     images = list(images)
-    rows = [Row(ENSEMBLE)]
+    ensemble = Row(ENSEMBLE)
+    fused = {h: Row(fused_name(h, cnn_name), fused=True) for h in fusions}
     notes: list[str] = []
-    pixels = feats = None
-    cnn = None
+    twins: list[tuple[Row, str]] = []
+    plain = frozen = None
+    pixels = None
+    feats: dict[int, np.ndarray] = {}
+    frozen_cnn: str | None = None
     if controls:
-        rows += [Row(UNTRAINED), Row(PIXELS), Row(PLAIN)]
-        prof = get_profile(clf0.profile)
+        twins = [(Row(UNTRAINED), "untrained"), (Row(PIXELS), "pixels")]
+        plain = Row(PLAIN)
         topologies = (clf0.topologies,) if isinstance(clf0.topologies, int) else clf0.topologies
-        with rows[3].timed("inputs"):
+        with plain.timed("inputs"):
             pixels = pixel_vectors(images, input_size(int(tuple(topologies)[0]), prof))
         for c in cnns:
             row = Row(frozen_name(c))
             try:
                 with row.timed("features"):
-                    feats = frozen_features(c, images, input_size=prof.cnn_input_size,
-                                            device=clf0.device)
+                    feats = {side: frozen_features(c, images, input_size=side,
+                                                   device=clf0.device)
+                             for side in frozen_sides(c, prof.cnn_input_size)}
             except ResourceError as err:
                 notes.append(f"no frozen-CNN control: {err}")
+                feats = {}
                 continue
-            cnn = c
-            rows.append(row)
+            frozen_cnn, frozen = c, row
             break
-    y_true, y_pred, sizes = [], [], []
+    rows = [ensemble, *fused.values(), *(r for r, _ in twins),
+            *(r for r in (plain, frozen) if r is not None)]
+    y_true, y_pred, sizes, sides = [], [], [], []
     amp = None
     for f, (tr, te) in enumerate(folds):
         tr, te = np.asarray(tr), np.asarray(te)
         x_tr, x_te = [images[i] for i in tr], [images[i] for i in te]
         cache: dict = {}
         c0 = time.process_time()
-        clf = DissimilarityClassifier(**params)
+        clf = DissimilarityClassifier(**siamese_params)
         clf.fit(x_tr, y[tr], cache=cache)
         t = time.perf_counter()
-        pred = clf.predict(x_te)
+        siamese = clf.siamese_scores(x_te)
+        pred = clf.classes_[np.argmax(siamese, axis=1)]
         amp = clf.amp_
-        rows[0].cpu_seconds += time.process_time() - c0
+        cpu = time.process_time() - c0
+        ensemble.cpu_seconds += cpu
         s = clf.seconds_
-        rows[0].add_seconds(**{"training": s["training"],
-                               "spaces+SVMs": s["inputs"] + s["prototypes"] + s["spaces_svms"]
-                               + time.perf_counter() - t}, **({"eCNN": s["ecnn"]}
-                                                               if "ecnn" in s else {}))
-        rows[0].decisions[f] = pred == y[te]
+        parts = {"training": s["training"],
+                 "spaces+SVMs": s["inputs"] + s["prototypes"] + s["spaces_svms"]
+                 + time.perf_counter() - t}
+        ensemble.add_seconds(**parts)
+        ensemble.decisions[f] = pred == y[te]
         y_true.append(y[te])
         y_pred.append(pred)
         sizes.append((len(tr), len(te)))
         line = (f"fold {f + 1}/{len(folds)}: accuracy {100 * np.mean(pred == y[te]):.2f}% "
                 f"({len(tr)} train, {len(te)} test)")
+        for h, row in fused.items():
+            if h == "frozen" and cnn_name == frozen_cnn:  # the control's features, this fold
+                cache.update({("frozen", cnn_name, side): x[tr] for side, x in feats.items()})
+            row.cpu_seconds += cpu
+            with row.timed("eCNN" if h == "finetuned" else "frozen CNN"):
+                both = copy.copy(clf).set_params(ecnn=cnn_name, cnn_fusion=h)
+                both.fit_cnn(x_tr, y[tr], cache=cache)
+                scores = both.fuse(siamese, both.cnn_scores(x_te))
+                row.decisions[f] = clf.classes_[np.argmax(scores, axis=1)] == y[te]
+            row.add_seconds(**parts)
+        if fused:
+            line += "; fused: " + ", ".join(f"{r.name} {100 * np.mean(r.decisions[f]):.2f}%"
+                                            for r in fused.values())
         if controls:
-            for row, encoder in ((rows[1], "untrained"), (rows[2], "pixels")):
+            for row, encoder in twins:
                 with row.timed("fit+predict"):
                     twin = clf.twin(encoder).fit(x_tr, y[tr], cache=cache)
                     row.decisions[f] = twin.predict(x_te) == y[te]
-            for row, x in ((rows[3], pixels), *(((rows[4], feats),) if cnn else ())):
-                with row.timed("svm"):
-                    row.decisions[f] = plain_svm().fit(x[tr], y[tr]).predict(x[te]) == y[te]
-            line += "; controls: " + ", ".join(f"{r.name.split(',')[0]} "
-                                               f"{100 * np.mean(r.decisions[f]):.2f}%"
-                                               for r in rows[1:])
+            with plain.timed("svm"):
+                plain.decisions[f] = (plain_svm().fit(pixels[tr], y[tr]).predict(pixels[te])
+                                      == y[te])
+            if frozen is not None:
+                with frozen.timed("side choice"):
+                    side = choose_side(feats, y, tr, int(clf0.seed))
+                with frozen.timed("svm"):
+                    x = feats[side]
+                    frozen.decisions[f] = plain_svm().fit(x[tr], y[tr]).predict(x[te]) == y[te]
+                sides.append(side)
+                frozen.name = frozen_name(frozen_cnn, sides)
+            line += "; controls: " + ", ".join(
+                f"{r.name.split(',')[0]} {100 * np.mean(r.decisions[f]):.2f}%"
+                for r in rows[1:] if not r.fused)
         if log is not None:
             log(line)
     return Evaluation(name=name, classes=[str(c) for c in classes],
-                      params=clf0.get_params(deep=False), n_splits=n_splits or len(folds),
+                      params=asked.get_params(deep=False), n_splits=n_splits or len(folds),
                       fold_sizes=sizes, rows=rows, y_true=np.concatenate(y_true),
                       y_pred=np.concatenate(y_pred), notes=notes,
                       seconds=time.perf_counter() - t_start, arithmetic=arithmetic(amp, clf0.amp))
