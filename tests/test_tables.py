@@ -128,3 +128,13 @@ def test_a_partial_grid_says_which_methods_were_not_run():
     assert "(no CrossDD run)" in c3.left and "(no CrossDD run)" in c3.right
     assert configuration("X", ("crossdd",), {"cross"}) is None
     assert configuration("X", ("cross",), {"cross"}) == "X"
+
+
+def test_the_run_caption_never_promises_a_spread_from_one_fold():
+    """Issue 32: one fold reads "1 fold", never a mean ± sd over folds."""
+    from dissim.pipeline import runner
+
+    one = runner.Run(dataset="textures", profile="quick").caption()
+    two = runner.Run(dataset="textures", profile="smoke").caption()
+    assert "1 fold;" in one and "±" not in one and "no spread" in one
+    assert "2 folds;" in two and "mean ± standard deviation over folds" in two

@@ -404,11 +404,14 @@ class Run:
         """Who produced the numbers: shown under every table."""
         prof = self.prof
         nets = "one network per k" if prof.one_net_per_k else "one network shared by all k"
+        n = len(self.folds())
+        spread = ("mean ± standard deviation over folds" if n > 1
+                  else "one fold, so no spread over folds")
         return (f"Ours: data set `{self.dataset}`, profile `{self.profile}` "
                 f"({prof.input_size} px or the topology's minimum, {prof.iterations} iterations, "
                 f"batch {prof.batch_size}, k = {', '.join(map(str, self.ks))}, {nets}), "
-                f"inputs {' + '.join(self.inputs)}, seed {self.seed}, {len(self.folds())} folds; "
-                f"mean ± standard deviation over folds.")
+                f"inputs {' + '.join(self.inputs)}, seed {self.seed}, {n} fold"
+                f"{'s' if n != 1 else ''}; {spread}.")
 
 
 def ensure(run_: Run, topologies: Iterable[int], methods: Iterable[str], *, device=None,
