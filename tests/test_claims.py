@@ -361,27 +361,6 @@ def test_summary_leads_with_verdicts_and_both_p_values():
         f"{vs_cross.b}\u00a0/\u00a00")
 
 
-def test_show_drops_the_row_index_and_keeps_row_labels():
-    import pandas as pd
-
-    from dissim.report import views
-
-    plain = views.show(pd.DataFrame({"claim": ["(1) a", "(2) b"], "verdict": ["holds", "x"]}),
-                       wrap=True)
-    html = plain._repr_html_()
-    assert "dissim-wrap" in html and "<th>claim</th>" in html
-    assert "<th>0</th>" not in html and ">0</th>" not in html  # no 0, 1 index cells
-    assert repr(plain).splitlines()[0].split() == ["claim", "verdict"]
-    labelled = pd.DataFrame({"F": ["1", "2"]}, index=pd.Index(["Topology 1", "Topology 2"],
-                                                               name="row"))
-    labelled.columns.name = "configuration"
-    shown = views.show(labelled)
-    assert list(shown.df.columns) == ["row", "F"] and shown.df["row"].tolist() == [
-        "Topology 1", "Topology 2"]
-    assert "configuration" not in shown._repr_html_() and "dissim-wrap" not in \
-        shown._repr_html_()
-
-
 def test_the_single_topology_is_chosen_without_its_own_fold():
     """Hand oracle: accuracies per fold, A 0.9 / 0.1 / 0.5 and B 0.5 / 0.6 / 0.55. Without
     fold 0, A averages 0.3 and B 0.575: B; without fold 1, A 0.7 > B 0.525: A; without fold 2,

@@ -34,36 +34,6 @@ from dissim.report.typeset import Markup, Table
 NBSP = "\u00a0"
 
 
-class Shown:
-    """A table as the book's pages show it: no pandas row index, headers aligned left, the
-    cells as they are; with ``wrap`` its first column and headers break lines so the table
-    fits the text column (the class ``dissim-wrap`` of ``_static/dissim.css``; other tables
-    keep one line per cell and scroll sideways). Displayed by Jupyter through
-    :meth:`_repr_html_`."""
-
-    def __init__(self, df: pd.DataFrame, wrap: bool = False) -> None:
-        self.df, self.wrap = df, wrap
-
-    def _repr_html_(self) -> str:
-        classes = "dataframe dissim-wrap" if self.wrap else "dataframe"
-        return self.df.to_html(index=False, border=0, classes=classes, na_rep="",
-                               justify="left")
-
-    def __repr__(self) -> str:
-        return self.df.to_string(index=False)
-
-
-def show(df: pd.DataFrame, wrap: bool = False) -> Shown:
-    """``df`` for a page (book: Results on real images): a named index (a table's row labels,
-    e.g. Table 2's rows) becomes the first columns, a plain 0, 1, 2 index is dropped, and the
-    table is shown without a row index (:class:`Shown`)."""
-    if any(name is not None for name in df.index.names):
-        df = df.reset_index()
-    df = df.copy()
-    df.columns.name = None
-    return Shown(df, wrap)
-
-
 def _fmt(mean: float, std: float) -> str:
     """'71.02 ± 1.58' joined by non-breaking spaces: one line in any table cell."""
     return f"{mean:.2f}{NBSP}±{NBSP}{std:.2f}"
