@@ -13,8 +13,11 @@ beside them. Training time excludes the checkpoint evaluations::
         --checkpoints 0,100,200,400,800,1600 --json payoff.json
 
 ``--json`` writes every row, and rows already in that file are kept and not recomputed (a
-killed run resumes). The book's payoff figure (Assumptions) is drawn from such a file
-(:func:`dissim.report.payoff.figure`). Progress goes to stderr, the table to stdout.
+killed run resumes); a row is done for its own fold only, so one file may hold several folds.
+The book's payoff page is drawn from the committed files (:func:`dissim.report.payoff.committed`:
+``book/payoff/*.json``, and one file per data set and fold in ``book/payoff/folds/``), the folds
+of each network averaged (:func:`dissim.report.payoff.figure`). Progress goes to stderr, the
+table to stdout.
 """
 
 from __future__ import annotations
@@ -86,8 +89,11 @@ def _accuracies(encoder_net, encoder, x_tr, y_tr, x_te, y_te, k, n_classes, seed
 
 
 def _key(row: dict) -> tuple:
-    return (row["kind"], row.get("topology"), row.get("method"), row.get("sampler"),
-            row.get("lr"), row["size"], row.get("iterations"))
+    """What makes a row done: its kind, fold, network, input side and checkpoint, so that one
+    file can hold several folds (rows of files written before the fold was in the key carry
+    their ``fold``, so they resume as before)."""
+    return (row["kind"], row.get("fold", 0), row.get("topology"), row.get("method"),
+            row.get("sampler"), row.get("lr"), row["size"], row.get("iterations"))
 
 
 def _lr(arg: str, loss: str, topology: int) -> float:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dissim.report import payoff
@@ -43,7 +46,7 @@ def test_summary_finds_the_first_checkpoint_that_beats_both_controls():
 def test_table_and_figure_render(tmp_path):
     text = payoff.table(_rows())
     assert text.count("\n") == 1 + 8
-    assert "| d | 6 | cross | batch | 0.001 | 58 | 200 | 6400 |" in text
+    assert "| d | 0 | 6 | cross | batch | 0.001 | 58 | 200 | 6400 |" in text
     fig = payoff.figure(_rows())
     assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 4  # 2 curves, pixels, budget
     (tmp_path / "a.json").write_text(json.dumps(_rows()[:3]))
@@ -95,3 +98,148 @@ def test_caption_says_which_networks_pay_from_what_budget_against_which_baseline
     assert "Never above both: cross t6 pairs (lr 0.001)" in text
     assert "The harder baseline there is the pixels (2 of 2 networks)" in text
     assert "6.4k pairs per network, is 1.2 % of the paper's 540k" in text
+
+
+# Three folds of one network (d, t6, cross, batch, lr 1e-3, 58 px), values chosen by hand:
+#   fold  pixels  untrained(0)  100   200   400    train s per iteration
+#   0     0.70    0.60          0.72  0.74  0.80   0.3
+#   1     0.76    0.50          0.70  0.78  0.86   0.5
+#   2     0.64    0.55          0.62  0.70  -      0.4   (fold 2 stopped before 400)
+# Means over the 3 folds: pixels 0.70, untrained 0.55, 100: 0.68 (0.62-0.72), 200: 0.74
+# (0.70-0.78). 400 is reached by folds 0 and 1 only: left out of the line (their mean, 0.83,
+# would be its best point). Fold 0 alone beats both of its controls from 100 (0.72 > 0.70,
+# 0.60); the fold means only from 200 (0.68 < 0.70 at 100).
+FOLDS = {0: (0.70, {0: 0.60, 100: 0.72, 200: 0.74, 400: 0.80}, 0.3),
+         1: (0.76, {0: 0.50, 100: 0.70, 200: 0.78, 400: 0.86}, 0.5),
+         2: (0.64, {0: 0.55, 100: 0.62, 200: 0.70}, 0.4)}
+
+
+def _fold_rows(folds=FOLDS, topology=6, size=58, method="cross"):
+    rows = []
+    for fold, (pix, curve, per_it) in folds.items():
+        common = {"dataset": "d", "fold": fold, "k": 4, "pairs": 16, "seed": 0}
+        rows.append({"kind": "pixels", "size": size, "F": 0.0, "D": pix, "F+D": pix, **common})
+        for it, acc in curve.items():
+            rows.append({"kind": "network", "topology": topology, "method": method,
+                         "sampler": "batch", "lr": 1e-3, "size": size, "iterations": it,
+                         "images": 32 * it, "train_seconds": per_it * it, "F": acc,
+                         "D": acc, "F+D": acc, **common})
+    return rows
+
+
+def test_curves_average_the_folds_at_the_checkpoints_all_of_them_reached():
+    c = payoff.curves(_fold_rows()).set_index("iterations")
+    assert list(c.index) == [0, 100, 200]  # 400: folds 0 and 1 only
+    assert set(c["folds"]) == {(0, 1, 2)} and set(c["n_folds"]) == {3}
+    assert c["F+D"].tolist() == pytest.approx([0.55, 0.68, 0.74])
+    assert c["F+D min"].tolist() == pytest.approx([0.50, 0.62, 0.70])
+    assert c["F+D max"].tolist() == pytest.approx([0.60, 0.72, 0.78])
+    assert c.loc[200, "F+D sd"] == pytest.approx(np.std([0.74, 0.78, 0.70], ddof=1))
+    # the controls: over the same three folds, at every point
+    assert c["untrained"].tolist() == pytest.approx([0.55] * 3)
+    assert c["pixels"].tolist() == pytest.approx([0.70] * 3)
+    assert c.loc[200, "train_seconds"] == pytest.approx((60 + 100 + 80) / 3)
+    left = payoff.partial(_fold_rows())
+    assert left["iterations"].tolist() == [400]
+    assert left["folds"].tolist() == [(0, 1)] and left["member_folds"].tolist() == [(0, 1, 2)]
+
+
+def test_summary_pays_from_the_first_checkpoint_whose_fold_mean_beats_both_mean_controls():
+    (s,) = payoff.summary(_fold_rows()).to_dict("records")
+    assert s["folds"] == 3
+    assert s["untrained"] == pytest.approx(55.0) and s["pixels"] == pytest.approx(70.0)
+    # fold 0 alone pays from 100; the means (0.68 < 0.70 at 100) from 200
+    assert s["pays from"] == "200" and s["after s"] == "80"
+    assert s["best F+D"] == pytest.approx(74.0)  # not 83: 400 is not on the line
+    (one,) = payoff.summary(_fold_rows({0: FOLDS[0]})).to_dict("records")
+    assert one["folds"] == 1 and one["pays from"] == "100"
+
+
+def test_figure_draws_the_fold_mean_in_its_min_max_band_and_the_mean_pixels():
+    from dissim.report import figstyle
+
+    fig = payoff.figure(_fold_rows())
+    (ax,) = fig.axes
+    (line,) = [ln for ln in ax.lines if ln.get_label().startswith("t6 batch")]
+    assert line.get_label() == "t6 batch, lr 1e-3 *"  # every line averages the same folds
+    xs = list(line.get_xdata())
+    assert xs[1:] == [32 * it / 2 for it in (100, 200)]
+    assert list(line.get_ydata()) == pytest.approx([55.0, 68.0, 74.0])
+    (band,) = ax.collections
+    verts = band.get_paths()[0].vertices
+    for x, lo, hi in zip(xs, (50, 62, 70), (60, 72, 78), strict=True):
+        at = sorted({round(float(y), 6) for vx, y in verts if np.isclose(vx, x)})
+        assert at == pytest.approx([lo, hi])
+    (pixels,) = [ln for ln in ax.lines if ln.get_label().startswith("pixels")]
+    assert pixels.get_label() == "pixels, 58 px"
+    assert list(pixels.get_ydata()) == pytest.approx([70.0, 70.0])
+    assert "band: lowest to highest fold" in fig.legends[0].get_title().get_text()
+    assert figstyle.problems(fig) == []
+
+
+def test_figure_and_caption_name_the_folds_where_lines_average_different_folds():
+    from dissim.report import figstyle
+
+    rows = _fold_rows() + _fold_rows({0: FOLDS[0]}, topology=1, size=73)
+    fig = payoff.figure(rows)
+    (ax,) = fig.axes
+    labels = {ln.get_label() for ln in ax.lines}
+    assert {"t6 batch, lr 1e-3 *, 3 folds", "t1 batch, lr 1e-3 *, 1 fold",
+            "pixels, 58 px, 3 folds", "pixels, 73 px, 1 fold"} <= labels
+    assert len(ax.collections) == 1  # a band for the 3-fold line only
+    assert figstyle.problems(fig) == []
+    text = payoff.caption(rows)
+    assert ("The lines of d average 3 folds (folds 0-2) for 1 network and are 1 fold (fold 0) "
+            "for 1 network") in text
+    assert "cross t6 batch (lr 0.001, folds 0-2) from 3.2k pairs (74.0 %)" in text
+    assert "cross t1 batch (lr 0.001, fold 0) from 1.6k pairs (72.0 %)" in text
+
+
+def test_caption_says_how_many_folds_and_which_checkpoints_are_left_out():
+    text = payoff.caption(_fold_rows())
+    assert "On d, 1 of 1 networks pay: cross t6 batch (lr 0.001) from 3.2k pairs (74.0 %)" \
+        in text
+    assert "The lines of d average 3 folds (folds 0-2): each point is the mean over the folds" \
+        in text
+    assert ("Left out, as not reached by every fold of the network: d cross t6 batch "
+            "(lr 0.001) at 400 iterations (folds 0, 1 only).") in text
+    assert "one fold (fold 0), so there is no spread over folds" in payoff.caption(_rows())
+
+
+def test_a_row_repeated_by_a_second_file_is_read_once():
+    rows = _fold_rows()
+    assert payoff.frame(rows + rows[:3]).equals(payoff.frame(rows))
+    assert payoff.table(rows).count("\n") == 1 + 11
+
+
+def test_committed_reads_the_folds_folder(tmp_path):
+    (tmp_path / "folds").mkdir()
+    for name in ("b.json", "a.json", "folds/d-fold2.json", "folds/d-fold1.json"):
+        (tmp_path / name).write_text("[]")
+    assert [p.relative_to(tmp_path).as_posix() for p in payoff.committed(tmp_path)] == \
+        ["a.json", "b.json", "folds/d-fold1.json", "folds/d-fold2.json"]
+    real = [p.relative_to(payoff.PAYOFF_DIR).as_posix() for p in payoff.committed()]
+    assert "omniglot_greek.json" in real and "folds/omniglot_greek-fold1.json" in real
+    assert real == sorted(r for r in real if "/" not in r) + sorted(r for r in real if "/" in r)
+
+
+def _benchmark():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "payoff.py"
+    spec = importlib.util.spec_from_file_location("payoff_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmarks_resume_key_separates_folds():
+    key = _benchmark()._key
+    row = _fold_rows()[1]
+    assert key(row) != key({**row, "fold": 1})
+    assert key({k: v for k, v in row.items() if k != "fold"}) == key(row)  # fold 0 by default
+    # the committed fold-0 and fold-1 rows of topology 1 Cross on Omniglot no longer collide
+    # (the key has no data set: a file holds one)
+    files = [p for p in payoff.committed() if p.name.startswith("omniglot_greek")]
+    fold0 = {key(r) for r in payoff.load([p for p in files if p.parent.name != "folds"])}
+    fold1 = {key(r) for r in payoff.load([p for p in files if p.parent.name == "folds"])}
+    assert fold1 and not fold0 & fold1
+    assert {k[:1] + k[2:] for k in fold0} & {k[:1] + k[2:] for k in fold1}  # they did without

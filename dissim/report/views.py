@@ -642,8 +642,8 @@ def ablation_view(df: pd.DataFrame, notes: Sequence[str] = ()) -> Table:
 
 def payoff_view(df: pd.DataFrame) -> Table:
     """The payoff rows' summary (:func:`dissim.report.payoff.summary`, book: When does
-    training pay?) typeset: one row group per data set; accuracies (%) with two decimals,
-    learning rates as written; the best F+D of each data set in bold."""
+    training pay?) typeset: one row group per data set; accuracies (%, fold means) with two
+    decimals, learning rates as written; the best F+D of each data set in bold."""
     view = df.copy()
     if "lr" in view:
         view["lr"] = [f"{v:g}" if isinstance(v, float) else str(v) for v in view["lr"]]
@@ -657,10 +657,12 @@ def payoff_view(df: pd.DataFrame) -> Table:
                                              within=view[groups].tolist() if groups else None)
     numbers = [c for c in view.columns if c not in ("data", "method", "sampler")]
     return typeset.table(view, groups=groups, numbers=numbers, best=best,
-                         notes=["Accuracies (%) on the network's test fold. Pays from: the "
-                                "first checkpoint (iterations) whose F+D beats both the "
-                                "untrained network and the pixels; after s: its training "
-                                "seconds. Bold: the best F+D of each data set."])
+                         notes=["Test accuracies (%), mean over the network's "
+                                "folds (folds: how many). Pays from: the first checkpoint "
+                                "(iterations) reached by all its folds whose mean F+D beats "
+                                "both the untrained network and the pixels (each averaged over "
+                                "the same folds); after s: its mean training seconds. Bold: "
+                                "the best F+D of each data set."])
 
 
 def published_note(table: str) -> str:
