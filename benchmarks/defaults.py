@@ -3,18 +3,18 @@ on real folders, accuracy per CPU-minute (book: Your own images).
 
 For every folder and every candidate (a :class:`dissim.pipeline.defaults.Defaults`), the
 evaluation of ``dissim evaluate`` runs on the same folds
-(:func:`dissim.report.evaluation.evaluate`): the candidate's ensemble, its untrained and pixel
-twins, the plain standardised-pixel SVM and the frozen-CNN control. Per folder it prints each
-candidate's and each control's accuracy (mean over folds), CPU seconds (this process, all
-threads) and accuracy per CPU-minute, and the pick: among the candidates whose mean accuracy is
-above the plain SVM's, the best accuracy per CPU-minute. Then, over the folders, the candidate
-above the plain SVM on most folders with the best mean accuracy per CPU-minute: the one to
-write into ``DEFAULTS`` (one line of ``dissim/pipeline/defaults.py``)::
+(:func:`dissim.report.evaluation.evaluate`): the candidate's ensemble, its CNN fusions, its
+untrained and pixel twins, the plain standardised-pixel SVM and the frozen-CNN control at its
+chosen side. Per folder it prints every system's and control's accuracy (mean over folds), CPU
+seconds and standing against the folder's strongest control (McNemar's exact test on the same
+test images); then the rule of :mod:`dissim.report.default_rule`: the default is the cheapest
+system at least level with the strongest control on most folders, or none (then the page names
+the control to prefer per kind of images)::
 
-    cd ../shared/datasets && /work/main/.venv/bin/python /work/main/benchmarks/defaults.py \\
-        orl_faces wikiart_movements6 birds_tiny_8species_plus_noise \\
-        --candidate "" --candidate "topologies=6" --candidate "sampler=batch" \\
-        --candidate "topologies=6 methods=cross" --folds 5 --max-folds 2 --json defaults.json
+    cd /work/data && python /work/main/benchmarks/defaults.py \\
+        orl_faces omniglot_greek wikiart_movements6 fsdd_spectrograms wbc_4 \\
+        --folds 5 --max-folds 2 --max-per-class 60 --json defaults.json \\
+        --commit /work/main/book/own_images/defaults.json --title orl_faces="faces (ORL)"
 
 A candidate is ``field=value`` words changing :data:`~dissim.pipeline.defaults.DEFAULTS`
 (``topologies=1,6 methods=cross,triplet spaces=fully,deeper profile=quick sampler=batch
@@ -24,7 +24,9 @@ first CNN, frozen and/or fine-tuned, by the z-score sum rule (Section 4, "Fusion
 more row each, ``dissim evaluate --cnn-fusion``), each fused row a candidate of its own. Without
 ``--candidate``, :data:`CANDIDATES`: today's default and topology 6 Triplet at ``medium``, each
 also fused with the frozen and the fine-tuned CNN. ``--json``
-keeps every evaluation; those already in the file are not recomputed (a killed run resumes).
+keeps every evaluation; those already in the file are not recomputed (a killed run resumes);
+``--commit`` writes the compact copy the book's page reads (:func:`dissim.report.default_rule.
+compact`), with ``--title NAME=TEXT`` the folders' names on the page and the machine it ran on.
 Progress goes to stderr, tables to stdout.
 CPU seconds are this process's: on a machine shared with other jobs they stay comparable where
 wall times do not.
@@ -34,17 +36,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import numpy as np
-
 from dissim import data
+from dissim.atomic import atomic_path
 from dissim.pipeline.classifier import CNN_FUSIONS
 from dissim.pipeline.defaults import DEFAULTS, Defaults
 from dissim.profiles import get as get_profile
-from dissim.report.evaluation import ENSEMBLE, PLAIN, evaluate
+from dissim.report import default_rule as rule
+from dissim.report.evaluation import evaluate
 
 TUPLES = {"topologies": int, "methods": str, "spaces": str}
 #: The candidates measured without ``--candidate``: today's default and topology 6 Triplet with
@@ -106,6 +110,11 @@ def parse(argv=None) -> argparse.Namespace:
                    help="images per class (default: the candidate profile's cap; 0 = all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="keep every evaluation here (and resume)")
+    p.add_argument("--commit", default=None, metavar="PATH",
+                   help="also write the compact copy the book reads (book/own_images/"
+                        "defaults.json)")
+    p.add_argument("--title", action="append", default=None, metavar="FOLDER=TEXT",
+                   help="the name a folder has on the page (repeat)")
     a = p.parse_args(argv)
     a.candidates = [candidate(s) for s in (a.candidate or CANDIDATES)]
     return a
@@ -135,79 +144,58 @@ def measure(a) -> dict:
                           fusions=cand.fusions,
                           log=lambda s: print("  " + s, file=sys.stderr, flush=True))
             done.setdefault(folder, {})[label] = ev.to_dict()
-            if a.json:
-                Path(a.json).write_text(json.dumps(done, indent=1, default=str))
+            if a.json:  # atomically: a run killed while writing keeps what it had
+                with atomic_path(a.json) as tmp:
+                    Path(tmp).write_text(json.dumps(done, indent=1, default=str))
     return done
 
 
-def _per_minute(acc: float, cpu: float) -> float:
-    return 100 * acc / max(cpu / 60, 1e-9)
-
-
-def systems(label: str, ev: dict) -> list[tuple[str, dict]]:
-    """A candidate's systems in evaluation ``ev``: its ensemble (named by the configuration's
-    label) and each fused row (``t1 cross+triplet fully+deeper quick + frozen
-    efficientnet_lite0``)."""
-    base = label.split(" + ")[0]
-    out = [(base, next(r for r in ev["rows"] if r["name"] == ENSEMBLE))]
-    out += [(base + r["name"][len("ensemble"):].removesuffix(" (z-score sum)"), r)
-            for r in ev["rows"][1:] if r.get("fused")]
-    return out
-
-
-def report(done: dict, labels: list[str]) -> str | None:
-    """Print the per-folder tables; return the overall pick among the candidates' systems (an
-    ensemble, or an ensemble fused with a CNN; None: none beats the plain SVM on most
-    folders)."""
-    wins: dict[str, int] = {}
-    rates: dict[str, list[float]] = {}
-    for folder, evs in done.items():
+def report(done: dict) -> str | None:
+    """Print each folder's systems and controls and the rule's decision
+    (:func:`dissim.report.default_rule.decide`); return the default chosen (None: none)."""
+    for folder, part in rule.frame(done).groupby("folder", sort=False):
         print(f"\n{folder}")
-        print(f"  {'configuration':<72} {'accuracy %':>10} {'CPU s':>8} {'acc/CPU-min':>11}")
-        plain = None
-        shown: set[str] = set()  # a control shared by the candidates is printed once
-        for label in labels:
-            ev = evs.get(label)
-            if ev is None:
-                continue
-            mine = {id(r): name for name, r in systems(label, ev)}
-            for row in ev["rows"]:
-                short = row["name"].split(",")[0]  # untrained networks, pixels
-                name = mine.get(id(row), f"{label.split(' + ')[0]}: {short}")
-                if row["name"] == PLAIN or row["name"].startswith("frozen "):
-                    name = row["name"]
-                    if name in shown:
-                        continue
-                shown.add(name)
-                rate = _per_minute(row["mean"], row["cpu_seconds"])
-                print(f"  {name:<72} {100 * row['mean']:>10.2f} {row['cpu_seconds']:>8.0f} "
-                      f"{rate:>11.2f}")
-            plain = plain or next(r for r in ev["rows"] if r["name"] == PLAIN)
-        if plain is None:
-            continue
-        above = []
-        for label in labels:
-            if label not in evs:
-                continue
-            for name, row in systems(label, evs[label]):
-                wins.setdefault(name, 0)
-                rates.setdefault(name, []).append(_per_minute(row["mean"], row["cpu_seconds"]))
-                if row["mean"] > plain["mean"]:
-                    wins[name] += 1
-                    above.append((rates[name][-1], name))
-        pick = max(above)[1] if above else None
-        print(f"  pick: {pick or 'none: no candidate is above the plain SVM here'}")
-    most = [c for c in wins if wins[c] > len(done) / 2]
-    overall = max(most, key=lambda c: np.mean(rates[c])) if most else None
-    print(f"\nabove the plain SVM on most of {len(done)} folders: {', '.join(most) or 'none'}")
-    print(f"default to choose: {overall or 'none of the candidates; say so on the page'}")
-    return overall
+        print(f"  {'system or control':<72} {'accuracy %':>10} {'CPU s':>7}  standing")
+        for r in part.to_dict("records"):
+            standing = r["standing"]
+            if r["kind"] == "system":
+                standing += f" ({r['difference (points)']:+.2f} points, p {r['p']:.2g})"
+            print(f"  {r['row']:<72} {r['accuracy (%)']:>10.2f} {r['CPU s']:>7.0f}  {standing}")
+    d = rule.decide(done)
+    print()
+    print(rule.verdict_table(d).to_string(index=False))
+    print("\n" + d.sentence())
+    return d.default
+
+
+def machine() -> dict:
+    """The CPU the evaluations ran on (model, cores, bfloat16 in hardware) for the page."""
+    from dissim.train import native_bf16
+
+    model = next((line.split(":", 1)[1].strip() for line in
+                  Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor() or "unknown") \
+        if Path("/proc/cpuinfo").is_file() else (platform.processor() or "unknown")
+    return {"cpu": model, "cores": os.cpu_count(), "bf16_hardware": bool(native_bf16("cpu"))}
+
+
+def commit(done: dict, a: argparse.Namespace) -> None:
+    """Write the compact file the book's page reads, atomically."""
+    titles = dict(t.split("=", 1) for t in a.title or [])
+    out = {"titles": {f: titles.get(f, f) for f in done}, "machine": machine(),
+           "command": "python benchmarks/defaults.py " + " ".join(sys.argv[1:]),
+           "evaluations": rule.compact(done)}
+    with atomic_path(a.commit) as tmp:
+        Path(tmp).write_text(json.dumps(out, indent=1, default=str) + "\n")
 
 
 def main(argv=None) -> int:
     a = parse(argv)
     done = measure(a)
-    report({f: done[f] for f in a.folders if f in done}, [c.label() for c in a.candidates])
+    done = {f: done[f] for f in a.folders if f in done}
+    report(done)
+    if a.commit:
+        commit(done, a)
     return 0
 
 

@@ -116,6 +116,24 @@ def test_verdict_on_known_blocks(left, right, words):
     assert VERDICT_WORDS[claims.compare("l", "r", ev.ensemble.decisions,
                                         ev.rows[1].decisions).verdict] == words
     assert f"ensemble {words} its best control" in ev.verdict_line()
+    # a control ahead of an ensemble that does not beat it: the line says how to use it
+    instead = "; to use plain SVM on standardised pixels instead: " \
+              "dissim.pipeline.controls.plain_svm()"
+    ahead = ev.rows[1].mean > ev.ensemble.mean
+    assert (instead in ev.verdict_line()) == (words != "beats" and ahead)
+    assert ev.verdict_line().endswith("pixel_vectors(images, side)") == (instead
+                                                                         in ev.verdict_line())
+
+
+def test_a_winning_frozen_control_is_named_with_its_side_and_how_to_use_it():
+    ev = _evaluation([False] * 30 + [True] * 10, [True] * 40)
+    ev.rows[1].name = "frozen efficientnet_lite0 features + SVM (224 px)"
+    line = ev.verdict_line()
+    assert "is worse than its best control, frozen efficientnet_lite0" in line
+    assert line.endswith("instead: dissim fit known --cnn-fusion frozen --ecnn "
+                         "efficientnet_lite0 fuses it with the ensemble; alone: "
+                         "dissim.pipeline.controls.plain_svm() on dissim.pipeline.controls."
+                         "frozen_features(\"efficientnet_lite0\", images, input_size=224)")
 
 
 def test_no_controls_omits_them(tree):

@@ -94,6 +94,33 @@ def fused_name(how: str, cnn: str) -> str:
     return f"ensemble + {'fine-tuned' if how == 'finetuned' else 'frozen'} {cnn} (z-score sum)"
 
 
+def usage(control: str, folder: str = "FOLDER") -> str:
+    """How to use ``control`` (a control row's name) on your own images instead of the
+    ensemble, in one line: for the verdict when a control wins, and the "Which default?" page.
+
+    >>> usage("frozen efficientnet_lite0 features + SVM (224 px)", "my_images")
+    ... # doctest: +NORMALIZE_WHITESPACE
+    'dissim fit my_images --cnn-fusion frozen --ecnn efficientnet_lite0 fuses it with the
+    ensemble; alone: dissim.pipeline.controls.plain_svm() on
+    dissim.pipeline.controls.frozen_features("efficientnet_lite0", images, input_size=224)'
+    """
+    if control.startswith("frozen "):
+        cnn = control.split()[1]
+        side = re.search(r"\((\d+) px\)", control)
+        at = f", input_size={side.group(1)}" if side else ""
+        return (f"dissim fit {folder} --cnn-fusion frozen --ecnn {cnn} fuses it with the "
+                f"ensemble; alone: dissim.pipeline.controls.plain_svm() on "
+                f"dissim.pipeline.controls.frozen_features(\"{cnn}\", images{at})")
+    if control.startswith("plain SVM"):
+        return ("dissim.pipeline.controls.plain_svm() (StandardScaler + RBF SVC) on "
+                "dissim.pipeline.controls.pixel_vectors(images, side)")
+    if "untrained networks" in control:
+        return "DissimilarityClassifier(encoder=\"untrained\"): the same pipeline, no training"
+    if "pixels" in control:
+        return "DissimilarityClassifier(encoder=\"pixels\"): the pixels through the same spaces"
+    return "see the table"
+
+
 @dataclass
 class Row:
     """One line of the table: a classifier's test decisions per fold and its seconds."""
@@ -188,7 +215,15 @@ class Evaluation:
                 f"{cmp.right} ({cmp.pooled:+.2f} points on {cmp.images} test images; "
                 f"McNemar's exact test: {cmp.b} images only the ensemble gets right, {cmp.c} "
                 f"only the control, p = {cmp.p_mcnemar:.3g}; fold test "
-                f"{cmp.test or 'none (1 fold)'}, p = {p})")
+                f"{cmp.test or 'none (1 fold)'}, p = {p})" + self._instead(cmp))
+
+    def _instead(self, cmp: Comparison) -> str:
+        """Where the best control is ahead and the ensemble does not beat it: how to use the
+        control instead (:func:`usage`)."""
+        best = max(self.controls, key=lambda r: r.mean)
+        if cmp.verdict == HOLDS or best.mean <= self.ensemble.mean:
+            return ""
+        return f"; to use {best.name} instead: {usage(best.name, self.name or 'FOLDER')}"
 
     def table(self) -> pd.DataFrame:
         """One row per classifier: accuracy mean and sd over folds (%), per fold, seconds in
