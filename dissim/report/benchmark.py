@@ -176,7 +176,7 @@ def scaling(images=(50, 100, 200, 400), prototypes=(30, 90, 180, 360),
 
 
 #: Where ``benchmarks/gpu.py`` writes its machine-readable results in a source checkout.
-GPU_RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "RESULTS.json"
+GPU_RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "RESULTS.json"
 
 
 def load_gpu_results(path: str | Path | None = None) -> dict | None:
