@@ -81,18 +81,28 @@ def test_markdown_cells_links_and_paragraph():
     assert findings.markdown(table.iloc[:0]).startswith("No evidence snapshot")
 
 
-def test_the_table_fits_the_text_column():
-    """At 1280 px the text column is 688 px: the table's cells are short (a mark and a number
-    under a short data set name), so the widest data column is a few characters."""
-    table = findings.summary_table(findings.evidence_snapshots())
+def _fits_the_text_column(table):
     text = findings.markdown(table)
     rows = [x for x in text.splitlines() if x.startswith("| ")]
     assert rows[1].startswith("| **(0) The best Siamese ensemble closes the gap")
     import re
     for row in rows:
         for cell in row.strip("| ").split(" | ")[1:]:
-            shown = re.sub(r"<[^>]+>", "", cell)  # what the reader sees
-            assert len(shown) <= 10, shown
+            # what the reader sees, line by line (a column head puts a budget under its name)
+            shown = re.sub(r"<[^>]+>", "", cell.replace("<br>", "\n"))
+            assert max(map(len, shown.split("\n"))) <= 10, shown
+
+
+@pytest.fixture(scope="module")
+def today():
+    """The summary table of the committed evidence snapshots."""
+    return findings.summary_table(findings.evidence_snapshots())
+
+
+def test_the_table_fits_the_text_column(today):
+    """At 1280 px the text column is 688 px: the table's cells are short (a mark and a number
+    under a short data set name), so the widest data column is a few characters."""
+    _fits_the_text_column(today)
 
 
 def test_book_links_are_the_pages_book_run_writes():
@@ -211,6 +221,26 @@ def test_holdings_name_what_the_complete_grid_lacks(prov, missing, monkeypatch):
     assert 'href="results_snapshots/x-medium/"' in text
 
 
+def test_holdings_of_a_gpu_switched_run_are_at_the_profiles_settings(monkeypatch):
+    """A ``large`` grid on a GPU trains under bfloat16 and channels-last (profile
+    ``large+bf16+nhwc``): its entries are at ``large``'s current settings, not "earlier"."""
+    from dissim.pipeline import snapshots
+    from dissim.profiles import get as get_profile
+    from dissim.profiles import with_switches
+
+    gpu = with_switches("large", amp="bf16", channels_last=True)
+    assert gpu.name == "large+bf16+nhwc"
+    fake = _Fake(profile=gpu.name, profile_settings=gpu.to_dict(),
+                 cnns=list(get_profile("large").cnns))
+    monkeypatch.setattr(snapshots, "load", lambda path: fake)
+    row = findings.holdings(["x"]).iloc[0]
+    assert (row["settings"], row["missing"]) == ("as now", "nothing")
+    # another setting than the switches still reads as a change
+    fake._prov["profile_settings"] = {**gpu.to_dict(), "batch_size": 8}
+    row = findings.holdings(["x"]).iloc[0]
+    assert row["missing"] == "a recomputation at `large`'s current settings"
+
+
 # --- the block's figure: the table's numbers, fold by fold --------------------------------
 
 
@@ -278,3 +308,232 @@ def test_write_puts_the_figure_beside_the_intro_and_check_sees_it_stale(tmp_path
     assert findings.write(tmp_path, check=True) == []
     figure.write_bytes(figure.read_bytes()[:-1])
     assert findings.write(tmp_path, check=True) == [figure]
+
+
+# --- the training budget as an axis: one data set at two budgets --------------------------
+
+MEDIUM = ROOT / "results_snapshots" / "omniglot_greek-medium"
+FSDD = ROOT / "results_snapshots" / "fsdd-medium"
+#: The rows the perturbed large copy moves (see two_budgets), and their verdicts at each budget.
+UNTRAINED = ("C", "Training helps: trained beats the same networks untrained")
+PIXELS = ("C", "Training helps: trained beats the pixels")
+MOVED = {UNTRAINED: ("too close to call", "holds"), PIXELS: ("holds", "does not hold")}
+
+
+def _large_copy(medium: Path, out: Path) -> None:
+    """``medium`` exported again as a snapshot of profile ``large`` (every entry's stored
+    settings and member label; the loader checks that the index's profile is the entries'
+    own, and export writes the checksums), with the untrained controls' scores replaced by
+    random ones (chance: trained networks now beat their untrained selves) and the pixel
+    control's by the true labels (100 %: the trained networks no longer beat the pixels);
+    every other score is kept, in float32 (lossless for the float16/float32 of the copy)."""
+    import copy
+
+    from dissim.pipeline import snapshots
+    from dissim.pipeline.store import Result
+    from dissim.profiles import get as get_profile
+
+    snap = snapshots.load(medium)
+    large = get_profile("large").to_dict()
+    rng = np.random.default_rng(0)
+    results = []
+    for m, r in [*snap.results.items(), *snap.cnn_results.items(),
+                 *snap.frozen_results.items()]:
+        meta = copy.deepcopy({k: v for k, v in r.meta.items() if k != "sha256"})
+        meta["profile_settings"] = large
+        meta["cnn_member" if meta.get("kind") == "cnn" else "member"]["profile"] = "large"
+        scores = np.asarray(r.scores, dtype=float)
+        if getattr(m, "encoder", None) == "untrained":
+            scores = rng.random(scores.shape)
+        elif getattr(m, "encoder", None) == "pixels":
+            scores = np.eye(scores.shape[1])[np.asarray(r.y_true)]
+        results.append(Result(r.key, scores, r.y_true, r.test_index, meta))
+    snapshots.export(results, out, dataset=snap.dataset, profile="large", precision="float32")
+
+
+@pytest.fixture(scope="module")
+def two_budgets(tmp_path_factory):
+    """A snapshot folder with FSDD at medium and Omniglot at medium and at large (the copy
+    of :func:`_large_copy`); its snapshots as loaded, and their summary table."""
+    from dissim.pipeline import snapshots
+
+    base = tmp_path_factory.mktemp("budgets") / "results_snapshots"
+    for src in (FSDD, MEDIUM):
+        shutil.copytree(src, base / src.name)
+    _large_copy(MEDIUM, base / "omniglot_greek-large")
+    paths = findings.evidence_snapshots(base)
+    assert [p.name for p in paths] == ["fsdd-medium", "omniglot_greek-large",
+                                       "omniglot_greek-medium"]  # by name: large first
+    loaded = {p: snapshots.load(p) for p in paths}
+    assert loaded[base / "omniglot_greek-large"].profile == "large"
+    return base, loaded, findings.summary_table(paths)
+
+
+def _pairs_by_hand(name: str) -> tuple[float, float, float]:
+    """Median, least and most pairs (triplets) seen by a network of profile ``name`` over a
+    complete grid (every topology 1-8 has networks of Cross, CrossDD and Triplet, on every
+    fold: equal weights per topology): its iterations, the listed topologies' own, times
+    16 pairs per iteration (Cross and CrossDD: 16 pairs of the paper's sampler; Triplet: the
+    batch sampler's 48 images, the forward passes of 16 triplets)."""
+    from dissim.profiles import get as get_profile
+
+    prof = get_profile(name)
+    own = dict(prof.topology_iterations)
+    per = [own.get(t, prof.iterations) * prof.batch_size for t in range(1, 9)]
+    return float(np.median(per)), float(min(per)), float(max(per))
+
+
+def test_pairs_seen_per_network_is_the_profiles_budget(two_budgets):
+    _, _, table = two_budgets
+    assert _pairs_by_hand("medium") == (3200.0, 1600.0, 6400.0)
+    assert _pairs_by_hand("large") == (12800.0, 6400.0, 25600.0)
+    for name, profile in (("fsdd-medium", "medium"), ("omniglot_greek-medium", "medium"),
+                          ("omniglot_greek-large", "large")):
+        got = table.loc[table["snapshot"] == name, ["pairs", "pairs_min", "pairs_max"]]
+        assert (got.to_numpy() == _pairs_by_hand(profile)).all(), name
+
+
+def test_a_data_set_at_two_budgets_has_its_columns_side_by_side(two_budgets):
+    _, _, table = two_budgets
+    b = findings.budgets(table)
+    assert b["snapshot"].tolist() == ["fsdd-medium", "omniglot_greek-medium",
+                                      "omniglot_greek-large"]
+    assert b["head"].tolist() == ["FSDD", "Omniglot medium", "Omniglot large"]
+    assert b["several"].tolist() == [False, True, True]
+    text = findings.markdown(table, findings.README_LINKS)
+    lines = text.splitlines()
+    assert lines[2] == ('| claim | <a href="results_snapshots/fsdd-medium/">FSDD</a> | '
+                        '<a href="results_snapshots/omniglot_greek-medium/">Omniglot<br>medium'
+                        '</a> | <a href="results_snapshots/omniglot_greek-large/">Omniglot<br>'
+                        'large</a> |')
+    # each row's cells in that order: the untrained row moved from ≈ to ✔
+    row = next(x for x in lines if x.startswith(f"| ({UNTRAINED[0]}) {UNTRAINED[1]} |"))
+    assert [c.split('title="')[1].split('"')[0] for c in row.split(" | ")[1:]] == [
+        "too close to call", "too close to call", "holds"]
+    assert ("FSDD = `fsdd-medium`, Omniglot medium = `omniglot_greek-medium`, Omniglot large "
+            "= `omniglot_greek-large` (profiles `medium`, `large`)") in text
+    assert "level with it on Omniglot medium (-3.54 points); level with it on Omniglot large" \
+        in text
+    caption = findings.figure_caption(table)
+    assert caption.index("FSDD 7 hold") < caption.index("Omniglot medium") \
+        < caption.index("Omniglot large")
+    titles = [ax.get_title() for ax in findings.figure(table).axes]
+    assert titles == ["FSDD", "Omniglot medium", "Omniglot large"]
+    _fits_the_text_column(table)
+    # a GPU-switched large profile names the same budget: the column head is the same
+    gpu = table.assign(profile=table["profile"].where(table["profile"] != "large",
+                                                      "large+bf16+nhwc"))
+    assert findings.budgets(gpu)["head"].tolist() == b["head"].tolist()
+
+
+def test_the_moved_verdicts_are_said_in_one_sentence(two_budgets):
+    _, _, table = two_budgets
+    cell = {(r["snapshot"], r["claim"], r["comparison"]): r for _, r in table.iterrows()}
+    rows = list(dict.fromkeys(zip(table["claim"], table["comparison"], strict=True)))
+    assert len(rows) == 10
+    for row in rows:  # the verdicts engineered by _large_copy, and no other move
+        a = cell[("omniglot_greek-medium", *row)]
+        z = cell[("omniglot_greek-large", *row)]
+        assert (a["verdict"], z["verdict"]) == MOVED.get(row, (a["verdict"],) * 2), row
+        if row[0] != "C":  # the controls enter the rows C only
+            assert a["mean"] == z["mean"]
+
+    def said(snapshot, row):
+        r = cell[(snapshot, *row)]
+        return f"{r['verdict']} ({findings.signed(r['mean'])})"
+
+    moved = "; ".join(
+        f"({c}) {cmp}, {said('omniglot_greek-medium', (c, cmp))} at medium → "
+        f"{said('omniglot_greek-large', (c, cmp))} at large" for c, cmp in (UNTRAINED, PIXELS))
+    expected = ("Omniglot at two budgets, medium (3,200 pairs per network, the median over its "
+                f"networks) and large (12,800): 2 of 10 verdicts moved: {moved}. The other 8 did "
+                "not: holds at both for (C), (1) ×2, (2), (4); too close to call at both for "
+                "(0), (3) ×2.")
+    assert findings.budget_moves(table) == [expected]
+    paragraph = next(x for x in findings.markdown(table).splitlines()
+                     if x.startswith("**holds**"))
+    assert paragraph.endswith(expected)  # no left-out snapshot here: the last sentence
+    assert "+72.50) at large" in expected and "does not hold (-19.17)" in expected
+
+
+def test_budget_figure_draws_each_comparison_against_the_pairs_seen(two_budgets):
+    from dissim.report import figstyle
+
+    _, _, table = two_budgets
+    fig = findings.budget_figure(table)
+    assert figstyle.problems(fig) == []
+    lines = {line.get_gid(): line for ax in fig.axes for line in ax.get_lines()
+             if line.get_gid()}
+    spreads = {c.get_gid(): c for ax in fig.axes for c in ax.collections if c.get_gid()}
+    medium, large = _pairs_by_hand("medium")[0], _pairs_by_hand("large")[0]
+    rows = list(dict.fromkeys(zip(table["claim"], table["comparison"], strict=True)))
+    for claim, comparison in rows:
+        for dataset, snaps, xs in (("omniglot_greek", ("omniglot_greek-medium",
+                                                       "omniglot_greek-large"),
+                                    [medium, large]),
+                                   ("fsdd", ("fsdd-medium",), [medium])):
+            key = f"{dataset}|{claim}|{comparison}"
+            got = [table[(table["snapshot"] == s) & (table["claim"] == claim)
+                         & (table["comparison"] == comparison)].iloc[0] for s in snaps]
+            line = lines[f"budget|{key}"]
+            np.testing.assert_array_equal(line.get_xdata(), xs)
+            np.testing.assert_allclose(line.get_ydata(), [r["mean"] for r in got])
+            segments = spreads[f"spread|{key}"].get_segments()
+            np.testing.assert_allclose([s[:, 1] for s in segments],
+                                       [[min(r["diffs"]), max(r["diffs"])] for r in got])
+            np.testing.assert_allclose([s[:, 0] for s in segments], [[x, x] for x in xs])
+    assert len(lines) == 2 * len(rows)
+    # the paper's budget, in every panel
+    paper = [line for ax in fig.axes for line in ax.get_lines()
+             if list(line.get_xdata()) == [540000, 540000]]
+    assert len(paper) == len(rows) == len([ax for ax in fig.axes if ax.get_visible()])
+    assert all(ax.get_xscale() == "log" for ax in fig.axes)
+    caption = findings.budget_caption(table)
+    assert caption.startswith("**What it shows:**")
+    assert "medium 3,200 (1,600-6,400 over its networks); large 12,800 (6,400-25,600" in caption
+    assert "Omniglot, medium to large: 2 of 10 verdicts moved; FSDD at one budget" in caption
+    assert "540k pairs per network, 42 times the largest drawn" in caption
+
+
+def test_write_draws_and_links_the_budget_figure_only_while_two_budgets_exist(
+        tmp_path, two_budgets, monkeypatch):
+    base, loaded, _ = two_budgets
+    start, end = findings.MARKERS
+    for target in findings.TARGETS:
+        (tmp_path / target).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / target).write_text(f"{start}\nold\n{end}\n")
+    for name in ("omniglot_greek-medium", "omniglot_greek-large"):
+        shutil.copytree(base / name, tmp_path / "results_snapshots" / name)
+    real = findings.snapshots.load  # the copies read as the fixture read them, once
+    by_name = {p.name: s for p, s in loaded.items()}
+    monkeypatch.setattr(findings.snapshots, "load",
+                        lambda p: by_name.get(Path(p).name) or real(p))
+    budget = tmp_path / findings.BUDGET_FIGURE
+    assert budget in findings.write(tmp_path, check=True) and not budget.exists()
+    findings.write(tmp_path)
+    assert budget.read_bytes()[:4] == b"\x89PNG"
+    for target, links in findings.TARGETS.items():
+        assert ((tmp_path / target).parent / links["budget_figure"]).resolve() == \
+            budget.resolve()
+        text = findings.block((tmp_path / target).read_text())
+        assert f"]({links['budget_figure']})\n\n**What it shows:**" in text
+    assert findings.write(tmp_path, check=True) == []
+    # the large snapshot gone: no data set at two budgets, the figure and its link go
+    shutil.rmtree(tmp_path / "results_snapshots" / "omniglot_greek-large")
+    assert budget in findings.write(tmp_path, check=True)
+    findings.write(tmp_path)
+    assert not budget.exists()
+    assert "findings_budget" not in (tmp_path / "README.md").read_text()
+
+
+def test_with_one_budget_per_data_set_nothing_of_the_budget_axis_shows(today):
+    """Today's snapshots: each data set at medium, so the columns, block and figure are what
+    they were (the committed block test checks the bytes), and there is no budget figure."""
+    b = findings.budgets(today)
+    assert b["head"].tolist() == ["FSDD", "Omniglot", "ORL"]
+    assert b["pairs"].tolist() == [_pairs_by_hand("medium")[0]] * 3
+    assert findings.budget_figure(today) is None and findings.budget_figure_png(today) is None
+    assert findings.budget_moves(today) == [] and findings.budget_caption(today) == ""
+    for links in findings.TARGETS.values():
+        assert "findings_budget" not in findings.markdown(today, links)
+    assert not (ROOT / findings.BUDGET_FIGURE).exists()
