@@ -36,7 +36,7 @@ from dissim.errors import ConfigError, DissimWarning
 from dissim.fusion import RBFSVMs, svm_scores
 from dissim.images import as_images
 
-FAST = dict(profile="smoke", topologies=(8,))
+FAST = dict(profile="smoke", topologies=(8,), methods=("cross", "triplet"))  # not DEFAULTS: fixed
 TINY = dict(profile="smoke", topologies=(8,), methods=("cross",), spaces=("fully",))
 
 _FEATURES = "feeds a 2-D feature matrix as X; X must be images or paths (DataError)"

@@ -46,7 +46,8 @@ def done() -> dict:
     """Three folders, candidate A with both fusions, candidate B alone.
 
     faces: the plain SVM (80) is strongest; A's ensemble (50) is worse, A + frozen (78, the
-    same first 78 images) is level, A + fine-tuned (90, nested: b = 10, c = 0) beats it, B (60) is worse.
+    same first 78 images) is level, A + fine-tuned (90, nested: b = 10, c = 0) beats it, B (60)
+    is worse.
     symbols: B's pixels twin (70) is strongest; A (70, same images) and A + fine-tuned (68)
     level, B (95) beats.
     paintings: the frozen control (80) is strongest; A (40) and B (45) worse, A + frozen (80)
@@ -154,7 +155,8 @@ def test_tables_and_figure(done):
     fig = rule.figure(done)
     from dissim.report import figstyle
     assert figstyle.problems(fig) == []
-    assert "3 of 3" in rule.caption(done) and "paintings: frozen Lite0 + SVM (224 px)" in rule.caption(done)
+    cap = rule.caption(done)
+    assert "3 of 3" in cap and "paintings: frozen Lite0 + SVM (224 px)" in cap
 
 
 def test_usage_names_a_way_to_use_each_control():
@@ -163,3 +165,18 @@ def test_usage_names_a_way_to_use_each_control():
     assert "plain_svm()" in usage(PLAIN)
     assert 'encoder="untrained"' in usage(UNTRAINED)
     assert 'encoder="pixels"' in usage(f"{A}: pixels")
+
+
+def test_the_packages_default_is_what_the_rule_chose_on_the_committed_measurement():
+    """The default obeys the rule (book: Which default?): the committed five-folder measurement,
+    decided here, picks DEFAULTS; a change of either without the other fails."""
+    from dissim.pipeline.defaults import DEFAULTS
+
+    m = rule.load()
+    assert len(m["evaluations"]) >= 5
+    d = rule.decide(m["evaluations"])
+    assert d.default == DEFAULTS.label()
+    assert d.level_on[d.default] > len(d.folders) / 2
+    cheaper = [s for s in d.qualifying if d.cost[s] < d.cost[d.default]]
+    assert cheaper == []
+    assert rule.agreement(d).startswith("`dissim.pipeline.defaults.DEFAULTS` is this system")

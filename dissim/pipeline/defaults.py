@@ -5,13 +5,20 @@ evaluate`` all read :data:`DEFAULTS`; changing a default is one line here, and t
 table of defaults says what was measured to pick it (``benchmarks/defaults.py`` prints the
 accuracy per CPU-minute of candidate configurations and of the controls on real folders).
 
-Today's value is the paper's best Siamese ensemble, "Triplet+Cross" with FULLY+DEEPER (Section
-4, Table 2: the best average), on topology 1 (the MathWorks net), at the ``quick`` profile and
-the profile's own training sampler, trained in bfloat16 where the hardware computes it
-(``amp="auto"``: a CPU with AMX or AVX512-BF16, a GPU with bfloat16; float32 elsewhere).
+Today's value was measured, not assumed (book: Your own images, "Which default?"): on five
+real folders of different kinds (faces, handwritten symbols, paintings, spectrograms, blood
+cells), two of five stratified folds each, the candidates were the paper's best Siamese ensemble
+at ``quick`` scale (topology 1, Cross + Triplet, FULLY + DEEPER) and topology 6 Triplet with
+the ``medium`` profile's training, each alone and fused with a frozen and a fine-tuned CNN. The
+rule: the cheapest system at least level with each folder's strongest control (McNemar's exact
+test) on most folders. **Topology 6 Triplet, FULLY + DEEPER, ``medium``** was level on 4 of 5
+at the least CPU (:mod:`dissim.report.default_rule`); the same fused with the frozen CNN
+(``cnn_fusion="frozen"``) was level on all five at about a quarter more CPU. The arithmetic is
+bfloat16 where the hardware computes it (``amp="auto"``: a CPU with AMX or AVX512-BF16, a GPU
+with bfloat16; float32 elsewhere).
 
 >>> DEFAULTS.methods
-('cross', 'triplet')
+('triplet',)
 >>> DEFAULTS.with_(topologies=(6,)).topologies
 (6,)
 """
@@ -45,10 +52,10 @@ class Defaults:
         hardware, and in float32 elsewhere; ``"bf16"`` always; None float32.
     """
 
-    topologies: tuple[int, ...] = (1,)
-    methods: tuple[str, ...] = ("cross", "triplet")
+    topologies: tuple[int, ...] = (6,)
+    methods: tuple[str, ...] = ("triplet",)
     spaces: tuple[str, ...] = ("fully", "deeper")
-    profile: str = "quick"
+    profile: str = "medium"
     sampler: str | None = None
     amp: str | None = "auto"
 

@@ -64,7 +64,7 @@ REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO / "notebooks"
 OUT_DIR = REPO / "book" / "results"
 PER_DATASET = ("training_health", "table1", "table2", "table3", "table4", "assumptions")
-GLOBAL = ("figure4", "performance", "payoff")
+GLOBAL = ("figure4", "performance", "payoff", "defaults")
 #: Run once per result snapshot (``results_snapshots/<name>/``) into
 #: ``book/results/snapshots/<name>/``: the "Results on real images" part, read from the
 #: committed snapshot (no data set, no training).

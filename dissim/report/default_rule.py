@@ -33,7 +33,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
 
+from dissim.pipeline.defaults import DEFAULTS
+from dissim.report import figstyle, typeset
 from dissim.report.evaluation import ENSEMBLE, PIXELS, UNTRAINED, usage
 from dissim.report.paired import FAILS, HOLDS, compare
 
@@ -234,6 +237,18 @@ def decide(done: Mapping[str, Mapping[str, dict]]) -> Decision:
     return Decision(tuple(st), folders, qualifying, default, cost, level_on)
 
 
+def agreement(decision: Decision) -> str:
+    """Whether the package's defaults (:data:`dissim.pipeline.defaults.DEFAULTS`) are the
+    system the rule chose, in one sentence (the page says it; a test asserts it for the
+    committed measurement)."""
+    mine = DEFAULTS.label()
+    if decision.default == mine:
+        return (f"`dissim.pipeline.defaults.DEFAULTS` is this system ({mine}): "
+                f"`DissimilarityClassifier()`, `dissim fit` and `dissim evaluate` use it.")
+    return (f"`dissim.pipeline.defaults.DEFAULTS` ({mine}) is not the system the rule chose "
+            f"({decision.default or 'none'}).")
+
+
 def preferred_controls(done: Mapping[str, Mapping[str, dict]]) -> dict[str, str]:
     """``{folder: the name of its strongest control}``."""
     return {folder: strongest(folder, evs).name for folder, evs in done.items()}
@@ -287,8 +302,6 @@ def table(done: Mapping[str, Mapping[str, dict]], titles: Mapping[str, str] | No
     """The measured table, set long (:func:`dissim.report.typeset.table`): one row group per
     folder, its systems then its controls, accuracy (%), CPU seconds and each system's
     standing against the folder's strongest control; the best accuracy of a folder in bold."""
-    from dissim.report import typeset
-
     df = frame(done, titles)
     standing = []
     for r in df.to_dict("records"):
@@ -298,7 +311,8 @@ def table(done: Mapping[str, Mapping[str, dict]], titles: Mapping[str, str] | No
         p = "p < 0.001" if r["p"] < 1e-3 else f"p {r['p']:.2g}"
         standing.append(f"{r['standing']} ({r['difference (points)']:+.1f}, {p})")
     view = pd.DataFrame({"folder": df["folder"], "system or control": df["row"].map(_short),
-                         "accuracy (%)": df["accuracy (%)"], "CPU s": df["CPU s"].round(),
+                         "accuracy (%)": df["accuracy (%)"],
+                         "CPU s": [f"{v:.0f}" for v in df["CPU s"]],
                          "against the strongest control": standing})
     best = typeset.best_rows(view["accuracy (%)"].tolist(), within=view["folder"].tolist())
     return typeset.table(
@@ -314,19 +328,16 @@ def table(done: Mapping[str, Mapping[str, dict]], titles: Mapping[str, str] | No
 def qualifying(decision: Decision):
     """Per system, where it is at least level with the strongest control, its mean CPU seconds
     per folder, and whether it qualifies and is the default (typeset)."""
-    from dissim.report import typeset
-
     df = verdict_table(decision)
     df["system"] = df["system"].map(_short)
-    return typeset.table(df, stub="system", numbers=["CPU s per folder"], decimals=0,
+    df["CPU s per folder"] = [f"{v:.0f}" for v in df["CPU s per folder"]]
+    return typeset.table(df, stub="system", numbers=["CPU s per folder"],
                          notes=["Qualifies: at least level with the strongest control on "
                                 "most folders. The default: the cheapest that qualifies."])
 
 
 def prefer(done: Mapping[str, Mapping[str, dict]], titles: Mapping[str, str] | None = None):
     """Per folder, the strongest control, its accuracy and how to use it (typeset)."""
-    from dissim.report import typeset
-
     titles = dict(titles or {})
     rows = []
     for folder, evs in done.items():
@@ -341,10 +352,6 @@ def figure(done: Mapping[str, Mapping[str, dict]], titles: Mapping[str, str] | N
     images), one line of the figure per folder, one marker per system: filled where it is at
     least level (McNemar), hollow where it is worse. The strongest control is named under each
     folder's name."""
-    from matplotlib.lines import Line2D
-
-    from dissim.report import figstyle
-
     titles = dict(titles or {})
     st = standings(done)
     folders = list(done)
@@ -386,8 +393,6 @@ def caption(done: Mapping[str, Mapping[str, dict]],
             titles: Mapping[str, str] | None = None) -> str:
     """The figure's caption, computed: how many systems are at least level where, and the
     decision."""
-    from dissim.report import figstyle
-
     d = decide(done)
     titles = dict(titles or {})
     prefer = preferred_controls(done)
@@ -413,7 +418,7 @@ def verdict_table(decision: Decision, titles: Mapping[str, str] | None = None
     return pd.DataFrame(rows)
 
 
-__all__ = ["COMMITTED", "Control", "Decision", "Standing", "caption", "compact", "controls",
-           "decide", "figure", "frame", "load", "preferred_controls", "prefer", "provenance",
-           "qualifying", "table",
-           "standings", "strongest", "systems", "usage", "verdict_table", "wide"]
+__all__ = ["COMMITTED", "Control", "Decision", "Standing", "agreement", "caption", "compact",
+           "controls", "decide", "figure", "frame", "load", "prefer", "preferred_controls",
+           "provenance", "qualifying", "standings", "strongest", "systems", "table", "usage",
+           "verdict_table", "wide"]
