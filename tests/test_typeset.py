@@ -328,7 +328,8 @@ def test_every_page_folds_its_code_and_opens_with_its_provenance():
         title = nb.cells[0].source.strip().split("\n\n")
         assert title[-2].splitlines()[-1].startswith("# ") and len(title) == 2, path.name
         # views.provenance, or a page's own (default_rule.provenance: a committed measurement)
-        prov = [i for i, c in enumerate(nb.cells) if ".provenance(" in c.source]
+        prov = [i for i, c in enumerate(nb.cells)
+                if "views.provenance(" in c.source or "default_rule.provenance(" in c.source]
         assert len(prov) == 1, path.name
         between = [c for c in nb.cells[1:prov[0]] if c.cell_type == "markdown"]
         assert not between, path.name  # nothing shown between the title and the provenance
