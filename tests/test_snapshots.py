@@ -912,3 +912,18 @@ def test_the_tolerance_of_the_recomputed_snapshot_test():
     with pytest.raises(AssertionError):
         assert_same_decisions(np.array([[0.5, 1.0, -1.0]]), row)
     assert_same_decisions(np.array([[1.0, 1.0 + 1e-4, -1.0]]), np.array([[1.0, 1.0, -1.0]]))
+
+
+def test_select_by_folder_takes_a_switched_profile_name(tmp_path):
+    """``large`` trains as ``large+bf16+nhwc`` where the CPU computes bfloat16: exporting it
+    from a folder (``--root``) reads the base profile's image cap, not 'unknown profile'."""
+    from PIL import Image
+
+    for c in ("a", "b"):
+        (tmp_path / "data" / c).mkdir(parents=True)
+        for i in range(3):
+            Image.new("L", (8, 8), 40 * i).save(tmp_path / "data" / c / f"{i}.png")
+    with pytest.raises(ConfigError, match="no entry of data set 'folder', profile "
+                                          "'large\\+bf16\\+nhwc'"):
+        snapshots.select(ResultsStore(tmp_path / "store"), "folder", "large+bf16+nhwc",
+                         root=str(tmp_path / "data"))

@@ -156,8 +156,8 @@ def select(store: ResultsStore, dataset: str, profile: str, *, root: str | None 
         if not current_settings(m, profile):
             continue
         picked.append(r)
-    if root is not None:
-        prof = get_profile(profile)
+    if root is not None:  # a switched profile (large+bf16+nhwc) caps images as its base does
+        prof = get_profile(profile.split("+")[0])
         fp = dataset_fingerprint(dataset, root, prof.max_per_class, seed)
         picked = [r for r in picked if r.meta["data"]["fingerprint"] == fp]
     prints = sorted({r.meta["data"]["fingerprint"] for r in picked})
