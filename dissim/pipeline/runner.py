@@ -144,10 +144,11 @@ PIXEL_TOPOLOGY = 1
 def controls_of(members: Iterable[Member]) -> list[Member]:
     """The controls of a grid (book: Training health), on its folds and k values: the untrained
     network in the Cross configuration of each topology of ``members`` (FULLY and DEEPER), and
-    the pixels (no network) at :data:`PIXEL_TOPOLOGY`'s input side."""
-    cross = [m for m in members if m.encoder == "trained" and m.method == "cross"]
-    if not cross:
-        return []
+    the pixels (no network) at :data:`PIXEL_TOPOLOGY`'s input side. A grid of any method has
+    them (a Triplet-only grid the same ones as a Cross grid of its topologies), so a grid split
+    by method over two commands gets its controls from either."""
+    cross = {replace(m, loss="cross", optimizer="adam"): None
+             for m in members if m.encoder == "trained"}
     pixels = {replace(m, encoder="pixels", topology=PIXEL_TOPOLOGY): None for m in cross}
     return [replace(m, encoder="untrained") for m in cross] + list(pixels)
 
