@@ -384,3 +384,25 @@ def test_a_page_is_readable_by_the_group_as_a_new_file_would_be(tmp_path, monkey
     finally:
         os.umask(old)
     assert (out / "textures" / "table1.ipynb").stat().st_mode & 0o777 == 0o640
+
+
+def test_results_export_keeps_only_the_folds_asked(tmp_path, capsys):
+    """``--folds`` writes a snapshot of the finished folds of a grid still running on others:
+    exactly the entries of those folds, and a fold the store does not hold is one line."""
+    from dissim.pipeline.store import ResultsStore
+
+    store = tmp_path / "store"
+    snapshots.import_(COMMITTED, ResultsStore(str(store)))
+    whole = snapshots.load(COMMITTED)
+    assert whole.provenance()["folds"] == [0, 1]
+    argv = ["results", "export", "--results", str(store), "--dataset", "textures",
+            "--profile", "smoke"]
+    assert main([*argv, "--folds", "1", "--out", str(tmp_path / "one")]) == 0
+    one = snapshots.load(tmp_path / "one")
+    assert one.provenance()["folds"] == [1]
+    assert sorted(r.key for r in one.entries()) == sorted(
+        r.key for r in whole.entries() if snapshots.member_of(r.meta).fold == 1)
+    message = fails_once(main([*argv, "--folds", "3", "--out", str(tmp_path / "none")]),
+                         capsys.readouterr().err)
+    assert message.startswith("--folds 3: no stored entry of textures [smoke]")
+    assert not (tmp_path / "none").exists()

@@ -2,7 +2,7 @@
 (:mod:`dissim.pipeline.snapshots`) on the command line.
 
     dissim results export --dataset folder --root DIR --profile medium \\
-        --out results_snapshots/wikiart-medium
+        --out results_snapshots/wikiart-medium [--folds 0-1]
     dissim results import results_snapshots/wikiart-medium [--results DIR]
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dissim.cli.lists import names
+from dissim.cli.lists import ints, names
 from dissim.data import DEFAULT_DATASET
-from dissim.errors import warn
+from dissim.errors import ConfigError, warn
 from dissim.pipeline import snapshots, validate
 from dissim.pipeline.experiment import INPUTS
 from dissim.pipeline.store import DEFAULT_RESULTS, ResultsStore, check_key
@@ -34,6 +34,9 @@ def add_parsers(rs) -> None:
     ex.add_argument("--seed", type=int, default=0)
     ex.add_argument("--inputs", default="orig", type=names(INPUTS), metavar="LIST",
                     help=f"{','.join(INPUTS)} (default orig)")
+    ex.add_argument("--folds", default=None, type=ints(), metavar="LIST",
+                    help="keep only these folds, e.g. 0-1 (default: every stored fold): "
+                    "a snapshot of the folds a grid has finished while it runs on")
     ex.add_argument("--results", default=DEFAULT_RESULTS, help="results store folder")
     ex.add_argument("--describe", default=None, help="one paragraph shown on the snapshot's "
                     "book pages: what the data are, their source, the command that computed "
@@ -54,6 +57,12 @@ def _cmd_export(args) -> int:
     picked = snapshots.select(ResultsStore(args.results), dataset, args.profile,
                               root=args.root, seed=args.seed,
                               inputs=args.inputs)
+    if args.folds is not None:
+        picked = [r for r in picked if snapshots.member_of(r.meta).fold in set(args.folds)]
+        if not picked:
+            raise ConfigError(f"--folds {','.join(map(str, args.folds))}: no stored entry of "
+                              f"{dataset} [{args.profile}] is on these folds; pass folds the "
+                              "store holds (dissim results ls)")
     index, warning = printed.export(picked, args.out, dataset=dataset, profile=args.profile,
                                     description=args.describe)
     if warning:
