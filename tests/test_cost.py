@@ -164,3 +164,22 @@ def test_summary_table_and_caption(snap):
     assert "textures-smoke" in text and "core-years" in text and text.count(".") >= 1
     with pytest.raises(ValueError, match="budget"):
         cost.projection(snap, "huge")
+
+
+def test_a_large_snapshot_is_priced_at_large_as_measured(snap):
+    """A snapshot computed at ``large`` (here the smoke one relabelled ``large+bf16+nhwc``) is
+    not projected to four times its own iterations: its large budget is its own, and the paper
+    budget is scaled from the pairs it saw."""
+    from dataclasses import replace
+
+    as_large = {replace(m, profile=m.profile.with_(name="large+bf16+nhwc")): r
+                for m, r in snap.results.items()}
+    large = replace(snap, profile="large+bf16+nhwc", results=as_large)
+    p = cost.projection(large, "large", gpu=NO_GPU)
+    assert p.loc[p["training"], "factor"].tolist() == pytest.approx([1.0] * 3)
+    assert set(p.loc[p["training"], "note"]) == {"as measured (its own budget)"}
+    assert p["core_hours"].sum() == pytest.approx(cost.projection(snap, "own",
+                                                                  gpu=NO_GPU)["core_hours"].sum())
+    paper = cost.projection(large, "paper", gpu=NO_GPU)
+    assert paper["core_hours"].sum() == pytest.approx(
+        cost.projection(snap, "paper", gpu=NO_GPU)["core_hours"].sum())

@@ -171,7 +171,9 @@ def networks(snapshot: snapshots.Snapshot) -> pd.DataFrame:
                "device": str(train.get("device") or "")}
         if part.startswith("training"):
             pairs, images = _per_iteration(prof, m0.topology, m0.method)
-            longer = _trained_longer(prof, "large", LARGE_FACTOR)
+            # the large budget of a large snapshot is its own (large+bf16+nhwc included)
+            longer = prof if prof.name.split("+")[0] == "large" else \
+                _trained_longer(prof, "large", LARGE_FACTOR)
             paper = get_profile("paper")
             row.update(
                 pairs=row["attempts"] * row["iterations"] * pairs,
@@ -343,7 +345,8 @@ def projection(snapshot: snapshots.Snapshot, budget: str, *,
                        core_hours=float((d["train_seconds"] * pairs * pixels).sum())
                        * threads / 3600,
                        note={"own": "as measured",
-                             "large": f"x {LARGE_FACTOR} pairs per network",
+                             "large": f"x {LARGE_FACTOR} pairs per network"
+                             if float(pairs.max()) != 1.0 else "as measured (its own budget)",
                              "paper": f"x pairs ({PAPER_PAIRS:,} per network) x pixels "
                                       "(224^2 / side^2)"}[budget])
             out["gpu_hours"], out["gpu_note"] = _gpu_hours(budget, d, speeds, source)
