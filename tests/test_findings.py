@@ -456,6 +456,27 @@ def test_the_moved_verdicts_are_said_in_one_sentence(two_budgets):
     assert "+72.50) at large" in expected and "does not hold (-19.17)" in expected
 
 
+def test_a_larger_budget_on_fewer_folds_is_said_with_the_same_folds_difference(two_budgets):
+    """A large grid still running (here the copy's fold 0 only): the sentence names both fold
+    sets, warns that fewer images make a verdict harder to reach, and gives each moved
+    comparison the medium mean on the folds both hold, from its per-fold differences."""
+    _, _, table = two_budgets
+    large = table["snapshot"] == "omniglot_greek-large"
+    table = table.copy()
+    table.loc[large, "folds"] = pd.Series([(0,)] * int(large.sum()), index=table[large].index)
+    cell = {(r["snapshot"], r["claim"], r["comparison"]): r for _, r in table.iterrows()}
+    (text,) = findings.budget_moves(table)
+    assert text.startswith("Omniglot at two budgets, medium (3,200 pairs per network, the "
+                           "median over its networks) and large (12,800), medium on folds 0-4 "
+                           "and large on fold 0 (a grid still running: with fewer test images "
+                           "a verdict is harder to reach")
+    for row in (UNTRAINED, PIXELS):
+        a = cell[("omniglot_greek-medium", *row)]
+        assert len(a["diffs"]) == 5 and a["folds"] == (0, 1, 2, 3, 4)
+        assert (f"({row[0]}) {row[1]}, {a['verdict']} ({findings.signed(a['mean'])}; "
+                f"{findings.signed(a['diffs'][0])} on fold 0) at medium → ") in text
+
+
 def test_budget_figure_draws_each_comparison_against_the_pairs_seen(two_budgets):
     from dissim.report import figstyle
 
@@ -527,13 +548,13 @@ def test_write_draws_and_links_the_budget_figure_only_while_two_budgets_exist(
 
 
 def test_with_one_budget_per_data_set_nothing_of_the_budget_axis_shows(today):
-    """Today's snapshots: each data set at medium, so the columns, block and figure are what
-    they were (the committed block test checks the bytes), and there is no budget figure."""
-    b = findings.budgets(today)
+    """Today's medium snapshots alone (each data set at one budget): the columns, block and
+    figure are what they were, and there is no budget figure."""
+    medium = today[today["profile"] == "medium"]
+    b = findings.budgets(medium)
     assert b["head"].tolist() == ["FSDD", "Omniglot", "ORL"]
     assert b["pairs"].tolist() == [_pairs_by_hand("medium")[0]] * 3
-    assert findings.budget_figure(today) is None and findings.budget_figure_png(today) is None
-    assert findings.budget_moves(today) == [] and findings.budget_caption(today) == ""
+    assert findings.budget_figure(medium) is None and findings.budget_figure_png(medium) is None
+    assert findings.budget_moves(medium) == [] and findings.budget_caption(medium) == ""
     for links in findings.TARGETS.values():
-        assert "findings_budget" not in findings.markdown(today, links)
-    assert not (ROOT / findings.BUDGET_FIGURE).exists()
+        assert "findings_budget" not in findings.markdown(medium, links)

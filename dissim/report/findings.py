@@ -620,12 +620,29 @@ def _times(claims: Sequence[str]) -> str:
     return ", ".join(f"({c})" + (f" ×{k}" if k > 1 else "") for c, k in n.items())
 
 
+def _on_folds(row: pd.Series, folds: Sequence[int]) -> float | None:
+    """A comparison's mean difference over ``folds`` only (its per-fold ``diffs`` follow the
+    snapshot's ``folds``); None where they cannot be matched."""
+    diffs, own = tuple(row["diffs"]), tuple(row["folds"])
+    if len(diffs) != len(own):
+        return None
+    kept = [d for f, d in zip(own, diffs, strict=True) if f in set(folds)]
+    return float(np.mean(kept)) if kept else None
+
+
+def _folds_said(folds: Sequence[int]) -> str:
+    return f"fold {folds[0]}" if len(folds) == 1 else f"folds {_ranges(folds)}"
+
+
 def budget_moves(table: pd.DataFrame) -> list[str]:
     """For each data set with snapshots at two budgets (each two neighbouring budgets, where
     it has more), in words: the budgets and their pairs seen per network (the median over
     the snapshot's trained networks, :func:`network_pairs`); which comparisons changed
     verdict from the smaller budget to the larger, with the mean difference at each; and
     which kept theirs, by verdict. A comparison missing from either snapshot is left out.
+    Where the two snapshots hold different folds (a grid still running), the sentence says
+    so, each moved comparison also gets the smaller budget's mean difference on the folds
+    both hold, and a warning that fewer test images make a verdict harder to reach.
     Empty where no data set has two budgets."""
     if not _several_budgets(table):
         return []
@@ -637,20 +654,34 @@ def budget_moves(table: pd.DataFrame) -> list[str]:
         for (_, lo), (_, hi) in zip(d.iloc[:-1].iterrows(), d.iloc[1:].iterrows(),
                                     strict=True):
             moved, kept = [], {}
+            folds = {x: tuple(table.loc[table["snapshot"] == r["snapshot"], "folds"].iloc[0])
+                     for x, r in (("lo", lo), ("hi", hi))}
+            common = sorted(set(folds["lo"]) & set(folds["hi"]))
+            uneven = folds["lo"] != folds["hi"]
             for claim, comparison in rows:
                 a = cell.get((lo["snapshot"], claim, comparison))
                 z = cell.get((hi["snapshot"], claim, comparison))
                 if a is None or z is None:
                     continue
                 if a["verdict"] != z["verdict"]:
-                    moved.append(f"({claim}) {comparison}, {_said(a)} at {lo['label']} → "
+                    same = _on_folds(a, common) if uneven and common else None
+                    said = _said(a) if same is None or a["verdict"] == UNTESTED else (
+                        f"{a['verdict']} ({signed(a['mean'])}; {signed(same)} on "
+                        f"{_folds_said(common)})")
+                    moved.append(f"({claim}) {comparison}, {said} at {lo['label']} → "
                                  f"{_said(z)} at {hi['label']}")
                 else:
                     kept.setdefault(a["verdict"], []).append(claim)
             n = len(moved) + sum(map(len, kept.values()))
             head = (f"{lo['short']} at two budgets, {lo['label']} ({_pairs(lo['pairs'])} pairs "
                     f"per network, the median over its networks) and {hi['label']} "
-                    f"({_pairs(hi['pairs'])}): ")
+                    f"({_pairs(hi['pairs'])})")
+            if uneven:
+                head += (f", {lo['label']} on {_folds_said(folds['lo'])} and {hi['label']} on "
+                         f"{_folds_said(folds['hi'])} (a grid still running: with fewer test "
+                         "images a verdict is harder to reach, so a verdict that becomes too "
+                         "close to call may lack images rather than training)")
+            head += ": "
             same = "; ".join(f"{v} at both for {_times(kept[v])}" for v in MARKS if v in kept)
             if not moved:
                 out.append(f"{head}" + (f"none of its {n} verdicts moved" if n > 1 else
