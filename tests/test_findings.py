@@ -558,3 +558,17 @@ def test_with_one_budget_per_data_set_nothing_of_the_budget_axis_shows(today):
     assert findings.budget_moves(medium) == [] and findings.budget_caption(medium) == ""
     for links in findings.TARGETS.values():
         assert "findings_budget" not in findings.markdown(medium, links)
+
+
+def test_the_committed_omniglot_is_at_two_budgets(today):
+    """The committed evidence: Omniglot at medium and at large (bfloat16 where the CPU
+    computes it), side by side, with the budget figure written beside the block's."""
+    b = findings.budgets(today)
+    assert b["head"].tolist() == ["FSDD", "Omniglot medium", "Omniglot large", "ORL"]
+    assert b["pairs"].tolist() == [_pairs_by_hand("medium")[0]] * 2 + [
+        _pairs_by_hand("large")[0], _pairs_by_hand("medium")[0]]
+    assert set(today.loc[today["snapshot"] == "omniglot_greek-large", "profile"]) == {
+        "large+bf16+nhwc"}
+    (moves,) = findings.budget_moves(today)
+    assert moves.startswith("Omniglot at two budgets, medium (3,200 pairs")
+    assert (ROOT / findings.BUDGET_FIGURE).read_bytes()[:4] == b"\x89PNG"
