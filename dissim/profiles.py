@@ -276,6 +276,16 @@ def with_switches(profile: str | Profile, *, amp: str | None = None, tf32: bool 
                       tf32=tf32 or prof.tf32, channels_last=channels_last or prof.channels_last)
 
 
+def base_name(name: str | Profile) -> str:
+    """The registered profile a (possibly switched) profile name was made from: the inverse of
+    :func:`with_switches`' naming.
+
+    >>> base_name("large+bf16+nhwc"), base_name("medium")
+    ('large', 'medium')
+    """
+    return (name.name if isinstance(name, Profile) else str(name)).split("+")[0]
+
+
 #: The training arithmetic ``dissim grid`` uses for a profile when ``--amp`` is not given:
 #: ``large`` trains under bfloat16 where the hardware computes it (book: Reproducing at scale);
 #: the others in float32, the arithmetic their stored results' keys name.

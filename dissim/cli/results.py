@@ -58,7 +58,8 @@ def _cmd_export(args) -> int:
                               root=args.root, seed=args.seed,
                               inputs=args.inputs)
     if args.folds is not None:
-        picked = [r for r in picked if snapshots.member_of(r.meta).fold in set(args.folds)]
+        keep = set(args.folds)
+        picked = [r for r in picked if snapshots.member_of(r.meta).fold in keep]
         if not picked:
             raise ConfigError(f"--folds {','.join(map(str, args.folds))}: no stored entry of "
                               f"{dataset} [{args.profile}] is on these folds; pass folds the "

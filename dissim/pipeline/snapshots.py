@@ -44,7 +44,7 @@ from dissim.pipeline.experiment import (
     dataset_fingerprint,
 )
 from dissim.pipeline.store import Result, ResultsStore, _digest
-from dissim.profiles import PROFILES, Profile, settings_for
+from dissim.profiles import PROFILES, Profile, base_name, settings_for
 from dissim.profiles import get as get_profile
 
 __all__ = ["SCHEMA", "SNAPSHOT_DIR", "Snapshot", "by_member", "current_settings", "export",
@@ -157,7 +157,7 @@ def select(store: ResultsStore, dataset: str, profile: str, *, root: str | None 
             continue
         picked.append(r)
     if root is not None:  # a switched profile (large+bf16+nhwc) caps images as its base does
-        prof = get_profile(profile.split("+")[0])
+        prof = get_profile(base_name(profile))
         fp = dataset_fingerprint(dataset, root, prof.max_per_class, seed)
         picked = [r for r in picked if r.meta["data"]["fingerprint"] == fp]
     prints = sorted({r.meta["data"]["fingerprint"] for r in picked})

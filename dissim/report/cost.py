@@ -42,7 +42,7 @@ import pandas as pd
 from dissim.pipeline import snapshots
 from dissim.pipeline.member import METHODS, input_size
 from dissim.pipeline.spec import group_units
-from dissim.profiles import Profile, _trained_longer, settings_for
+from dissim.profiles import Profile, _trained_longer, base_name, settings_for
 from dissim.profiles import get as get_profile
 from dissim.report import figstyle, typeset
 from dissim.report.benchmark import GPU_RESULTS, load_gpu_results
@@ -172,7 +172,7 @@ def networks(snapshot: snapshots.Snapshot) -> pd.DataFrame:
         if part.startswith("training"):
             pairs, images = _per_iteration(prof, m0.topology, m0.method)
             # the large budget of a large snapshot is its own (large+bf16+nhwc included)
-            longer = prof if prof.name.split("+")[0] == "large" else \
+            longer = prof if base_name(prof) == "large" else \
                 _trained_longer(prof, "large", LARGE_FACTOR)
             paper = get_profile("paper")
             row.update(

@@ -41,7 +41,7 @@ from matplotlib.transforms import ScaledTranslation
 from dissim import atomic
 from dissim.pipeline import snapshots
 from dissim.pipeline.spec import group_units
-from dissim.profiles import _GPU_SWITCHES
+from dissim.profiles import _GPU_SWITCHES, base_name
 from dissim.profiles import get as get_profile
 from dissim.report import cost
 from dissim.report.claims import UNTESTED, evidence, signed
@@ -82,7 +82,7 @@ NOT_EVIDENCE = ("smoke", "quick")
 def evidence_snapshots(root: str | Path = REPO / snapshots.SNAPSHOT_DIR) -> list[Path]:
     """The snapshot folders under ``root`` whose profile is evidence (not smoke or quick)."""
     return [p for p in snapshots.list_snapshots(root)
-            if snapshots.load(p).profile.split("+")[0] not in NOT_EVIDENCE]
+            if base_name(snapshots.load(p).profile) not in NOT_EVIDENCE]
 
 
 def summary_table(snapshot_dirs: Iterable[str | Path]) -> pd.DataFrame:
@@ -186,7 +186,7 @@ def holdings(snapshot_dirs: Iterable[str | Path]) -> pd.DataFrame:
     for path in snapshot_dirs:
         snap = snapshots.load(path)
         prov = snap.provenance()
-        base = snap.profile.split("+")[0]
+        base = base_name(snap.profile)
         n = _protocol_folds(snap)
         folds, methods = prov["folds"], prov["methods"]
         current = all(snapshots.current_settings(_without_switches(r.meta), base)
@@ -252,7 +252,7 @@ def _stem(snapshot: str, profile: str) -> str:
     """``omniglot_greek-medium`` -> ``omniglot_greek``: the snapshot's name without its
     profile suffix, the profile's name (``large+bf16+nhwc``) or its base (``large``); the
     data set a snapshot is of."""
-    for suffix in (profile, profile.split("+")[0]):
+    for suffix in (profile, base_name(profile)):
         if snapshot.endswith(f"-{suffix}"):
             return snapshot[:-len(suffix) - 1]
     return snapshot
@@ -284,7 +284,7 @@ def budgets(table: pd.DataFrame) -> pd.DataFrame:
                     else float("nan"))
         pairs = float(r["pairs"]) if pd.notna(r.get("pairs")) else fallback
         rows.append({"snapshot": r["snapshot"], "dataset": _stem(r["snapshot"], r["profile"]),
-                     "profile": r["profile"], "budget": r["profile"].split("+")[0],
+                     "profile": r["profile"], "budget": base_name(r["profile"]),
                      "pairs": pairs,
                      "pairs_min": float(r["pairs_min"]) if pd.notna(r.get("pairs_min"))
                      else pairs,

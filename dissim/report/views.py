@@ -18,6 +18,7 @@ from matplotlib.ticker import FuncFormatter
 
 from dissim import paper
 from dissim.pipeline.compute import environment
+from dissim.profiles import base_name
 from dissim.report import typeset
 from dissim.report.figstyle import (
     caption,
@@ -947,7 +948,7 @@ def snapshot_note(prov: dict) -> str:
         f"- **code:** commit {listing(prov['commits'], short=True)}"
         + ("\n\n**Not evidence:** the `smoke` and `quick` profiles train for seconds on small "
            "inputs; these numbers test the machinery, not the paper's claims."
-           if str(prov["profile"]).split("+")[0] in ("smoke", "quick") else "")
+           if base_name(prov["profile"]) in ("smoke", "quick") else "")
     )
 
 
