@@ -45,7 +45,7 @@ from dissim.report.payoff import table
 from dissim.sampling import SAMPLERS, images_per_iteration
 from dissim.spaces import NetworkEncoder, PixelEncoder
 from dissim.topologies import min_input_size
-from dissim.train import TrainConfig, TrainLog, train_siamese
+from dissim.train import TrainConfig, TrainLog, resolve_amp, train_siamese
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -71,6 +71,11 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--max-per-class", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--amp", choices=("auto", "bf16", "none"), default="none",
+                   help="training arithmetic: none (float32, as the committed fold-0 rows), "
+                        "auto (bfloat16 autocast with channels-last where the CPU computes "
+                        "bfloat16 in hardware, AMX or AVX512-BF16, else float32) or bf16; "
+                        "each row records its arithmetic, the spaces are built in float32")
     p.add_argument("--json", default=None, help="write (and resume from) the rows of this file")
     return p.parse_args(argv)
 
@@ -86,6 +91,17 @@ def _accuracies(encoder_net, encoder, x_tr, y_tr, x_te, y_te, k, n_classes, seed
     f, d = fitted.scores(x_te)
     return {"F": accuracy(f, y_te), "D": accuracy(d, y_te),
             "F+D": accuracy(average([f, d]), y_te)}
+
+
+def arithmetic(amp: str | None, channels_last: bool) -> str:
+    """How a row's network was trained: ``float32``, ``bf16`` or ``bf16+nhwc`` (channels-last),
+    the suffixes of a switched profile's name (:func:`dissim.profiles.with_switches`). Rows
+    written before the field was recorded trained in float32. The arithmetic is not in the
+    resume key: bfloat16 and float32 give the same accuracies within the fold spread (book:
+    Reproducing at scale, "Is the arithmetic a variable?")."""
+    if not amp:
+        return "float32"
+    return amp + ("+nhwc" if channels_last else "")
 
 
 def _key(row: dict) -> tuple:
@@ -111,6 +127,8 @@ def run(args: argparse.Namespace, done: list[dict], save) -> list[dict]:
     tr, te = folds(ds, seed=args.seed)[args.fold]
     y_tr, y_te, n_classes = ds.labels[tr], ds.labels[te], len(ds.classes)
     checkpoints = sorted({int(c) for c in args.checkpoints.split(",")})
+    amp = resolve_amp(None if args.amp == "none" else args.amp, "cpu")
+    channels_last = args.amp == "auto" and amp is not None
     rows = list(done)
     have = {_key(r) for r in rows}
     inputs: dict[int, np.ndarray] = {}
@@ -150,7 +168,7 @@ def run(args: argparse.Namespace, done: list[dict], save) -> list[dict]:
         x = x_of(size)
         cfg = TrainConfig(topology=t, loss=loss, optimizer=optimizer, iterations=max(checkpoints),
                           batch_size=args.pairs, lr=lr, seed=args.seed, max_retries=0,
-                          sampler=sampler, eval_pairs=64)
+                          sampler=sampler, eval_pairs=64, amp=amp, channels_last=channels_last)
         per_iteration = images_per_iteration(args.pairs, loss)
         clock = {"start": time.perf_counter(), "aside": 0.0}
 
@@ -158,7 +176,8 @@ def run(args: argparse.Namespace, done: list[dict], save) -> list[dict]:
                      clock=clock) -> None:
             t0 = time.perf_counter()
             row = {**base, "iterations": done_its, "images": done_its * per_iteration,
-                   "train_seconds": t0 - clock["start"] - clock["aside"]}
+                   "train_seconds": t0 - clock["start"] - clock["aside"],
+                   "arithmetic": arithmetic(amp, channels_last)}
             if _key(row) not in have:
                 frozen = copy.deepcopy(net).eval()
                 row.update(_accuracies(frozen, NetworkEncoder, x[tr], y_tr, x[te], y_te,

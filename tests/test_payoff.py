@@ -243,3 +243,49 @@ def test_the_benchmarks_resume_key_separates_folds():
     fold1 = {key(r) for r in payoff.load([p for p in files if p.parent.name == "folds"])}
     assert fold1 and not fold0 & fold1
     assert {k[:1] + k[2:] for k in fold0} & {k[:1] + k[2:] for k in fold1}  # they did without
+
+
+def _arith_rows(how_by_fold):
+    rows = []
+    for fold, how in how_by_fold.items():
+        for row in _fold_rows({fold: FOLDS[fold]}):
+            rows.append({**row, "arithmetic": how} if how and row["kind"] == "network" else row)
+    return rows
+
+
+def test_caption_names_the_folds_trained_in_bfloat16_and_only_then():
+    assert payoff.arithmetic_text(_fold_rows()) == ""
+    assert "bfloat16" not in payoff.caption(_fold_rows())
+    text = payoff.caption(_arith_rows({0: None, 1: "bf16+nhwc", 2: "bf16+nhwc"}))
+    assert ("Trained under bfloat16 autocast (bf16+nhwc: d folds 1, 2); the other networks in "
+            "float32.") in text
+    every = payoff.arithmetic_text(_arith_rows({0: "bf16", 1: "bf16+nhwc", 2: "bf16+nhwc"}))
+    assert every.startswith("Trained under bfloat16 autocast (bf16: d fold 0; bf16+nhwc: d "
+                            "folds 1, 2). On Omniglot")
+
+
+def test_the_benchmark_records_its_arithmetic_and_resumes_across_it(tmp_path, capsys):
+    from bad_input import make_tree
+
+    from dissim.train import native_bf16
+
+    bench = _benchmark()
+    root = make_tree(tmp_path / "imgs", per_class=10, side=20)
+    out = tmp_path / "rows.json"
+    args = ["--root", str(root), "--topologies", "6", "--methods", "triplet", "--samplers",
+            "batch", "--checkpoints", "0,2", "--k", "1", "--pairs", "6", "--threads", "1",
+            "--json", str(out)]
+    assert bench.main([*args, "--amp", "bf16"]) == 0
+    rows = json.loads(out.read_text())
+    net = [r for r in rows if r["kind"] == "network"]
+    assert [r["iterations"] for r in net] == [0, 2]
+    assert {r["arithmetic"] for r in net} == {"bf16"}
+    assert all(0 <= r["F+D"] <= 1 for r in net)
+    # the arithmetic is not in the resume key: float32 finds the rows done and adds none
+    assert bench.main([*args, "--amp", "none"]) == 0
+    assert json.loads(out.read_text()) == rows
+    auto = tmp_path / "auto.json"
+    assert bench.main([*args[:-1], str(auto), "--amp", "auto"]) == 0
+    how = {r["arithmetic"] for r in json.loads(auto.read_text()) if r["kind"] == "network"}
+    assert how == {"bf16+nhwc" if native_bf16("cpu") else "float32"}
+    assert bench.arithmetic(None, False) == "float32"

@@ -31,8 +31,9 @@ from dissim.report import figstyle
 from dissim.report.figstyle import count_axis, few_ticks, human, legend_below, new_figure, styled
 from dissim.sampling import images_per_iteration
 
-__all__ = ["MEMBER", "PAPER_PAIRS", "PAYOFF_DIR", "caption", "committed", "curves", "figure",
-           "folds_text", "frame", "load", "pairs_seen", "partial", "summary", "table"]
+__all__ = ["MEMBER", "PAPER_PAIRS", "PAYOFF_DIR", "arithmetic_text", "caption", "committed",
+           "curves", "figure", "folds_text", "frame", "load", "pairs_seen", "partial", "summary",
+           "table"]
 
 SPACES = ("F", "D", "F+D")
 #: The committed payoff rows the book draws: one JSON file per data set (and learning rate) on
@@ -348,6 +349,27 @@ def _counts(d: pd.DataFrame) -> str:
             "same folds.")
 
 
+def arithmetic_text(rows: Sequence[dict]) -> str:
+    """Which folds' networks trained in bfloat16 (``benchmarks/payoff.py --amp``), as a
+    sentence, or ``""`` when every network row trained in float32 (rows without the field did):
+    'Trained under bfloat16 autocast (bf16+nhwc: omniglot_greek folds 2, 3); the other
+    networks in float32. ...'"""
+    net = [r for r in rows if r.get("kind") == "network"]
+    groups: dict[tuple[str, str], set[int]] = {}
+    for r in net:
+        if (how := r.get("arithmetic", "float32")) != "float32":
+            groups.setdefault((how, r["dataset"]), set()).add(r.get("fold", 0))
+    if not groups:
+        return ""
+    text = "; ".join(f"{how}: {dataset} {folds_text(sorted(f))}"
+                     for (how, dataset), f in sorted(groups.items()))
+    rest = ("; the other networks in float32"
+            if any(r.get("arithmetic", "float32") == "float32" for r in net) else "")
+    return (f"Trained under bfloat16 autocast ({text}){rest}. On Omniglot fold 0 the two "
+            "arithmetics gave the same accuracies within the fold spread (Reproducing at "
+            "scale).")
+
+
 def caption(rows: Sequence[dict]) -> str:
     """What the payoff figure says (markdown): per data set, how many folds its lines average
     (the mean, in a band from the lowest to the highest fold), which networks pay (mean F+D
@@ -401,4 +423,6 @@ def caption(rows: Sequence[dict]) -> str:
     most = float(df["pairs_seen"].max())
     parts.append(f"The largest budget drawn, {human(most)} pairs per network, is "
                  f"{100 * most / PAPER_PAIRS:.1f} % of the paper's {human(PAPER_PAIRS)}.")
+    if arithmetic := arithmetic_text(rows):
+        parts.append(arithmetic)
     return figstyle.caption(*parts)
