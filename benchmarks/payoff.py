@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from dissim.data import load as load_dataset
 from dissim.data.loaders import load_folder
 from dissim.data.protocols import folds
 from dissim.fusion import accuracy, average
@@ -50,7 +51,12 @@ from dissim.train import TrainConfig, TrainLog, resolve_amp, train_siamese
 
 def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--root", required=True, help="a folder of class folders of images")
+    p.add_argument("--root", required=True,
+                   help="a folder of class folders of images (or of the --dataset's files)")
+    p.add_argument("--dataset", default="folder",
+                   help="folder (any tree of class folders), or a registered data set read by "
+                        "its own loader from --root (fsdd: WAV files as spectrograms), so the "
+                        "rows are on the images and folds of that data set's snapshot")
     p.add_argument("--topologies", default="1,6")
     p.add_argument("--methods", default="cross,triplet", help=f"of {', '.join(METHODS)}")
     p.add_argument("--samplers", default="pairs,batch", help=f"of {', '.join(SAMPLERS)}")
@@ -123,7 +129,11 @@ def _lr(arg: str, loss: str, topology: int) -> float:
 def run(args: argparse.Namespace, done: list[dict], save) -> list[dict]:
     if args.threads:
         torch.set_num_threads(args.threads)
-    ds = load_folder(args.root, max_per_class=args.max_per_class, seed=args.seed)
+    if args.dataset == "folder":
+        ds = load_folder(args.root, max_per_class=args.max_per_class, seed=args.seed)
+    else:
+        ds = load_dataset(args.dataset, args.root, max_per_class=args.max_per_class,
+                          seed=args.seed, progress=False)
     tr, te = folds(ds, seed=args.seed)[args.fold]
     y_tr, y_te, n_classes = ds.labels[tr], ds.labels[te], len(ds.classes)
     checkpoints = sorted({int(c) for c in args.checkpoints.split(",")})

@@ -289,3 +289,23 @@ def test_the_benchmark_records_its_arithmetic_and_resumes_across_it(tmp_path, ca
     how = {r["arithmetic"] for r in json.loads(auto.read_text()) if r["kind"] == "network"}
     assert how == {"bf16+nhwc" if native_bf16("cpu") else "float32"}
     assert bench.arithmetic(None, False) == "float32"
+
+
+def test_the_benchmark_reads_a_registered_data_set_with_its_own_loader(tmp_path):
+    """``--dataset``: the rows are on the data set's own images and folds (here the embedded
+    textures, which ignore ``--root``), the same fold the snapshot of that data set scores."""
+    from dissim.data import load
+    from dissim.data.protocols import folds
+
+    out = tmp_path / "rows.json"
+    assert _benchmark().main(["--root", "textures", "--dataset", "textures", "--topologies", "6",
+                              "--methods", "triplet", "--samplers", "batch", "--checkpoints",
+                              "0,1", "--k", "1", "--pairs", "6", "--max-per-class", "6",
+                              "--fold", "1", "--threads", "1", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert {r["fold"] for r in rows} == {1} and {r["kind"] for r in rows} == {"pixels", "network"}
+    ds = load("textures", max_per_class=6, progress=False)
+    n_test = len(folds(ds, seed=0)[1][1])
+    # every accuracy is a whole number of the fold's test images
+    for r in rows:
+        assert r["F+D"] * n_test == pytest.approx(round(r["F+D"] * n_test))
