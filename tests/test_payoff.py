@@ -257,11 +257,14 @@ def test_caption_names_the_folds_trained_in_bfloat16_and_only_then():
     assert payoff.arithmetic_text(_fold_rows()) == ""
     assert "bfloat16" not in payoff.caption(_fold_rows())
     text = payoff.caption(_arith_rows({0: None, 1: "bf16+nhwc", 2: "bf16+nhwc"}))
-    assert ("Trained under bfloat16 autocast (bf16+nhwc: d folds 1, 2); the other networks in "
-            "float32.") in text
+    assert ("Rows trained under bfloat16 autocast: bf16+nhwc on d folds 1, 2; the other rows "
+            "in float32.") in text
+    other = [{**r, "dataset": "e"} for r in _arith_rows({0: "bf16+nhwc"})]
+    assert "bf16+nhwc on d folds 1, 2, e fold 0; the other rows in float32." in payoff.caption(
+        _arith_rows({0: None, 1: "bf16+nhwc", 2: "bf16+nhwc"}) + other)
     every = payoff.arithmetic_text(_arith_rows({0: "bf16", 1: "bf16+nhwc", 2: "bf16+nhwc"}))
-    assert every.startswith("Trained under bfloat16 autocast (bf16: d fold 0; bf16+nhwc: d "
-                            "folds 1, 2). On Omniglot")
+    assert every.startswith("Rows trained under bfloat16 autocast: bf16 on d fold 0; bf16+nhwc "
+                            "on d folds 1, 2. On Omniglot")
 
 
 def test_the_benchmark_records_its_arithmetic_and_resumes_across_it(tmp_path, capsys):

@@ -350,22 +350,24 @@ def _counts(d: pd.DataFrame) -> str:
 
 
 def arithmetic_text(rows: Sequence[dict]) -> str:
-    """Which folds' networks trained in bfloat16 (``benchmarks/payoff.py --amp``), as a
+    """Which folds' network rows trained in bfloat16 (``benchmarks/payoff.py --amp``), as a
     sentence, or ``""`` when every network row trained in float32 (rows without the field did):
-    'Trained under bfloat16 autocast (bf16+nhwc: omniglot_greek folds 2, 3); the other
-    networks in float32. ...'"""
+    'Rows trained under bfloat16 autocast: bf16+nhwc on d folds 1, 2 and e fold 0; the other
+    rows in float32. ...' A fold resumed in another arithmetic holds rows of both."""
     net = [r for r in rows if r.get("kind") == "network"]
-    groups: dict[tuple[str, str], set[int]] = {}
+    groups: dict[str, dict[str, set[int]]] = {}
     for r in net:
         if (how := r.get("arithmetic", "float32")) != "float32":
-            groups.setdefault((how, r["dataset"]), set()).add(r.get("fold", 0))
+            groups.setdefault(how, {}).setdefault(r["dataset"], set()).add(r.get("fold", 0))
     if not groups:
         return ""
-    text = "; ".join(f"{how}: {dataset} {folds_text(sorted(f))}"
-                     for (how, dataset), f in sorted(groups.items()))
-    rest = ("; the other networks in float32"
+    text = "; ".join(
+        f"{how} on " + ", ".join(f"{dataset} {folds_text(sorted(f))}"
+                                 for dataset, f in sorted(by.items()))
+        for how, by in sorted(groups.items()))
+    rest = ("; the other rows in float32"
             if any(r.get("arithmetic", "float32") == "float32" for r in net) else "")
-    return (f"Trained under bfloat16 autocast ({text}){rest}. On Omniglot fold 0 the two "
+    return (f"Rows trained under bfloat16 autocast: {text}{rest}. On Omniglot fold 0 the two "
             "arithmetics gave the same accuracies within the fold spread (Reproducing at "
             "scale).")
 
