@@ -35,12 +35,12 @@ import torch
 from tqdm import tqdm
 
 from dissim.data import load as load_dataset
-from dissim.data.loaders import load_folder
 from dissim.data.protocols import folds
 from dissim.fusion import accuracy, average
 from dissim.pipeline.member import METHODS, Options, fit_unit
 from dissim.preprocess import to_network_input
 from dissim.profiles import get as get_profile
+from dissim.profiles import switch_tags
 from dissim.report.benchmark import machine
 from dissim.report.payoff import table
 from dissim.sampling import SAMPLERS, images_per_iteration
@@ -101,13 +101,11 @@ def _accuracies(encoder_net, encoder, x_tr, y_tr, x_te, y_te, k, n_classes, seed
 
 def arithmetic(amp: str | None, channels_last: bool) -> str:
     """How a row's network was trained: ``float32``, ``bf16`` or ``bf16+nhwc`` (channels-last),
-    the suffixes of a switched profile's name (:func:`dissim.profiles.with_switches`). Rows
+    the suffixes of a switched profile's name (:func:`dissim.profiles.switch_tags`). Rows
     written before the field was recorded trained in float32. The arithmetic is not in the
     resume key: bfloat16 and float32 give the same accuracies within the fold spread (book:
     Reproducing at scale, "Is the arithmetic a variable?")."""
-    if not amp:
-        return "float32"
-    return amp + ("+nhwc" if channels_last else "")
+    return "+".join(switch_tags(amp=amp, channels_last=channels_last)) or "float32"
 
 
 def _key(row: dict) -> tuple:
@@ -129,11 +127,8 @@ def _lr(arg: str, loss: str, topology: int) -> float:
 def run(args: argparse.Namespace, done: list[dict], save) -> list[dict]:
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.dataset == "folder":
-        ds = load_folder(args.root, max_per_class=args.max_per_class, seed=args.seed)
-    else:
-        ds = load_dataset(args.dataset, args.root, max_per_class=args.max_per_class,
-                          seed=args.seed, progress=False)
+    ds = load_dataset(args.dataset, args.root, max_per_class=args.max_per_class, seed=args.seed,
+                      progress=False)
     tr, te = folds(ds, seed=args.seed)[args.fold]
     y_tr, y_te, n_classes = ds.labels[tr], ds.labels[te], len(ds.classes)
     checkpoints = sorted({int(c) for c in args.checkpoints.split(",")})

@@ -260,6 +260,17 @@ def settings_for(settings: dict, topology: int | None, loss: str | None = None) 
     return d
 
 
+def switch_tags(*, amp: str | None = None, tf32: bool = False,
+                channels_last: bool = False) -> list[str]:
+    """The suffixes :func:`with_switches` names a profile with, in order: the autocast dtype,
+    ``tf32``, ``nhwc`` (channels-last); empty in float32.
+
+    >>> switch_tags(amp="bf16", channels_last=True), switch_tags()
+    (['bf16', 'nhwc'], [])
+    """
+    return [t for t, on in ((amp, bool(amp)), ("tf32", tf32), ("nhwc", channels_last)) if on]
+
+
 def with_switches(profile: str | Profile, *, amp: str | None = None, tf32: bool = False,
                   channels_last: bool = False) -> Profile:
     """``profile`` with the GPU speed switches on, as a value named after them.
@@ -269,7 +280,7 @@ def with_switches(profile: str | Profile, *, amp: str | None = None, tf32: bool 
     registered: members carry the profile to wherever they are computed.
     """
     prof = get(profile)
-    tags = [t for t, on in ((amp, bool(amp)), ("tf32", tf32), ("nhwc", channels_last)) if on]
+    tags = switch_tags(amp=amp, tf32=tf32, channels_last=channels_last)
     if not tags:
         return prof
     return prof.with_(name="+".join([prof.name, *tags]), amp=amp or prof.amp,
