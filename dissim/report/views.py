@@ -648,7 +648,7 @@ def payoff_view(df: pd.DataFrame) -> Table:
     view = df.copy()
     if "lr" in view:
         view["lr"] = [f"{v:g}" if isinstance(v, float) else str(v) for v in view["lr"]]
-    for c in ("pays from", "after s"):
+    for c in ("pays from", "after s", "best at", "last"):
         if c in view:
             view[c] = [str(v) for v in view[c]]
     groups = "data" if "data" in view else None
@@ -662,8 +662,10 @@ def payoff_view(df: pd.DataFrame) -> Table:
                                 "folds (folds: how many). Pays from: the first checkpoint "
                                 "(iterations) reached by all its folds whose mean F+D beats "
                                 "both the untrained network and the pixels (each averaged over "
-                                "the same folds); after s: its mean training seconds. Bold: "
-                                "the best F+D of each data set."])
+                                "the same folds); after s: its mean training seconds. Best at: "
+                                "the first checkpoint with the best mean F+D, where the curve "
+                                "stopped rising if before the last one its folds all reached "
+                                "(last). Bold: the best F+D of each data set."])
 
 
 def published_note(table: str) -> str:
