@@ -150,3 +150,18 @@ def test_captions_say_what_the_crafted_data_show():
     cap4 = views.table4_caption(t4)
     assert "Topology 2 is the slowest to train (30.0 s" in cap4
     assert "takes 2.0-2.0 times the cross-entropy's time" in cap4
+
+
+def test_every_figure_of_a_notebook_is_drawn_not_only_the_first():
+    """In a Jupyter kernel the first pyplot figure loads the inline backend, which turns
+    interactive mode on; a styled plot must not restore it to off with its other rcParams,
+    or the figures of every later cell are never shown (the payoff page lost its second)."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    plot = ("from dissim import optim\nfrom dissim.report import views\n"
+            "fig = views.plot_figure4(optim.decay_curves(total_steps=300))")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(plot), nbformat.v4.new_code_cell(plot)]
+    nbclient.NotebookClient(nb, kernel_name="python3", timeout=120).execute()
+    drawn = [sum("image/png" in o.get("data", {}) for o in c.outputs) for c in nb.cells]
+    assert drawn == [1, 1]

@@ -138,6 +138,25 @@ def _fold_rows(folds=FOLDS, topology=6, size=58, method="cross"):
     return rows
 
 
+def test_split_sets_the_members_on_fewer_folds_apart():
+    probe = _fold_rows({0: FOLDS[0]}, topology=1, size=73)
+    main, probes = payoff.split(_fold_rows() + probe)
+    assert {r["topology"] for r in main if r["kind"] == "network"} == {6}
+    assert {r["topology"] for r in probes if r["kind"] == "network"} == {1}
+    assert len([r for r in main if r["kind"] == "network"]) == 11
+    assert len([r for r in probes if r["kind"] == "network"]) == 4
+    assert [r for r in main if r["kind"] == "pixels"] == [r for r in probes
+                                                          if r["kind"] == "pixels"]
+    # a member's folds count at any checkpoint (fold 2 stopped before 400), and where every
+    # member has as many folds there are no probes
+    main, probes = payoff.split(_fold_rows())
+    assert probes == [] and len(main) == len(_fold_rows())
+    # the most folds are counted per data set: a one-fold set keeps its lines in the main figure
+    other = [{**r, "dataset": "e"} for r in probe]
+    main, probes = payoff.split(_fold_rows() + other)
+    assert probes == [] and {r["dataset"] for r in main} == {"d", "e"}
+
+
 def test_curves_average_the_folds_at_the_checkpoints_all_of_them_reached():
     c = payoff.curves(_fold_rows()).set_index("iterations")
     assert list(c.index) == [0, 100, 200]  # 400: folds 0 and 1 only

@@ -63,11 +63,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def styled(plot: F) -> F:
-    """Decorate a plotting function so that everything it draws uses :data:`RC`."""
+    """Decorate a plotting function so that everything it draws uses :data:`RC`.
+
+    Interactivity is kept as the call leaves it: the first pyplot figure of a Jupyter kernel
+    loads the inline backend, which turns interactive mode on, and restoring it with the other
+    rcParams would leave every later figure of the notebook undrawn."""
     @functools.wraps(plot)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         with mpl.rc_context(RC):
-            return plot(*args, **kwargs)
+            out = plot(*args, **kwargs)
+            interactive = mpl.is_interactive()
+        mpl.interactive(interactive)
+        return out
     return wrapper  # type: ignore[return-value]
 
 

@@ -21,7 +21,6 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -32,13 +31,16 @@ from dissim.report.figstyle import count_axis, few_ticks, human, legend_below, n
 from dissim.sampling import images_per_iteration
 
 __all__ = ["MEMBER", "PAPER_PAIRS", "PAYOFF_DIR", "arithmetic_text", "caption", "committed",
-           "curves", "figure", "folds_text", "frame", "load", "pairs_seen", "partial", "summary",
-           "table"]
+           "curves", "figure", "folds_text", "frame", "load", "pairs_seen", "partial", "split",
+           "summary", "table"]
 
 SPACES = ("F", "D", "F+D")
 #: The committed payoff rows the book draws: one JSON file per data set (and learning rate) on
 #: fold 0 here, one per data set and fold in its ``folds`` folder.
 PAYOFF_DIR = Path(__file__).resolve().parents[2] / "book" / "payoff"
+#: A colour per topology (of matplotlib's default cycle), the same in every payoff figure:
+#: topologies 1, 3, 6 and 8 in the first four.
+TOPOLOGY_COLOUR = {1: "C0", 2: "C4", 3: "C1", 4: "C5", 5: "C6", 6: "C2", 7: "C9", 8: "C3"}
 #: What identifies one member's curve; its folds are averaged (:func:`curves`).
 MEMBER = ["dataset", "topology", "method", "sampler", "lr", "size"]
 
@@ -132,6 +134,34 @@ def partial(rows: Sequence[dict]) -> pd.DataFrame:
         return df
     out = _by_checkpoint(df)
     return out[out["folds"] != out["member_folds"]].reset_index(drop=True)
+
+
+def split(rows: Sequence[dict]) -> tuple[list[dict], list[dict]]:
+    """The rows of the members run on the most folds of their data set, and those of the
+    others (probes of a learning rate, a sampler or a topology on fewer folds), each with every
+    pixel row: the payoff page draws the first as its main figure and the second apart, so that
+    single-fold probes do not crowd the fold means. A member's folds are those of any of its
+    checkpoints (``member_folds`` of :func:`partial`)."""
+    df = frame(rows)
+    if df.empty:
+        return list(rows), []
+    n = df.groupby(MEMBER, dropna=False)["fold"].nunique().rename("n").reset_index()
+    n["most"] = n.groupby("dataset")["n"].transform("max")
+    full = {_member_key(dict(zip(MEMBER, k, strict=True)))
+            for k in n.loc[n["n"] == n["most"], MEMBER].itertuples(index=False)}
+    nets = [r for r in rows if r["kind"] == "network"]
+    ours = [r for r in nets if _member_key(r) in full]
+    others = [r for r in nets if _member_key(r) not in full]
+    pixels = [r for r in rows if r["kind"] == "pixels"]
+    return pixels + ours, (pixels + others) if others else []
+
+
+def _member_key(r: dict) -> tuple:
+    """A member's identity as plain values (an absent or NaN learning rate as None)."""
+    lr = r.get("lr")
+    lr = None if lr is None or lr != lr else float(lr)
+    return (str(r["dataset"]), int(r["topology"]), str(r["method"]), str(r["sampler"]), lr,
+            int(r["size"]))
 
 
 def folds_text(folds: Sequence[int]) -> str:
@@ -244,9 +274,10 @@ def figure(rows: Sequence[dict], x: str = "pairs"):
     highest fold (none for one fold); starting at the untrained network (0 pairs, drawn a
     decade left of the first checkpoint and labelled 0); the pixel control, averaged over the
     same folds, as a dotted horizontal line in the colour of the topology whose input side it
-    has, labelled inside the axes; the paper's budget (:data:`PAPER_PAIRS`) as a vertical
-    line. Where the curves do not all average the same folds, each label (pixel lines
-    included) says how many folds it averages, and the caption which.
+    has (:data:`TOPOLOGY_COLOUR`), labelled inside the axes; the paper's budget
+    (:data:`PAPER_PAIRS`) as a vertical line. Where the curves do not all average the same
+    folds, each label (pixel lines included) says how many folds it averages, and the caption
+    which.
     ``x`` is ``"pairs"`` (pairs or triplets seen per network, :func:`pairs_seen`; a log axis)
     or ``"train_seconds"`` (mean over folds). One legend below the panels names every
     series."""
@@ -259,15 +290,13 @@ def figure(rows: Sequence[dict], x: str = "pairs"):
                            sharex=True)
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    tops = sorted(df.topology.unique())
     zero = _untrained_x(df)
     for ax, (dataset, method) in zip(axes.flat, panels, strict=False):
         g = df[(df.dataset == dataset) & (df.method == method)]
         for (t, sampler, lr, _size), line in g.groupby(["topology", "sampler", "lr", "size"],
                                                        dropna=False):
             line = line.sort_values("iterations")
-            colour = colours[tops.index(t) % len(colours)]
+            colour = TOPOLOGY_COLOUR.get(int(t), "C7")
             usual = lr == get_profile("medium").lr_for(METHODS.get(method, (method,))[0], t)
             xs = (line["pairs_seen"].where(line["pairs_seen"] > 0, zero) if x == "pairs"
                   else line[x])
@@ -283,7 +312,7 @@ def figure(rows: Sequence[dict], x: str = "pairs"):
                  .sort_values("pixels"))
         groups: list[list] = []  # pixel lines within 2.5 points share one label
         for (size, folds), (pix, t) in sizes.iterrows():
-            colour = colours[tops.index(t) % len(colours)]
+            colour = TOPOLOGY_COLOUR.get(int(t), "C7")
             ax.axhline(100 * pix, color=colour, ls=":", lw=1.2,
                        label=f"pixels, {size} px" + (f", {_n_folds(len(folds))}" if mixed
                                                      else ""))
