@@ -41,7 +41,7 @@ def test_summary_finds_the_first_checkpoint_that_beats_both_controls():
     # pairs: 0.50, 0.57, 0.65: never above the pixels
     assert s.loc["pairs", "pays from"] == "never"
     assert s.loc["pairs", "best F+D"] == pytest.approx(65.0)
-    assert s.loc["batch", "best at"] == "400" and s.loc["batch", "last"] == "400"
+    assert s.loc["batch", "best at"] == "400/400"
 
 
 def test_summary_best_at_is_the_first_checkpoint_of_the_best_mean():
@@ -50,7 +50,7 @@ def test_summary_best_at_is_the_first_checkpoint_of_the_best_mean():
         if r.get("sampler") == "batch" and r["iterations"] == 400:
             r["F+D"] = 0.72
     s = payoff.summary(rows).set_index("sampler")
-    assert s.loc["batch", "best at"] == "200" and s.loc["batch", "last"] == "400"
+    assert s.loc["batch", "best at"] == "200/400"
     assert s.loc["batch", "best F+D"] == pytest.approx(72.0)
 
 
@@ -181,7 +181,7 @@ def test_summary_pays_from_the_first_checkpoint_whose_fold_mean_beats_both_mean_
     # fold 0 alone pays from 100; the means (0.68 < 0.70 at 100) from 200
     assert s["pays from"] == "200" and s["after s"] == "80"
     assert s["best F+D"] == pytest.approx(74.0)  # not 83: 400 is not on the line
-    assert s["best at"] == "200" and s["last"] == "200"
+    assert s["best at"] == "200/200"
     (one,) = payoff.summary(_fold_rows({0: FOLDS[0]})).to_dict("records")
     assert one["folds"] == 1 and one["pays from"] == "100"
 

@@ -201,8 +201,8 @@ def summary(rows: Sequence[dict]) -> pd.DataFrame:
     ``pays from``, the first checkpoint (iterations) at which the mean F+D beats both the mean
     ``untrained`` network and the mean ``pixels`` ("never" when none does), ``after s``, its
     mean training seconds; the best mean F+D (accuracies in %) and ``best at``, the first
-    checkpoint that reaches it: where it is before the last checkpoint (``last``), the curve
-    had stopped rising there."""
+    checkpoint that reaches it over the last checkpoint of the curve ("400/1600"): where the
+    first is before the last, the curve had stopped rising there."""
     df = curves(rows)
     out = []
     if df.empty:
@@ -216,8 +216,8 @@ def summary(rows: Sequence[dict]) -> pd.DataFrame:
             "data": key[0], "topology": key[1], "method": key[2], "sampler": key[3],
             "lr": f"{key[4]:g}", "folds": int(g["n_folds"].iloc[0]),
             "untrained": 100 * g["untrained"].iloc[0], "pixels": 100 * g["pixels"].iloc[0],
-            "best F+D": 100 * best["F+D"], "best at": str(int(best.iterations)),
-            "last": str(int(g["iterations"].iloc[-1])),
+            "best F+D": 100 * best["F+D"],
+            "best at": f"{int(best.iterations)}/{int(g['iterations'].iloc[-1])}",
             "pays from": "never" if first is None else str(int(first.iterations)),
             "after s": "-" if first is None else str(round(float(first.train_seconds))),
         })

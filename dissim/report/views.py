@@ -643,12 +643,13 @@ def ablation_view(df: pd.DataFrame, notes: Sequence[str] = ()) -> Table:
 
 def payoff_view(df: pd.DataFrame) -> Table:
     """The payoff rows' summary (:func:`dissim.report.payoff.summary`, book: When does
-    training pay?) typeset: one row group per data set; accuracies (%, fold means) with two
-    decimals, learning rates as written; the best F+D of each data set in bold."""
+    training pay?) typeset: one row group per data set; accuracies (%, fold means) with one
+    decimal (a test fold is 80-96 images), learning rates as written; the best F+D of each data
+    set in bold."""
     view = df.copy()
     if "lr" in view:
         view["lr"] = [f"{v:g}" if isinstance(v, float) else str(v) for v in view["lr"]]
-    for c in ("pays from", "after s", "best at", "last"):
+    for c in ("pays from", "after s", "best at"):
         if c in view:
             view[c] = [str(v) for v in view[c]]
     groups = "data" if "data" in view else None
@@ -657,15 +658,15 @@ def payoff_view(df: pd.DataFrame) -> Table:
         best["best F+D"] = typeset.best_rows(view["best F+D"].tolist(),
                                              within=view[groups].tolist() if groups else None)
     numbers = [c for c in view.columns if c not in ("data", "method", "sampler")]
-    return typeset.table(view, groups=groups, numbers=numbers, best=best,
+    return typeset.table(view, groups=groups, numbers=numbers, best=best, decimals=1,
                          notes=["Test accuracies (%), mean over the network's "
                                 "folds (folds: how many). Pays from: the first checkpoint "
                                 "(iterations) reached by all its folds whose mean F+D beats "
                                 "both the untrained network and the pixels (each averaged over "
                                 "the same folds); after s: its mean training seconds. Best at: "
-                                "the first checkpoint with the best mean F+D, where the curve "
-                                "stopped rising if before the last one its folds all reached "
-                                "(last). Bold: the best F+D of each data set."])
+                                "the first checkpoint with the best mean F+D / the last one all "
+                                "its folds reached; where the first is earlier, the curve "
+                                "stopped rising there. Bold: the best F+D of each data set."])
 
 
 def published_note(table: str) -> str:
